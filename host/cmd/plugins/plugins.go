@@ -1,0 +1,108 @@
+// Package plugins implements `zoo plugins list` and `zoo plugins install`.
+package plugins
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zoo-ml/zoo/host/cmdutil"
+)
+
+// NewCmdPlugins returns the `plugins` command group.
+func NewCmdPlugins(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plugins",
+		Short: "List and install plugin executables",
+	}
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdInstall(f, nil))
+	return cmd
+}
+
+// ListOptions are `zoo plugins list`'s inputs.
+type ListOptions struct{ F *cmdutil.Factory }
+
+// NewCmdList returns `zoo plugins list`.
+func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{F: f}
+	return &cobra.Command{
+		Use:     "list",
+		Short:   "List plugin executables, where they were found and how they are pinned",
+		Example: "  zoo plugins list",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(opts)
+		},
+	}
+}
+
+func listRun(opts *ListOptions) error {
+	reg, err := opts.F.Registry()
+	if err != nil {
+		return err
+	}
+	ps, err := reg.Discover()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(opts.F.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLUGIN\tSOURCE\tPIN\tPATH")
+	for _, p := range ps {
+		pin := "none"
+		if p.Pin != nil {
+			pin = fmt.Sprintf("%x (%s)", p.Pin[:6], p.PinFrom)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Source, pin, p.Path)
+	}
+	return tw.Flush()
+}
+
+// InstallOptions are `zoo plugins install`'s inputs.
+type InstallOptions struct {
+	F       *cmdutil.Factory
+	Path    string
+	InPlace bool
+}
+
+// NewCmdInstall returns `zoo plugins install PATH`.
+func NewCmdInstall(f *cmdutil.Factory, runF func(*InstallOptions) error) *cobra.Command {
+	opts := &InstallOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "install PATH",
+		Short: "Copy a plugin into $ZOO_HOME/plugins and pin its sha256",
+		Long: `install checks that PATH is a zoo plugin that serves at least one model,
+copies it into $ZOO_HOME/plugins (default ~/.zoo/plugins) and records its
+sha256 in $ZOO_HOME/plugins.lock.json. zoo refuses to start a pinned plugin
+whose file has changed; run install again to pin a rebuilt one.`,
+		Example: `  zoo plugins install ./zoo-plugin-mymodel
+  zoo plugins install --in-place /opt/zoo/plugins/zoo-plugin-mymodel`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Path = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			reg, err := opts.F.Registry()
+			if err != nil {
+				return err
+			}
+			p, models, err := reg.Install(cmd.Context(), opts.Path, opts.InPlace)
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, m := range models {
+				names = append(names, m.Info.Name)
+			}
+			fmt.Fprintf(opts.F.IO.Out, "installed %s at %s (sha256 %x), serving %s\n", p.Name, p.Path, p.Pin, strings.Join(names, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&opts.InPlace, "in-place", false, "pin the file where it is instead of copying it")
+	return cmd
+}

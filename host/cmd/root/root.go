@@ -1,0 +1,100 @@
+// Package root assembles zoo's command tree and runs it.
+package root
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/zoo-ml/zoo/host/cmd/info"
+	"github.com/zoo-ml/zoo/host/cmd/list"
+	"github.com/zoo-ml/zoo/host/cmd/plugins"
+	"github.com/zoo-ml/zoo/host/cmd/run"
+	"github.com/zoo-ml/zoo/host/cmdutil"
+)
+
+// Version is set at link time by the Makefile.
+var Version = "dev"
+
+// NewCmdRoot returns the zoo command with every verb under it.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "zoo",
+		Short: "Train, evaluate and run published video and image models",
+		Long: `zoo runs model plugins (separate executables speaking zoo's gRPC protocol)
+through one generic train/test/infer driver.
+
+Every flag can also be set from the environment as ZOO_<FLAG>, for example
+ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
+(--save_dir, as Paddle's scripts spell them) work too.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd); err != nil {
+				return err
+			}
+			switch f.LogLevel {
+			case "trace", "debug", "info", "warn", "error", "off":
+			default:
+				return cmdutil.FlagErrorf("--log-level %q: use trace, debug, info, warn, error or off", f.LogLevel)
+			}
+			return nil
+		},
+	}
+	cmd.PersistentFlags().StringVar(&f.LogLevel, "log-level", "warn", "host and plugin log level: trace, debug, info, warn, error, off")
+	cmd.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.AddCommand(list.NewCmdList(f, nil))
+	cmd.AddCommand(info.NewCmdInfo(f, nil))
+	cmd.AddCommand(plugins.NewCmdPlugins(f))
+	cmd.AddCommand(run.NewCmdRun(f, nil))
+	return cmd
+}
+
+// applyEnv sets every flag the user did not give from ZOO_<NAME> (dashes as
+// underscores, upper case), so that env overrides defaults and flags
+// override env.
+func applyEnv(cmd *cobra.Command) error {
+	var err error
+	set := func(fl *pflag.Flag) {
+		if err != nil || fl.Changed {
+			return
+		}
+		key := "ZOO_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if e := fl.Value.Set(v); e != nil {
+				err = cmdutil.FlagErrorf("%s=%q: %v", key, v, e)
+			}
+			fl.Changed = true
+		}
+	}
+	cmd.Flags().VisitAll(set)
+	cmd.InheritedFlags().VisitAll(set)
+	return err
+}
+
+// Main runs zoo with the process's arguments and returns its exit code.
+func Main() int {
+	f := cmdutil.New()
+	cmd := NewCmdRoot(f)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(f.IO.ErrOut, cmdutil.Message(err))
+		var fe *cmdutil.FlagError
+		if asFlagError(err, &fe) {
+			fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd))
+		}
+	}
+	return cmdutil.ExitCode(err)
+}

@@ -1,0 +1,149 @@
+// Package cmdutil holds what every zoo command shares: the Factory that
+// gives commands their IO streams, logger and plugin registry, typed exit
+// codes, and the one place where errors become what the user reads.
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/zoo-ml/zoo/registry"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// IOStreams is where a command reads and writes. Results go to Out,
+// progress, logs and hints to ErrOut.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrTTY is true when ErrOut is a terminal: progress bars and colour.
+	ErrTTY bool
+}
+
+// System returns the process's own streams.
+func System() *IOStreams {
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: isTerminal(os.Stderr)}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+}
+
+// Factory gives commands their dependencies, lazily.
+type Factory struct {
+	IO       *IOStreams
+	LogLevel string
+	logger   hclog.Logger
+	reg      *registry.Registry
+	// NewRegistry builds the plugin registry; tests replace it.
+	NewRegistry func(hclog.Logger) (*registry.Registry, error)
+}
+
+// New returns the Factory the zoo binary uses.
+func New() *Factory {
+	return &Factory{IO: System(), LogLevel: "warn", NewRegistry: registry.FromEnv}
+}
+
+// Logger is the host's logger; plugin logs reappear in it under their name.
+func (f *Factory) Logger() hclog.Logger {
+	if f.logger == nil {
+		f.logger = hclog.New(&hclog.LoggerOptions{
+			Name:   "zoo",
+			Level:  hclog.LevelFromString(f.LogLevel),
+			Output: f.IO.ErrOut,
+			Color:  hclog.ColorOff,
+		})
+	}
+	return f.logger
+}
+
+// Registry returns the plugin registry.
+func (f *Factory) Registry() (*registry.Registry, error) {
+	if f.reg == nil {
+		r, err := f.NewRegistry(f.Logger())
+		if err != nil {
+			return nil, err
+		}
+		f.reg = r
+	}
+	return f.reg, nil
+}
+
+// FindModel discovers plugins and returns the one serving name. Broken
+// plugins that do not serve it are logged, not fatal.
+func (f *Factory) FindModel(ctx context.Context, name string) (registry.Model, error) {
+	reg, err := f.Registry()
+	if err != nil {
+		return registry.Model{}, err
+	}
+	models, problems, err := reg.Models(ctx)
+	if err != nil {
+		return registry.Model{}, err
+	}
+	m, err := registry.Find(models, name)
+	if err != nil {
+		for _, p := range problems {
+			f.Logger().Warn(p.Err.Error())
+		}
+		if len(problems) > 0 && errors.Is(err, registry.ErrUnknownModel) {
+			return m, fmt.Errorf("%w; %d plugin(s) failed to start, first: %v", err, len(problems), problems[0].Err)
+		}
+		return m, err
+	}
+	for _, p := range problems {
+		f.Logger().Warn("plugin skipped", "error", p.Err.Error())
+	}
+	return m, nil
+}
+
+// FlagError is a usage mistake: exit code 2.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// FlagErrorf returns a *FlagError.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{fmt.Errorf(format, args...)}
+}
+
+// ErrInterrupted is returned after a clean stop on Ctrl-C.
+var ErrInterrupted = errors.New("interrupted")
+
+// ExitCode maps an error to the process's exit code.
+func ExitCode(err error) int {
+	var fe *FlagError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &fe):
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// Message is the one line the user reads for err.
+func Message(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	return "zoo: " + msg
+}

@@ -1,0 +1,158 @@
+package registry
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// lockFile is $ZOO_HOME/plugins.lock.json.
+type lockFile struct {
+	Plugins map[string]lockEntry `json:"plugins"`
+}
+
+type lockEntry struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+func (r *Registry) lockPath() string { return filepath.Join(r.Home, "plugins.lock.json") }
+
+func readLock(path string) (lockFile, error) {
+	l := lockFile{Plugins: map[string]lockEntry{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("read lock file: %w", err)
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("lock file %s is not valid JSON (%v): fix or delete it, then re-run `zoo plugins install`", path, err)
+	}
+	if l.Plugins == nil {
+		l.Plugins = map[string]lockEntry{}
+	}
+	return l, nil
+}
+
+func writeLock(path string, l lockFile) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// writeAtomic writes a file through a temp file in the same directory and a
+// rename, so that readers see the old file or the new one, never a part.
+func writeAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Install copies a plugin executable into $ZOO_HOME/plugins, checks that it
+// is a zoo plugin that describes at least one model, and pins its sha256 in
+// the lock file. With inPlace it pins the file where it is (for a plugin in a
+// $ZOO_PLUGIN_PATH directory) instead of copying it. It returns the installed
+// plugin and its models.
+func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugin, []Model, error) {
+	name := filepath.Base(src)
+	if !strings.HasPrefix(name, Prefix) {
+		return Plugin{}, nil, fmt.Errorf("install %s: a plugin's file name must start with %q", src, Prefix)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return Plugin{}, nil, fmt.Errorf("install plugin: %w", err)
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return Plugin{}, nil, fmt.Errorf("install %s: not a regular file", src)
+	}
+	h := newHashWriter()
+	dst := filepath.Join(r.PluginDir(), name)
+	if inPlace {
+		if dst, err = filepath.Abs(src); err != nil {
+			return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
+		}
+		if _, err := io.Copy(h, in); err != nil {
+			return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
+		}
+	} else {
+		err = writeAtomic(dst, 0o755, func(w io.Writer) error {
+			_, err := io.Copy(io.MultiWriter(w, h), in)
+			return err
+		})
+		if err != nil {
+			return Plugin{}, nil, fmt.Errorf("install %s into %s: %w", src, r.PluginDir(), err)
+		}
+	}
+	undo := func() {
+		if !inPlace {
+			os.Remove(dst)
+		}
+	}
+	sum := h.Sum()
+	p := Plugin{Name: name, Path: dst, Source: SourceHome, Pin: sum, PinFrom: "lock"}
+	c, err := r.Launch(ctx, p)
+	if err != nil {
+		undo()
+		return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
+	}
+	minor, infos, err := c.Describe(ctx)
+	c.Kill()
+	if err == nil && len(infos) == 0 {
+		err = errors.New("it describes no models")
+	}
+	if err != nil {
+		undo()
+		return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
+	}
+	lock, err := readLock(r.lockPath())
+	if err != nil {
+		return Plugin{}, nil, err
+	}
+	lock.Plugins[name] = lockEntry{Path: dst, SHA256: hex.EncodeToString(sum)}
+	if err := writeLock(r.lockPath(), lock); err != nil {
+		return Plugin{}, nil, fmt.Errorf("write lock file %s: %w", r.lockPath(), err)
+	}
+	var models []Model
+	for _, mi := range infos {
+		models = append(models, Model{Info: mi, Plugin: p, Minor: minor})
+	}
+	return p, models, nil
+}

@@ -1,0 +1,185 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+)
+
+// Modes a session is opened in, and phases a Run executes.
+const (
+	ModeTrain = "train"
+	ModeTest  = "test"
+	ModeInfer = "infer"
+
+	PhaseTrain = "train"
+	PhaseValid = "valid"
+	PhaseTest  = "test"
+	PhaseInfer = "infer"
+)
+
+// Uses of a weight set and kinds of Load.
+const (
+	UsePretrain = "pretrain" // initialises a backbone before training
+	UseWeights  = "weights"  // a trained model for test, infer, fine-tuning
+	LoadResume  = "resume"   // a zoo checkpoint: parameters and optimizer state
+)
+
+// Config is a decoded configuration: SECTION -> key -> value, with values as
+// JSON decodes them (float64, bool, string, []any).
+type Config map[string]map[string]any
+
+// ModelInfo describes one model a plugin serves.
+type ModelInfo struct {
+	Name        string
+	Version     string
+	Description string
+	Tasks       []string
+	Config      []ConfigKey
+	WeightSets  []WeightSet
+	Labels      []string
+}
+
+// HasTask reports whether the model supports the mode.
+func (m ModelInfo) HasTask(mode string) bool {
+	for _, t := range m.Tasks {
+		if t == mode {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigKey declares one configuration key and its default.
+type ConfigKey struct {
+	Section string // upper case
+	Name    string // lower case
+	Type    string // int, float, bool, string, []int, []float, []string
+	Default any
+	Help    string
+}
+
+// WeightSet is a published parameter archive a model can use.
+type WeightSet struct {
+	Name        string
+	URL         string
+	Dir         string
+	SHA256      string
+	Use         string // UsePretrain or UseWeights
+	Required    []string
+	Description string
+}
+
+// OpenRequest starts a session.
+type OpenRequest struct {
+	Model     string
+	Mode      string
+	Config    Config
+	Weights   map[string]string // UsePretrain / UseWeights -> directory
+	SaveDir   string
+	Device    string // "cpu" or "gpu"
+	Rank      int
+	WorldSize int
+	Seed      int64
+}
+
+// OpenResult is what a plugin says about a session it opened.
+type OpenResult struct {
+	Notes []string
+}
+
+// RunRequest asks for one pass of a phase.
+type RunRequest struct {
+	Phase      string
+	Epoch      int
+	GlobalStep int64
+	MaxSteps   int64
+}
+
+// Event is one message of a Run stream; exactly one field is set.
+type Event struct {
+	Start      *Start
+	Step       *Step
+	Prediction *Prediction
+	Warning    *Warning
+}
+
+// Start opens a pass; -1 means unknown.
+type Start struct {
+	Steps   int64
+	Samples int64
+}
+
+// Step reports one step's metrics: "loss", "top1", "top5" (fractions) and
+// "lr" by convention.
+type Step struct {
+	Iter    int64
+	Samples int64
+	Metrics map[string]float64
+}
+
+// Prediction is one sample's class scores.
+type Prediction struct {
+	ID     string
+	Scores Tensor
+	Label  int // -1 when unknown
+}
+
+// Warning is a problem the pass survived, such as a video that failed to decode.
+type Warning struct {
+	Message string
+	Path    string
+}
+
+// Tensor is a dense float32 tensor in row-major order.
+type Tensor struct {
+	Shape []int64
+	Data  []float32
+}
+
+// Validate checks that the shape is non-negative and matches the data.
+func (t Tensor) Validate() error {
+	n := int64(1)
+	for _, d := range t.Shape {
+		if d < 0 {
+			return fmt.Errorf("tensor shape %v has a negative dimension", t.Shape)
+		}
+		n *= d
+		if n > int64(MaxMessageBytes) {
+			return fmt.Errorf("tensor shape %v is too large", t.Shape)
+		}
+	}
+	if n != int64(len(t.Data)) {
+		return fmt.Errorf("tensor shape %v holds %d values, got %d", t.Shape, n, len(t.Data))
+	}
+	return nil
+}
+
+// LoadResult counts what a Load read.
+type LoadResult struct {
+	Loaded  int
+	Ignored int
+}
+
+// Provider is what a plugin implements: the models it serves and a way to
+// open a session on one of them.
+type Provider interface {
+	Models(ctx context.Context) ([]ModelInfo, error)
+	Open(ctx context.Context, req OpenRequest) (Session, OpenResult, error)
+}
+
+// Session is one opened model. Run is called for every pass; the host owns
+// the loop around it. Run must check ctx between steps and return ctx.Err()
+// with the model in a consistent state, so that the host can Save after an
+// interrupt.
+type Session interface {
+	Run(ctx context.Context, req RunRequest, emit func(Event) error) error
+	Save(ctx context.Context, dir string) error
+	Load(ctx context.Context, dir, kind string) (LoadResult, error)
+	Close() error
+}
+
+// Inferer is an optional capability of a Session: run the model on a tensor
+// the host sends.
+type Inferer interface {
+	Infer(ctx context.Context, in Tensor) (Tensor, error)
+}
