@@ -1,0 +1,22 @@
+// Package config reads, checks and overrides model configs for the zoo host.
+//
+// It is model-agnostic: a plugin declares its keys as a Schema (section, key,
+// type, default, help) and the host parses the user's file (Paddle's INI
+// dialect with Python-literal values, or the same keys as YAML), applies
+// command-line flags with Paddle's merge_configs rule and --set overrides,
+// validates the result against the schema and sends it to the plugin as
+// JSON. Decode turns a section into a typed struct.
+//
+// A typical host sequence:
+//
+//	c, err := config.Load(path)                 // or config.Config{} without --config
+//	err = config.ApplyFlagTo(c, schema, config.ModeSections(mode), "batch_size", "8")
+//	c = config.Merge(schema.Defaults(), c)
+//	err = config.ApplySet(c, schema, sets)
+//	err = schema.Validate(c)
+//	b, err := config.JSON(c)
+//
+// Imported by host/ (the driver and CLI). DEVELOPERS.md lets plugins import
+// only sdk, nn, video and weights, so a plugin that wants Decode on its side
+// of the JSON needs it in sdk; it depends only on mapstructure.
+package config
