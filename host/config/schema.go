@@ -126,9 +126,20 @@ func (s Schema) Validate(c Config) error {
 	return nil
 }
 
+// unknownKey names the closest key of the section; when the key is valid in
+// other sections (epoch under [VALID]) it says where it belongs instead,
+// which is the likelier fix.
 func unknownKey(s Schema, sec, k string) error {
 	msg := fmt.Sprintf("unknown key %q in [%s]", k, sec)
-	if best := closest(k, s.keysOf(sec)); best != "" {
+	var elsewhere []string
+	for _, other := range s.sections() {
+		if _, ok := s.lookup(other, k); ok {
+			elsewhere = append(elsewhere, "["+other+"]")
+		}
+	}
+	if len(elsewhere) > 0 {
+		msg += fmt.Sprintf("; it is a key of %s", strings.Join(elsewhere, ", "))
+	} else if best := closest(k, s.keysOf(sec)); best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", best)
 	}
 	return &KeyError{Section: sec, Key: k, Err: ErrUnknownKey, msg: msg}
