@@ -314,6 +314,8 @@ func TestParseYAML(t *testing.T) {
 	}{
 		{name: "literal strings as Paddle's create_attr_dict", in: "A:\n  lr: \"1e-4\"\n  mean: '[0.5, 0.25]'\n  name: 'TSM'\n  path: './x'\n",
 			want: Config{"A": {"lr": 1e-4, "mean": []any{0.5, 0.25}, "name": "TSM", "path": "./x"}}},
+		{name: "None and quoted bools as literal_eval", in: "A:\n  pretrain: None\n  gpu: 'False'\n  plain: True\n  word: none\n",
+			want: Config{"A": {"pretrain": nil, "gpu": false, "plain": true, "word": "none"}}},
 		{name: "keys lower-cased", in: "a:\n  Batch_Size: 2\n", want: Config{"A": {"batch_size": 2}}},
 		{name: "empty section", in: "A:\nB:\n  x: null\n", want: Config{"A": {}, "B": {"x": nil}}},
 		{name: "empty document", in: "", want: Config{}},

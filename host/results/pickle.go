@@ -54,7 +54,11 @@ func WritePickle(path string, rows []InferRow) error {
 
 // EncodePickle returns the bytes WritePickle writes.
 func EncodePickle(rows []InferRow) []byte {
-	e := &pickler{}
+	size := 16
+	for _, r := range rows {
+		size += 32 + len(r.VideoID) + 9*len(r.Scores) + 5*len(r.Labels)
+	}
+	e := &pickler{b: make([]byte, 0, size)}
 	e.b = append(e.b, opProto, 2)
 	e.list(len(rows), func(i int) {
 		r := rows[i]

@@ -206,12 +206,18 @@ func TestMetricsLog(t *testing.T) {
 	if err := m.Write(events[1]); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Write after Close = %v, want ErrClosed", err)
 	}
+	if err := m.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Sync after Close = %v, want ErrClosed", err)
+	}
 	// A resumed run appends.
 	m, err = OpenMetricsLog(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Write(events[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()
