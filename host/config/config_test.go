@@ -807,3 +807,26 @@ func Example() {
 	fmt.Println(string(b))
 	// Output: {"MODEL":{"seg_num":8,"temporal_shift":false},"TRAIN":{"batch_size":2,"epoch":3},"VALID":{"batch_size":2}}
 }
+
+func TestSchemaCheck(t *testing.T) {
+	t.Parallel()
+	if err := tsmSchema.Check(); err != nil {
+		t.Fatalf("tsmSchema.Check() = %v", err)
+	}
+	tests := []struct {
+		name string
+		s    Schema
+		want string
+	}{
+		{"empty name", Schema{{Section: "A", Type: TypeInt}}, "empty section or name"},
+		{"unknown type", Schema{{Section: "A", Name: "x", Type: "int64"}}, `schema key A.x: unknown type "int64"`},
+		{"twice", Schema{{Section: "A", Name: "x", Type: TypeInt}, {Section: "a", Name: "X", Type: TypeInt}}, "schema key A.x declared twice"},
+		{"bad default", Schema{{Section: "A", Name: "x", Type: TypeInt, Default: 1.5}}, "schema default: A.x: value 1.5 is a float, wanted an int"},
+		{"bad list default", Schema{{Section: "A", Name: "x", Type: TypeIntList, Default: []float64{1}}}, "schema default: A.x: value [1.0] is a list, wanted a list of ints"},
+	}
+	for _, tt := range tests {
+		if err := tt.s.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Check() = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}

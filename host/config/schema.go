@@ -77,6 +77,33 @@ func (s Schema) keysOf(section string) []string {
 	return out
 }
 
+// Check reports a mistake in the schema itself, for a plugin's tests and for
+// the host when a plugin hands its schema over: a key without a section or
+// name, an unknown type, a key declared twice, or a default of the wrong
+// type.
+func (s Schema) Check() error {
+	seen := map[string]bool{}
+	for _, k := range s {
+		if k.Section == "" || k.Name == "" {
+			return fmt.Errorf("schema key %+v: empty section or name", k)
+		}
+		id := strings.ToUpper(k.Section) + "." + strings.ToLower(k.Name)
+		if seen[id] {
+			return fmt.Errorf("schema key %s declared twice", id)
+		}
+		seen[id] = true
+		if wantName(k.Type) == k.Type {
+			return fmt.Errorf("schema key %s: unknown type %q", id, k.Type)
+		}
+		if k.Default != nil {
+			if _, err := coerce(k, k.Default); err != nil {
+				return fmt.Errorf("schema default: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // Defaults returns a Config holding every key whose Default is not nil.
 func (s Schema) Defaults() Config {
 	c := Config{}
