@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -39,10 +40,16 @@ func DecodeMerged(c Config, out any, sections ...string) error {
 		return fmt.Errorf("decode config [%s]: %w", strings.Join(sections, "+"), err)
 	}
 	if err := d.Decode(merged); err != nil {
-		return &decodeError{msg: fmt.Sprintf("decode config [%s]: %s", strings.ToUpper(strings.Join(sections, "+")), oneLine(err)), err: err}
+		msg := strings.TrimPrefix(oneLine(err), "decoding failed due to the following error(s): ")
+		msg = invalidKeys.ReplaceAllString(msg, "no field for keys: ")
+		return &decodeError{msg: fmt.Sprintf("decode config [%s]: %s", strings.ToUpper(strings.Join(sections, "+")), msg), err: err}
 	}
 	return nil
 }
+
+// invalidKeys matches mapstructure's ErrorUnused message, which names the Go
+// struct type rather than anything the user wrote.
+var invalidKeys = regexp.MustCompile(`'[^']*' has invalid keys: `)
 
 // decodeError keeps mapstructure's error for errors.As while printing its
 // several lines as one.

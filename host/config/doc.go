@@ -9,9 +9,9 @@
 //
 // A typical host sequence:
 //
-//	c, err := config.Load(path)                 // or config.Config{} without --config
+//	file, err := config.Load(path)              // or config.Config{} without --config
+//	c := config.Merge(schema.Defaults(), file)
 //	err = config.ApplyFlagTo(c, schema, config.ModeSections(mode), "batch_size", "8")
-//	c = config.Merge(schema.Defaults(), c)
 //	err = config.ApplySet(c, schema, sets)
 //	err = schema.Validate(c)
 //	b, err := config.JSON(c)

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -229,7 +230,15 @@ func (p *litParser) number() (any, error) {
 		return v, nil
 	}
 	if v, ok := parsePyFloat(tok); ok {
+		if math.IsInf(v, 0) {
+			// Python's eval gives inf; zoo refuses, as no key wants it and
+			// JSON cannot carry it to the plugin.
+			return nil, fmt.Errorf("number %s is out of range", tok)
+		}
 		return v, nil
+	}
+	if strings.Trim(tok, "0123456789_") == "" && validUnderscores(tok, isDec) && (tok[0] != '0' || len(tok) == 1) {
+		return nil, fmt.Errorf("integer %s is out of range", tok)
 	}
 	return nil, fmt.Errorf("invalid number %q", tok)
 }
@@ -315,7 +324,7 @@ func parsePyFloat(tok string) (float64, bool) {
 		}
 	}
 	v, err := strconv.ParseFloat(strings.ReplaceAll(tok, "_", ""), 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, false
 	}
 	return v, true

@@ -36,8 +36,11 @@ func ModeSections(mode string) []string {
 // key no section has is ignored, as in Paddle. Dashes in key are read as
 // underscores (--learning-rate is --learning_rate).
 //
-// Apply flags to the config read from the file, before merging schema
-// defaults over which every key would "already exist".
+// Apply flags after merging the file over the schema's defaults
+// (Merge(schema.Defaults(), file)): then "already exists" means "the plugin
+// declares the key in that section", which is Paddle's rule whenever the
+// file lists every key, as Paddle's own configs do, and it still works with
+// no file at all (zoo's built-in default), where nothing would "exist".
 func ApplyFlag(c Config, s Schema, key, value string) error {
 	return ApplyFlagTo(c, s, FlagSections, key, value)
 }

@@ -77,6 +77,33 @@ func (s Schema) keysOf(section string) []string {
 	return out
 }
 
+// Check reports a mistake in the schema itself, for a plugin's tests and for
+// the host when a plugin hands its schema over: a key without a section or
+// name, an unknown type, a key declared twice, or a default of the wrong
+// type.
+func (s Schema) Check() error {
+	seen := map[string]bool{}
+	for _, k := range s {
+		if k.Section == "" || k.Name == "" {
+			return fmt.Errorf("schema key %+v: empty section or name", k)
+		}
+		id := strings.ToUpper(k.Section) + "." + strings.ToLower(k.Name)
+		if seen[id] {
+			return fmt.Errorf("schema key %s declared twice", id)
+		}
+		seen[id] = true
+		if wantName(k.Type) == k.Type {
+			return fmt.Errorf("schema key %s: unknown type %q", id, k.Type)
+		}
+		if k.Default != nil {
+			if _, err := coerce(k, k.Default); err != nil {
+				return fmt.Errorf("schema default: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // Defaults returns a Config holding every key whose Default is not nil.
 func (s Schema) Defaults() Config {
 	c := Config{}
@@ -126,9 +153,20 @@ func (s Schema) Validate(c Config) error {
 	return nil
 }
 
+// unknownKey names the closest key of the section; when the key is valid in
+// other sections (epoch under [VALID]) it says where it belongs instead,
+// which is the likelier fix.
 func unknownKey(s Schema, sec, k string) error {
 	msg := fmt.Sprintf("unknown key %q in [%s]", k, sec)
-	if best := closest(k, s.keysOf(sec)); best != "" {
+	var elsewhere []string
+	for _, other := range s.sections() {
+		if _, ok := s.lookup(other, k); ok {
+			elsewhere = append(elsewhere, "["+other+"]")
+		}
+	}
+	if len(elsewhere) > 0 {
+		msg += fmt.Sprintf("; it is a key of %s", strings.Join(elsewhere, ", "))
+	} else if best := closest(k, s.keysOf(sec)); best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", best)
 	}
 	return &KeyError{Section: sec, Key: k, Err: ErrUnknownKey, msg: msg}

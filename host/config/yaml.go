@@ -84,11 +84,16 @@ func ParseYAML(name string, r io.Reader) (Config, error) {
 	return cfg, nil
 }
 
-// startsLiteralNonEmpty limits the literal_eval imitation to strings that
-// ParseValue would treat as literals (True/False/None as quoted YAML strings
-// stay strings; literal_eval would convert them, a corner not worth copying).
+// startsLiteralNonEmpty reports whether literal_eval could succeed on s:
+// it starts like a literal, or is True, False or None (PyYAML, which Paddle
+// uses, reads a plain None as the string "None", which literal_eval then
+// turns into None; yaml.v3 does the same, so this matters).
 func startsLiteralNonEmpty(s string) bool {
 	t := strings.TrimSpace(s)
+	switch t {
+	case "True", "False", "None":
+		return true
+	}
 	return t != "" && startsLiteral(t)
 }
 
