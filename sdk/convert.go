@@ -17,6 +17,13 @@ func modelToProto(m ModelInfo) (*pb.ModelInfo, error) {
 		Tasks:       m.Tasks,
 		Labels:      m.Labels,
 	}
+	if m.DefaultConfig != nil {
+		b, err := json.Marshal(m.DefaultConfig)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: default config: %w", m.Name, err)
+		}
+		out.DefaultConfigJson = b
+	}
 	for _, k := range m.Config {
 		def, err := json.Marshal(k.Default)
 		if err != nil {
@@ -42,6 +49,11 @@ func modelFromProto(m *pb.ModelInfo) (ModelInfo, error) {
 		Description: m.GetDescription(),
 		Tasks:       m.GetTasks(),
 		Labels:      m.GetLabels(),
+	}
+	if b := m.GetDefaultConfigJson(); len(b) > 0 {
+		if err := json.Unmarshal(b, &out.DefaultConfig); err != nil {
+			return ModelInfo{}, fmt.Errorf("model %s: default config is not JSON: %w", m.GetName(), err)
+		}
 	}
 	for _, k := range m.GetConfigKeys() {
 		var def any

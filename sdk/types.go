@@ -35,8 +35,10 @@ type ModelInfo struct {
 	Description string
 	Tasks       []string
 	Config      []ConfigKey
-	WeightSets  []WeightSet
-	Labels      []string
+	// DefaultConfig is the built-in job, used when the user gives no config.
+	DefaultConfig Config
+	WeightSets    []WeightSet
+	Labels        []string
 }
 
 // HasTask reports whether the model supports the mode.

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/registry"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Exit codes.
@@ -32,11 +33,12 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// ErrTTY is true when ErrOut is a terminal: progress bars and colour.
 	ErrTTY bool
+	OutTTY bool
 }
 
 // System returns the process's own streams.
 func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: isTerminal(os.Stderr)}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: isTerminal(os.Stderr), OutTTY: isTerminal(os.Stdout)}
 }
 
 func isTerminal(f *os.File) bool {
@@ -146,4 +148,10 @@ func Message(err error) string {
 		msg = strings.TrimSpace(msg[:i])
 	}
 	return "zoo: " + msg
+}
+
+// FetchWeights returns the directory of a weight set in the weights store,
+// downloading it first when it is absent.
+func (f *Factory) FetchWeights(ctx context.Context, model string, ws sdk.WeightSet) (string, error) {
+	return "", fmt.Errorf("weight set %s of %s is not available: the weights store is not built yet; pass the directory with --weights or --pretrain", ws.Name, model)
 }

@@ -122,16 +122,20 @@ func (x *DescribeResponse) GetModels() []*ModelInfo {
 }
 
 type ModelInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	Tasks         []string               `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`                             // "train", "test", "infer"
-	ConfigKeys    []*ConfigKey           `protobuf:"bytes,5,rep,name=config_keys,json=configKeys,proto3" json:"config_keys,omitempty"` // every key the model accepts, with its default
-	WeightSets    []*WeightSet           `protobuf:"bytes,6,rep,name=weight_sets,json=weightSets,proto3" json:"weight_sets,omitempty"`
-	Labels        []string               `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty"` // class names, index = class id
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Tasks       []string               `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`                             // "train", "test", "infer"
+	ConfigKeys  []*ConfigKey           `protobuf:"bytes,5,rep,name=config_keys,json=configKeys,proto3" json:"config_keys,omitempty"` // every key the model accepts, with its default
+	WeightSets  []*WeightSet           `protobuf:"bytes,6,rep,name=weight_sets,json=weightSets,proto3" json:"weight_sets,omitempty"`
+	Labels      []string               `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty"` // class names, index = class id
+	// The config a run uses when the user gives none: the model's built-in
+	// default job ({"SECTION": {"key": value}}, merged over the keys'
+	// defaults). Keys' defaults are for keys a user's config file leaves out.
+	DefaultConfigJson []byte `protobuf:"bytes,8,opt,name=default_config_json,json=defaultConfigJson,proto3" json:"default_config_json,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ModelInfo) Reset() {
@@ -209,6 +213,13 @@ func (x *ModelInfo) GetWeightSets() []*WeightSet {
 func (x *ModelInfo) GetLabels() []string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *ModelInfo) GetDefaultConfigJson() []byte {
+	if x != nil {
+		return x.DefaultConfigJson
 	}
 	return nil
 }
@@ -1391,7 +1402,7 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x0fDescribeRequest\"k\n" +
 	"\x10DescribeResponse\x12%\n" +
 	"\x0eprotocol_minor\x18\x01 \x01(\rR\rprotocolMinor\x120\n" +
-	"\x06models\x18\x02 \x03(\v2\x18.zoo.plugin.v1.ModelInfoR\x06models\"\xff\x01\n" +
+	"\x06models\x18\x02 \x03(\v2\x18.zoo.plugin.v1.ModelInfoR\x06models\"\xaf\x02\n" +
 	"\tModelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -1401,7 +1412,8 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"configKeys\x129\n" +
 	"\vweight_sets\x18\x06 \x03(\v2\x18.zoo.plugin.v1.WeightSetR\n" +
 	"weightSets\x12\x16\n" +
-	"\x06labels\x18\a \x03(\tR\x06labels\"\x84\x01\n" +
+	"\x06labels\x18\a \x03(\tR\x06labels\x12.\n" +
+	"\x13default_config_json\x18\b \x01(\fR\x11defaultConfigJson\"\x84\x01\n" +
 	"\tConfigKey\x12\x18\n" +
 	"\asection\x18\x01 \x01(\tR\asection\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +

@@ -1,0 +1,360 @@
+// Package run implements `zoo run MODEL train|test|infer`: it builds the
+// config from the model's schema, a config file, flags and --set, resolves
+// weights, starts the plugin and hands the session to the driver.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/config"
+	"github.com/zoo-ml/zoo/host/driver"
+	"github.com/zoo-ml/zoo/registry"
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+// Options are `zoo run`'s inputs, spelt as Paddle's scripts spell them.
+type Options struct {
+	F     *cmdutil.Factory
+	Model string
+	Mode  string
+
+	Config        string
+	SaveDir       string
+	LogInterval   int
+	ValidInterval int
+	Pretrain      string
+	Resume        string
+	Weights       string
+	Filelist      string
+	VideoPath     string
+	BatchSize     int
+	LearningRate  float64
+	Epoch         int
+	UseGPU        bool
+	InferTopK     int
+	Set           []string
+	Seed          int64
+
+	// changed records which of the Paddle override flags were given.
+	changed map[string]bool
+}
+
+// NewCmdRun returns the command; runF replaces runRun in tests.
+func NewCmdRun(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "run MODEL train|test|infer",
+		Short: "Train, test or run inference with a model",
+		Long: `run drives a model through Paddle's train, test or infer job.
+
+With no --config the model runs its built-in default job (for TSM: a
+synthetic video dataset where only temporal order tells the classes apart),
+and test and infer then use the newest checkpoint train saved in --save_dir.
+With --config (Paddle's INI configs/*.txt or the same keys as YAML), test
+and infer without --weights use the model's published weights, fetched into
+the weights store when absent.`,
+		Example: `  zoo run TSM train
+  zoo run TSM test
+  zoo run TSM infer --infer_topk 5
+  zoo run TSM train --config configs/tsm.txt --pretrain ~/.paddle/weights/ResNet50_pretrained
+  zoo run TSM test --config configs/tsm.txt --weights checkpoints/TSM_epoch64 --filelist val.list
+  zoo run TSM infer --config configs/tsm.txt --video_path video.mp4
+  zoo run TSM train --set MODEL.temporal_shift=False`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return cmdutil.FlagErrorf("run needs a model and a mode, e.g. `zoo run TSM train`; got %d argument(s)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model, opts.Mode = args[0], strings.ToLower(args[1])
+			if err := opts.validate(cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Config, "config", "", "Paddle INI (.txt) or YAML config; default: the model's built-in job")
+	fl.StringVar(&opts.SaveDir, "save-dir", "checkpoints", "where checkpoints, metrics and results are written")
+	fl.IntVar(&opts.LogInterval, "log-interval", 10, "log every N iterations")
+	fl.IntVar(&opts.ValidInterval, "valid-interval", 1, "validate every N epochs (0: never)")
+	fl.StringVar(&opts.Pretrain, "pretrain", "", "train: initialise from these weights, all but the classifier (fc_0.*)")
+	fl.StringVar(&opts.Resume, "resume", "", "train: continue from a checkpoint directory zoo saved")
+	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights directory to evaluate")
+	fl.StringVar(&opts.Filelist, "filelist", "", "the list of \"path label\" lines for this mode (infer: a directory too)")
+	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video file instead of a list")
+	fl.IntVar(&opts.BatchSize, "batch-size", 0, "override the config's batch_size (train and valid)")
+	fl.Float64Var(&opts.LearningRate, "learning-rate", 0, "override the config's learning_rate")
+	fl.IntVar(&opts.Epoch, "epoch", 0, "override the config's number of epochs")
+	fl.BoolVar(&opts.UseGPU, "use-gpu", false, "run on an NVIDIA GPU (needs a CUDA build of the plugin)")
+	fl.IntVar(&opts.InferTopK, "infer-topk", 20, "infer: how many classes to keep per video")
+	fl.StringArrayVar(&opts.Set, "set", nil, "override any config key: SECTION.key=value (repeatable)")
+	fl.Int64Var(&opts.Seed, "seed", 1, "seed for data order, augmentation and initialisation")
+	return cmd
+}
+
+func (o *Options) validate(cmd *cobra.Command) error {
+	switch o.Mode {
+	case sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer:
+	default:
+		return cmdutil.FlagErrorf("unknown mode %q: use train, test or infer", o.Mode)
+	}
+	o.changed = map[string]bool{}
+	for _, n := range []string{"batch-size", "learning-rate", "epoch", "use-gpu", "filelist"} {
+		o.changed[n] = cmd.Flags().Changed(n)
+	}
+	if o.LogInterval < 1 {
+		return cmdutil.FlagErrorf("--log_interval %d: must be at least 1", o.LogInterval)
+	}
+	if o.ValidInterval < 0 {
+		return cmdutil.FlagErrorf("--valid_interval %d: must be 0 (never) or more", o.ValidInterval)
+	}
+	if o.InferTopK < 1 {
+		return cmdutil.FlagErrorf("--infer_topk %d: must be at least 1", o.InferTopK)
+	}
+	if o.changed["batch-size"] && o.BatchSize < 1 {
+		return cmdutil.FlagErrorf("--batch_size %d: must be at least 1", o.BatchSize)
+	}
+	if o.changed["epoch"] && o.Epoch < 1 {
+		return cmdutil.FlagErrorf("--epoch %d: must be at least 1", o.Epoch)
+	}
+	if o.changed["learning-rate"] && !(o.LearningRate > 0) {
+		return cmdutil.FlagErrorf("--learning_rate %v: must be positive", o.LearningRate)
+	}
+	onlyTrain := map[string]string{"pretrain": o.Pretrain, "resume": o.Resume}
+	for name, v := range onlyTrain {
+		if v != "" && o.Mode != sdk.ModeTrain {
+			return cmdutil.FlagErrorf("--%s is for train; %s takes --weights", name, o.Mode)
+		}
+	}
+	if o.Weights != "" && o.Mode == sdk.ModeTrain {
+		return cmdutil.FlagErrorf("--weights is for test and infer; train takes --pretrain or --resume")
+	}
+	if o.VideoPath != "" && o.Mode != sdk.ModeInfer {
+		return cmdutil.FlagErrorf("--video_path is for infer")
+	}
+	for _, d := range []struct{ flag, path string }{{"pretrain", o.Pretrain}, {"resume", o.Resume}, {"weights", o.Weights}} {
+		if d.path == "" {
+			continue
+		}
+		fi, err := os.Stat(d.path)
+		if err != nil {
+			return cmdutil.FlagErrorf("--%s %s: no such directory", d.flag, d.path)
+		}
+		if !fi.IsDir() {
+			return cmdutil.FlagErrorf("--%s %s: not a directory of parameter files", d.flag, d.path)
+		}
+	}
+	for _, d := range []struct{ flag, path string }{{"config", o.Config}, {"video_path", o.VideoPath}} {
+		if d.path == "" {
+			continue
+		}
+		if _, err := os.Stat(d.path); err != nil {
+			return cmdutil.FlagErrorf("--%s %s: no such file", d.flag, d.path)
+		}
+	}
+	return nil
+}
+
+// BuildConfig assembles the session's config: the schema's defaults, then
+// the config file with Paddle's flag overrides (or the model's built-in job
+// when there is no file), then --set.
+func BuildConfig(m sdk.ModelInfo, o *Options) (config.Config, error) {
+	schema := Schema(m)
+	var cfg config.Config
+	if o.Config != "" {
+		file, err := config.Load(o.Config)
+		if err != nil {
+			return nil, err
+		}
+		if err := schema.Validate(file); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Config, err)
+		}
+		cfg = file
+	} else {
+		cfg = config.Merge(schema.Defaults(), defaultConfig(m, schema))
+	}
+	sections := config.ModeSections(o.Mode)
+	flags := []struct {
+		name, key, value string
+	}{
+		{"batch-size", "batch_size", strconv.Itoa(o.BatchSize)},
+		{"learning-rate", "learning_rate", strconv.FormatFloat(o.LearningRate, 'g', -1, 64)},
+		{"epoch", "epoch", strconv.Itoa(o.Epoch)},
+		{"use-gpu", "use_gpu", pyBool(o.UseGPU)},
+		{"filelist", "filelist", o.Filelist},
+	}
+	// Paddle's merge_configs only overrides keys the file already has; zoo
+	// merges the schema's defaults first, so every declared key exists and
+	// a flag is never silently dropped.
+	if o.Config != "" {
+		cfg = config.Merge(schema.Defaults(), cfg)
+	}
+	for _, f := range flags {
+		if !o.changed[f.name] {
+			continue
+		}
+		if err := config.ApplyFlagTo(cfg, schema, sections, f.key, f.value); err != nil {
+			return nil, &cmdutil.FlagError{Err: err}
+		}
+	}
+	if o.VideoPath != "" {
+		if err := config.ApplySet(cfg, schema, []string{"INFER.video_path=" + o.VideoPath}); err != nil {
+			return nil, fmt.Errorf("--video_path: model %s cannot infer a single video: %w", m.Name, err)
+		}
+	}
+	if err := config.ApplySet(cfg, schema, o.Set); err != nil {
+		return nil, &cmdutil.FlagError{Err: err}
+	}
+	if err := schema.Validate(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// Schema converts a model's declared keys to the config package's schema.
+func Schema(m sdk.ModelInfo) config.Schema {
+	s := make(config.Schema, 0, len(m.Config))
+	for _, k := range m.Config {
+		s = append(s, config.Key{Section: k.Section, Name: k.Name, Type: k.Type, Default: fromJSON(k.Type, k.Default), Help: k.Help})
+	}
+	return s
+}
+
+func intKey(cfg config.Config, section, key string, def int) int {
+	switch v := cfg[section][key].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return def
+}
+
+func runRun(ctx context.Context, o *Options) error {
+	f := o.F
+	reg, err := f.Registry()
+	if err != nil {
+		return err
+	}
+	m, err := f.FindModel(ctx, o.Model)
+	if err != nil {
+		return err
+	}
+	if !m.Info.HasTask(o.Mode) {
+		return cmdutil.FlagErrorf("model %s does not support %s (it supports %s)", m.Info.Name, o.Mode, strings.Join(m.Info.Tasks, ", "))
+	}
+	cfg, err := BuildConfig(m.Info, o)
+	if err != nil {
+		return err
+	}
+	weights, err := resolveWeights(ctx, f, m, o)
+	if err != nil {
+		return err
+	}
+	client, err := reg.Launch(ctx, m.Plugin)
+	if err != nil {
+		return err
+	}
+	defer client.Kill()
+
+	device := "cpu"
+	if o.UseGPU || cfg[strings.ToUpper(o.Mode)]["use_gpu"] == true {
+		device = "gpu"
+	}
+	sess, res, err := client.Open(ctx, sdk.OpenRequest{
+		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
+		SaveDir: o.SaveDir, Device: device, WorldSize: 1, Seed: o.Seed,
+	})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", m.Info.Name, err)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(f.IO.ErrOut, n)
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	err = driver.Run(ctx, sess, driver.Options{
+		Model:         m.Info,
+		Mode:          o.Mode,
+		SaveDir:       o.SaveDir,
+		Epochs:        intKey(cfg, "TRAIN", "epoch", 1),
+		LogInterval:   o.LogInterval,
+		ValidInterval: o.ValidInterval,
+		Resume:        o.Resume,
+		InferTopK:     o.InferTopK,
+		Out:           f.IO.Out,
+		Err:           f.IO.ErrOut,
+		ErrTTY:        f.IO.ErrTTY,
+		OutTTY:        f.IO.OutTTY,
+		Logger:        f.Logger(),
+	})
+	if errors.Is(err, context.Canceled) {
+		return cmdutil.ErrInterrupted
+	}
+	return err
+}
+
+// resolveWeights decides which parameter directories the session starts
+// from: the flags when given; else, for the built-in job, the newest
+// checkpoint train saved; else the model's published weight set.
+func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o *Options) (map[string]string, error) {
+	w := map[string]string{}
+	switch o.Mode {
+	case sdk.ModeTrain:
+		if o.Pretrain != "" {
+			w[sdk.UsePretrain] = o.Pretrain
+		} else if o.Config != "" && o.Resume == "" {
+			dir, err := fetchSet(ctx, f, m, sdk.UsePretrain)
+			if err != nil {
+				return nil, err
+			}
+			if dir != "" {
+				w[sdk.UsePretrain] = dir
+			}
+		}
+	default:
+		switch {
+		case o.Weights != "":
+			w[sdk.UseWeights] = o.Weights
+		case o.Config == "":
+			dir := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
+			if dir == "" {
+				return nil, fmt.Errorf("no %s checkpoint in %s: run `zoo run %s train` first, or pass --weights DIR", m.Info.Name, filepath.Clean(o.SaveDir), m.Info.Name)
+			}
+			fmt.Fprintf(f.IO.ErrOut, "using checkpoint %s\n", dir)
+			w[sdk.UseWeights] = dir
+		default:
+			dir, err := fetchSet(ctx, f, m, sdk.UseWeights)
+			if err != nil {
+				return nil, err
+			}
+			if dir == "" {
+				return nil, cmdutil.FlagErrorf("model %s publishes no weights: pass --weights DIR", m.Info.Name)
+			}
+			w[sdk.UseWeights] = dir
+		}
+	}
+	return w, nil
+}

@@ -1,0 +1,297 @@
+// Package driver is zoo's generic train/test/infer loop. It owns epochs,
+// logging, metrics files, checkpoints and result files; a plugin owns its
+// model and its data and answers one pass at a time (sdk.Session.Run).
+// Every model gets the same loop, the same files and the same Ctrl-C
+// behaviour for free.
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/zoo-ml/zoo/host/results"
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+// Session is the part of *sdk.RemoteSession the driver uses.
+type Session interface {
+	Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error]
+	Save(ctx context.Context, dir string) error
+	Load(ctx context.Context, dir, kind string) (sdk.LoadResult, error)
+	Close(ctx context.Context) error
+}
+
+// Options configure one run of the driver.
+type Options struct {
+	Model   sdk.ModelInfo
+	Mode    string
+	SaveDir string
+
+	Epochs        int // train: number of epochs
+	LogInterval   int // train: a log line every N iterations
+	ValidInterval int // train: validate every N epochs; 0 never
+	Resume        string
+	InferTopK     int
+
+	Out      io.Writer // results and Paddle-form log lines
+	Err      io.Writer // progress
+	ErrTTY   bool
+	OutTTY   bool
+	Logger   hclog.Logger
+	Progress *results.Progress // nil: built from Err and ErrTTY
+}
+
+// StateFile is written into every checkpoint beside the plugin's files: how
+// far training had got, for --resume. Paddle ignores files it does not know.
+const StateFile = "zoo_state.json"
+
+// State is the content of StateFile.
+type State struct {
+	Model      string `json:"model"`
+	Epoch      int    `json:"epoch"`       // the epoch the checkpoint ends
+	Complete   bool   `json:"complete"`    // false: interrupted inside Epoch
+	GlobalStep int64  `json:"global_step"` // training iterations done
+}
+
+// CheckpointName is Paddle's name for the checkpoint of an epoch.
+func CheckpointName(model string, epoch int) string {
+	return fmt.Sprintf("%s_epoch%d", model, epoch)
+}
+
+func (o *Options) progress() *results.Progress {
+	if o.Progress == nil {
+		o.Progress = results.NewProgress(o.Err, o.ErrTTY)
+	}
+	return o.Progress
+}
+
+// logLine writes a Paddle-form log line to Out; when Out and the progress
+// bar share a terminal, through the bar so that the two do not collide.
+func (o *Options) logLine(line string) {
+	if o.OutTTY && o.ErrTTY {
+		o.progress().Println(line)
+		return
+	}
+	fmt.Fprintln(o.Out, line)
+}
+
+func (o *Options) logger() hclog.Logger {
+	if o.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return o.Logger
+}
+
+// Run runs the mode's loop on an opened session.
+func Run(ctx context.Context, s Session, o Options) error {
+	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
+		return fmt.Errorf("save dir %s cannot be created: %w", o.SaveDir, err)
+	}
+	if err := checkWritable(o.SaveDir); err != nil {
+		return err
+	}
+	switch o.Mode {
+	case sdk.ModeTrain:
+		return train(ctx, s, o)
+	case sdk.ModeTest:
+		return test(ctx, s, o)
+	case sdk.ModeInfer:
+		return infer(ctx, s, o)
+	}
+	return fmt.Errorf("unknown mode %q", o.Mode)
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".zoo-write-check-*")
+	if err != nil {
+		return fmt.Errorf("save dir %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// pass is what one Run of a phase came to.
+type pass struct {
+	steps    int64
+	samples  int64
+	loss     float64 // sample-weighted means
+	top1     float64
+	top5     float64
+	warnings int
+	seconds  float64
+}
+
+// NaNError reports a loss that stopped being a number.
+type NaNError struct {
+	Epoch     int
+	Iter      int64
+	LastGood  string
+	LossValue float64
+}
+
+func (e *NaNError) Error() string {
+	keep := "no checkpoint was saved yet"
+	if e.LastGood != "" {
+		keep = "the last good checkpoint is " + e.LastGood
+	}
+	return fmt.Sprintf("training stopped: loss is %v at epoch %d, iter %d; %s (try a lower --learning_rate)",
+		e.LossValue, e.Epoch, e.Iter, keep)
+}
+
+// runPass runs one phase and folds its events; onStep sees every step.
+func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onStep func(*sdk.Step) error, onPred func(*sdk.Prediction) error) (pass, error) {
+	var p pass
+	var wsum, l, t1, t5 float64
+	prog := o.progress()
+	epoch := req.Epoch
+	if req.Phase == sdk.PhaseTest || req.Phase == sdk.PhaseInfer {
+		epoch = -1
+	}
+	start := time.Now()
+	prog.Start(req.Phase, epoch, 0)
+	defer prog.Done()
+	for e, err := range s.Run(ctx, req) {
+		if err != nil {
+			return p, err
+		}
+		switch {
+		case e.Start != nil:
+			total := 0
+			if e.Start.Steps > 0 {
+				total = int(e.Start.Steps)
+			}
+			prog.Start(req.Phase, epoch, total)
+		case e.Step != nil:
+			st := e.Step
+			n := float64(st.Samples)
+			if n <= 0 {
+				n = 1
+			}
+			p.steps++
+			p.samples += int64(n)
+			wsum += n
+			l += n * st.Metrics["loss"]
+			t1 += n * st.Metrics["top1"]
+			t5 += n * st.Metrics["top5"]
+			prog.Update(int(p.steps))
+			if onStep != nil {
+				if err := onStep(st); err != nil {
+					return p, err
+				}
+			}
+		case e.Prediction != nil:
+			p.samples++
+			prog.Update(int(p.samples))
+			if onPred != nil {
+				if err := onPred(e.Prediction); err != nil {
+					return p, err
+				}
+			}
+		case e.Warning != nil:
+			p.warnings++
+			prog.Println(fmt.Sprintf("warning: %s: %s", e.Warning.Path, e.Warning.Message))
+			o.logger().Warn("skipped", "path", e.Warning.Path, "reason", e.Warning.Message)
+		}
+	}
+	if wsum > 0 {
+		p.loss, p.top1, p.top5 = l/wsum, t1/wsum, t5/wsum
+	}
+	p.seconds = time.Since(start).Seconds()
+	return p, nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func readState(dir string) (State, error) {
+	var st State
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, fmt.Errorf("--resume %s: not a zoo checkpoint (no %s); to start from these weights use --pretrain or --weights", dir, StateFile)
+	}
+	if err != nil {
+		return st, fmt.Errorf("--resume %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("--resume %s: %s is not valid JSON: %v", dir, StateFile, err)
+	}
+	return st, nil
+}
+
+// saveCheckpoint has the plugin write into a temp directory beside the
+// target, adds the state file, and renames it into place, so a checkpoint
+// directory is either whole or absent.
+func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st State) (string, error) {
+	final := filepath.Join(saveDir, name)
+	tmp, err := os.MkdirTemp(saveDir, "."+name+".tmp-")
+	if err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := s.Save(ctx, tmp); err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+	}
+	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+	}
+	if err := syncDir(tmp); err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+	}
+	// Replace an older checkpoint of the same name: move it aside first so
+	// that a crash between the renames leaves one whole copy.
+	old := ""
+	if _, err := os.Stat(final); err == nil {
+		old = filepath.Join(saveDir, "."+name+".old")
+		os.RemoveAll(old)
+		if err := os.Rename(final, old); err != nil {
+			return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return final, syncDir(saveDir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// LatestCheckpoint returns the newest complete checkpoint of model in
+// saveDir ("" if none), by the epoch in its state file.
+func LatestCheckpoint(saveDir, model string) string {
+	best, bestEpoch := "", -1
+	entries, _ := os.ReadDir(saveDir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(saveDir, e.Name())
+		st, err := readState(dir)
+		if err != nil || st.Model != model {
+			continue
+		}
+		if st.Epoch > bestEpoch || (st.Epoch == bestEpoch && st.Complete) {
+			best, bestEpoch = dir, st.Epoch
+		}
+	}
+	return best
+}

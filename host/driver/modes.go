@@ -1,0 +1,228 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/zoo-ml/zoo/host/results"
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+func train(ctx context.Context, s Session, o Options) error {
+	name := o.Model.Name
+	startEpoch, global := 0, int64(0)
+	if o.Resume != "" {
+		st, err := readState(o.Resume)
+		if err != nil {
+			return err
+		}
+		if st.Model != name {
+			return fmt.Errorf("--resume %s: a checkpoint of %s, not %s", o.Resume, st.Model, name)
+		}
+		res, err := s.Load(ctx, o.Resume, sdk.LoadResume)
+		if err != nil {
+			return fmt.Errorf("--resume %s: %w", o.Resume, err)
+		}
+		o.logger().Info("resumed", "dir", o.Resume, "loaded", res.Loaded, "ignored", res.Ignored)
+		startEpoch, global = st.Epoch, st.GlobalStep
+		if st.Complete {
+			startEpoch++
+		}
+		fmt.Fprintf(o.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, startEpoch, global, o.Resume)
+	}
+	mlog, err := results.OpenMetricsLog(filepath.Join(o.SaveDir, results.MetricsFile))
+	if err != nil {
+		return err
+	}
+	defer mlog.Close()
+	logInterval := max(o.LogInterval, 1)
+	lastGood := ""
+	if o.Resume != "" {
+		lastGood = o.Resume
+	}
+
+	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
+		var nanErr *NaNError
+		onStep := func(st *sdk.Step) error {
+			ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
+				Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
+			if !finite(ev.Loss) {
+				nanErr = &NaNError{Epoch: epoch, Iter: st.Iter, LastGood: lastGood, LossValue: ev.Loss}
+				mlog.Write(ev)
+				return nanErr
+			}
+			global++
+			if st.Iter%int64(logInterval) == 0 {
+				o.logLine(results.FormatLine(ev))
+				return mlog.Write(ev)
+			}
+			return nil
+		}
+		p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global}, onStep, nil)
+		if nanErr != nil {
+			return nanErr
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return interrupted(s, &o, epoch, global, err)
+			}
+			return err
+		}
+		rate := 0.0
+		if p.seconds > 0 {
+			rate = float64(p.samples) / p.seconds
+		}
+		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(p.steps), Loss: p.loss, Top1: p.top1, Top5: p.top5, ClipsPerS: rate}
+		fmt.Fprintf(o.Out, "[TRAIN] Epoch %d training finished, average time: %.3fs per iter, %.2f clips/s\n", epoch, p.seconds/float64(max(p.steps, 1)), rate)
+		if err := mlog.Write(epochEv); err != nil {
+			return err
+		}
+		dir, err := saveCheckpoint(context.WithoutCancel(ctx), s, o.SaveDir, CheckpointName(name, epoch),
+			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global})
+		if err != nil {
+			return err
+		}
+		lastGood = dir
+		fmt.Fprintf(o.Out, "saved checkpoint %s\n", dir)
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		if o.ValidInterval > 0 && (epoch+1)%o.ValidInterval == 0 {
+			v, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseValid, Epoch: epoch, GlobalStep: global}, nil, nil)
+			if err != nil {
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
+				return err
+			}
+			ev := results.Event{Phase: "valid", Epoch: epoch, Iter: int(v.steps), Loss: v.loss, Top1: v.top1, Top5: v.top5}
+			fmt.Fprintln(o.Out, results.FormatLine(ev))
+			if err := mlog.Write(ev); err != nil {
+				return err
+			}
+		}
+	}
+	if err := plot(o); err != nil {
+		return err
+	}
+	return nil
+}
+
+// errInterrupted is cmdutil.ErrInterrupted's twin; the CLI maps both to 130.
+var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
+
+// interrupted saves what training has after a Ctrl-C; the plugin stopped
+// between steps, so its state is consistent.
+func interrupted(s Session, o *Options, epoch int, global int64, cause error) error {
+	if !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		return cause
+	}
+	dir, err := saveCheckpoint(context.Background(), s, o.SaveDir, CheckpointName(o.Model.Name, epoch),
+		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global})
+	if err != nil {
+		return fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
+	}
+	fmt.Fprintf(o.Out, "interrupted: saved checkpoint %s (resume with --resume %s)\n", dir, dir)
+	plot(*o)
+	return errInterrupted
+}
+
+func plot(o Options) error {
+	events, err := results.ReadMetrics(filepath.Join(o.SaveDir, results.MetricsFile))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(o.SaveDir, results.PlotFile)
+	if err := results.Plot(path, events); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	fmt.Fprintf(o.Out, "wrote %s\n", path)
+	return nil
+}
+
+func test(ctx context.Context, s Session, o Options) error {
+	onStep := func(st *sdk.Step) error {
+		if st.Iter%int64(max(o.LogInterval, 1)) == 0 {
+			o.logLine(results.FormatLine(results.Event{Phase: "test", Epoch: -1, Iter: int(st.Iter),
+				Loss: st.Metrics["loss"], Top1: st.Metrics["top1"], Top5: st.Metrics["top5"]}))
+		}
+		return nil
+	}
+	p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseTest, Epoch: -1}, onStep, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return err
+	}
+	res := results.TestResult{Videos: int(p.samples), Loss: p.loss, Top1: p.top1, Top5: p.top5}
+	fmt.Fprintf(o.Out, "[TEST] Finish, videos: %d  Loss: %.6f, top1_acc: %.2f, top5_acc: %.2f\n", res.Videos, res.Loss, 100*res.Top1, 100*res.Top5)
+	if p.warnings > 0 {
+		fmt.Fprintf(o.Out, "%d video(s) could not be read and were not evaluated\n", p.warnings)
+	}
+	path := filepath.Join(o.SaveDir, o.Model.Name+"_test_result.json")
+	if err := results.WriteJSON(path, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "wrote %s\n", path)
+	return nil
+}
+
+func infer(ctx context.Context, s Session, o Options) error {
+	k := o.InferTopK
+	if k <= 0 {
+		k = 20
+	}
+	labels := o.Model.Labels
+	var rows []results.InferRow
+	var recs []results.InferRecord
+	onPred := func(p *sdk.Prediction) error {
+		if err := p.Scores.Validate(); err != nil {
+			return fmt.Errorf("plugin returned a malformed prediction for %s: %w", p.ID, err)
+		}
+		if len(labels) > 0 && len(p.Scores.Data) != len(labels) {
+			return fmt.Errorf("plugin returned %d scores for %s, but the model has %d labels", len(p.Scores.Data), p.ID, len(labels))
+		}
+		for _, v := range p.Scores.Data {
+			if !finite(float64(v)) {
+				return fmt.Errorf("plugin returned a non-finite score for %s", p.ID)
+			}
+		}
+		idx, vals := results.TopK(p.Scores.Data, k)
+		rows = append(rows, results.InferRow{VideoID: p.ID, Scores: vals, Labels: idx})
+		names := make([]string, len(idx))
+		for i, c := range idx {
+			if c < len(labels) {
+				names[i] = labels[c]
+			}
+		}
+		recs = append(recs, results.InferRecord{VideoID: p.ID, Scores: vals, Labels: idx, Names: names})
+		top := names[0]
+		if top == "" {
+			top = fmt.Sprint(idx[0])
+		}
+		o.logLine(fmt.Sprintf("%s: %s (%.4f)", p.ID, top, vals[0]))
+		return nil
+	}
+	p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseInfer, Epoch: -1}, nil, onPred)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return err
+	}
+	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result")
+	if err := results.WritePickle(base, rows); err != nil {
+		return err
+	}
+	if err := results.WriteJSON(base+".json", recs); err != nil {
+		return err
+	}
+	if p.warnings > 0 {
+		fmt.Fprintf(o.Out, "%d video(s) could not be read and were skipped\n", p.warnings)
+	}
+	fmt.Fprintf(o.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
+	return nil
+}
