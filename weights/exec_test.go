@@ -1,0 +1,5 @@
+package weights
+
+import "os/exec"
+
+var execCommand = exec.Command
