@@ -103,7 +103,15 @@ func alloc(dt tensor.Dtype, shape ...int) *tensor.Dense {
 	return tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
 }
 
-func data[T Float](d *tensor.Dense) []T { return d.Data().([]T) }
+// data returns d's backing slice; unlike d.Data() it stays a slice for
+// one-element tensors.
+func data[T Float](d *tensor.Dense) []T {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return any(d.Float32s()).([]T)
+	}
+	return any(d.Float64s()).([]T)
+}
 
 // run calls f32 or f64 depending on dt.
 func run(dt tensor.Dtype, f32, f64 func()) error {

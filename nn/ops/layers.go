@@ -585,14 +585,15 @@ func (op *SoftmaxCE) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("softmax cross entropy: %d labels for a batch of %d", len(op.Labels), op.n)
 	}
 	var logits []float64
-	switch d := in[0].Data().(type) {
-	case []float32:
+	switch in[0].Dtype() {
+	case tensor.Float32:
+		d := in[0].Float32s()
 		logits = make([]float64, len(d))
 		for i, v := range d {
 			logits[i] = float64(v)
 		}
-	case []float64:
-		logits = d
+	case tensor.Float64:
+		logits = in[0].Float64s()
 	default:
 		return nil, fmt.Errorf("softmax cross entropy: dtype %v", in[0].Dtype())
 	}
@@ -669,13 +670,14 @@ func (op *sceGradOp) Do(vs ...G.Value) (G.Value, error) {
 		}
 	}
 	out := alloc(x.Dtype(), op.out...)
-	switch d := out.Data().(type) {
-	case []float32:
+	switch out.Dtype() {
+	case tensor.Float32:
+		d := out.Float32s()
 		for i, v := range grad {
 			d[i] = float32(v)
 		}
-	case []float64:
-		copy(d, grad)
+	default:
+		copy(out.Float64s(), grad)
 	}
 	return out, nil
 }
