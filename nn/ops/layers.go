@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"math"
-	"math/rand"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -279,20 +278,24 @@ func (op *shiftOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 
 // ---- Dropout ----
 
+// Uniform is a source of uniform [0,1) numbers; *math/rand.Rand is one.
+type Uniform interface{ Float64() float64 }
+
 type dropoutOp struct {
 	base
 	fixedShape
 	p     float64
 	train bool
-	rng   *rand.Rand
+	rng   Uniform
 	mask  []bool
 }
 
 // Dropout is fluid's dropout with dropout_implementation
 // "downgrade_in_infer": training zeroes each element with probability p
 // and does not rescale the others; inference multiplies by 1-p. Training
-// draws its mask from rng.
-func Dropout(x *G.Node, p float64, train bool, rng *rand.Rand) (*G.Node, error) {
+// draws its mask from rng, one number per element in row-major order: an
+// element is dropped when its number is below p.
+func Dropout(x *G.Node, p float64, train bool, rng Uniform) (*G.Node, error) {
 	if p < 0 || p >= 1 || (train && rng == nil) {
 		return nil, fmt.Errorf("dropout: probability %v (or no random source)", p)
 	}
