@@ -19,6 +19,36 @@ var opSeq atomic.Uint64
 type base struct {
 	id   uint64
 	name string
+	buf  *tensor.Dense // output buffer reused across runs
+}
+
+// output returns the op's output buffer for this run: the one of the last
+// run when dtype and shape match and it shares no memory with an input,
+// else a new one. Callers overwrite every element.
+//
+// Reuse is safe with gorgonia's tape machine because an op always writes
+// to the same register: the only other writers of this buffer are
+// gorgonia's own ops (the Add that sums gradients) writing into that
+// register in place, which the register allocator does only when the
+// value there is dead. The alias check covers the one remaining case, an
+// input that was written into this buffer earlier in the same run.
+func (b *base) output(dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor.Dense {
+	if d := b.buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !overlapsAny(d, in) {
+		return d
+	}
+	b.buf = alloc(dt, shape...)
+	return b.buf
+}
+
+func overlapsAny(d *tensor.Dense, in []*tensor.Dense) bool {
+	lo, hi := d.Uintptr(), d.Uintptr()+d.MemSize()
+	for _, x := range in {
+		xl, xh := x.Uintptr(), x.Uintptr()+x.MemSize()
+		if xl < hi && lo < xh {
+			return true
+		}
+	}
+	return false
 }
 
 func newBase(name string) base { return base{id: opSeq.Add(1), name: name} }

@@ -82,7 +82,7 @@ func (op *bnOp) Do(vs ...G.Value) (G.Value, error) {
 	if op.st.Mean.Dtype() != dt || op.st.Variance.Dtype() != dt {
 		return nil, fmt.Errorf("batch norm: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
 	}
-	y := alloc(dt, op.out...)
+	y := op.output(dt, in, op.out...)
 	err = run(dt, func() { bnDo[float32](op, in, y) }, func() { bnDo[float64](op, in, y) })
 	return y, err
 }
@@ -153,7 +153,7 @@ func (op *bnGradXOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("batch norm backward ran before its forward pass")
 	}
 	dt := in[0].Dtype()
-	dx := alloc(dt, op.out...)
+	dx := op.output(dt, in, op.out...)
 	op.dscale, op.doffset = alloc(dt, bn.c), alloc(dt, bn.c)
 	err = run(dt, func() {
 		BNBackward(bn.n, bn.c, bn.hw, bn.train, bn.relu, data[float32](in[0]), data[float32](in[2]), data[float32](in[3]), data[float32](in[1]),

@@ -53,7 +53,7 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 	if err := checkShape("conv2d filter", in[1].Shape(), g.K, g.C, g.R, g.S); err != nil {
 		return nil, err
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(),
 		func() { ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y)) },
 		func() { ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y)) })
@@ -90,7 +90,7 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := alloc(in[0].Dtype(), op.out...)
+	dx := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dx.Dtype(),
 		func() { ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx)) },
 		func() { ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx)) })
@@ -111,7 +111,7 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dw := alloc(in[0].Dtype(), op.out...)
+	dw := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dw.Dtype(),
 		func() { ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw)) },
 		func() { ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw)) })

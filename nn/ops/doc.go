@@ -10,11 +10,12 @@
 // SymDiff builds the backward pass from further custom ops of this package,
 // so gorgonia.Grad differentiates a model built from them.
 //
-// Ops allocate a fresh output on every Do: gorgonia's tape machine reuses
-// registers and may write into a value it considers dead, so an op never
-// hands out a buffer it keeps. State an op needs between its forward and
-// backward pass (batch statistics, pooling argmax, dropout mask) lives in
-// the op and is never exposed as a Value.
+// Each op reuses its output buffer from run to run (see base.output for
+// why that is safe with gorgonia's register reuse), so a node's Value is
+// only meaningful during a run: read results through Keep, or from op state
+// such as SoftmaxCE's. State an op needs between its forward and backward
+// pass (batch statistics, pooling argmax, dropout mask) lives in the op and
+// is never exposed as a Value.
 //
 // nn/resnet imports this package; it imports gorgonia, tensor and
 // nn/internal/blas.

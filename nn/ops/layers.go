@@ -31,7 +31,7 @@ func (op *addReLUOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(), func() { addReLU(data[float32](in[0]), data[float32](in[1]), data[float32](y)) },
 		func() { addReLU(data[float64](in[0]), data[float64](in[1]), data[float64](y)) })
 	return y, err
@@ -65,7 +65,7 @@ func (op *reluGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := alloc(in[0].Dtype(), op.out...)
+	dx := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dx.Dtype(), func() { reluGrad(data[float32](in[0]), data[float32](in[1]), data[float32](dx)) },
 		func() { reluGrad(data[float64](in[0]), data[float64](in[1]), data[float64](dx)) })
 	return dx, err
@@ -75,6 +75,8 @@ func reluGrad[T Float](y, dy, dx []T) {
 	for i, v := range y {
 		if v > 0 {
 			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
 		}
 	}
 }
@@ -114,7 +116,7 @@ func (op *maxPoolOp) Do(vs ...G.Value) (G.Value, error) {
 	if in[0].Shape().TotalSize() != op.nc*op.h*op.w {
 		return nil, fmt.Errorf("max pool: input shape %v", in[0].Shape())
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	op.argmax = make([]int32, y.Shape().TotalSize())
 	err = run(y.Dtype(), func() {
 		MaxPoolForward(op.nc, op.h, op.w, op.k, op.stride, op.pad, data[float32](in[0]), data[float32](y), op.argmax)
@@ -147,7 +149,7 @@ func (op *maxPoolGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if mp.argmax == nil {
 		return nil, fmt.Errorf("max pool backward ran before its forward pass")
 	}
-	dx := alloc(in[0].Dtype(), op.out...)
+	dx := op.output(in[0].Dtype(), in, op.out...)
 	ohw := mp.out[2] * mp.out[3]
 	err = run(dx.Dtype(), func() { MaxPoolBackward(mp.nc, mp.h*mp.w, ohw, mp.argmax, data[float32](in[0]), data[float32](dx)) },
 		func() { MaxPoolBackward(mp.nc, mp.h*mp.w, ohw, mp.argmax, data[float64](in[0]), data[float64](dx)) })
@@ -184,7 +186,7 @@ func (op *gapOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	full := op.in // the 4-D side
 	if op.back {
 		full = op.out
@@ -256,7 +258,7 @@ func (op *shiftOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	s := op.out
-	y := alloc(in[0].Dtype(), s...)
+	y := op.output(in[0].Dtype(), in, s...)
 	err = run(y.Dtype(), func() {
 		Shift(s[0], op.t, s[1], s[2]*s[3], op.c1, op.c2, op.back, data[float32](in[0]), data[float32](y))
 	},
@@ -316,7 +318,7 @@ func (op *dropoutOp) Do(vs ...G.Value) (G.Value, error) {
 			op.mask[i] = op.rng.Float64() >= op.p
 		}
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(), func() { dropout(op, data[float32](in[0]), data[float32](y)) },
 		func() { dropout(op, data[float64](in[0]), data[float64](y)) })
 	return y, err
@@ -333,6 +335,8 @@ func dropout[T Float](op *dropoutOp, x, y []T) {
 	for i, v := range x {
 		if op.mask[i] {
 			y[i] = v
+		} else {
+			y[i] = 0
 		}
 	}
 }
@@ -359,7 +363,7 @@ func (op *dropoutGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if op.d.train && op.d.mask == nil {
 		return nil, fmt.Errorf("dropout backward ran before its forward pass")
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(), func() { dropout(op.d, data[float32](in[0]), data[float32](y)) },
 		func() { dropout(op.d, data[float64](in[0]), data[float64](y)) })
 	return y, err
@@ -390,7 +394,7 @@ func (op *segMeanOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(), func() { segMean(op, data[float32](in[0]), data[float32](y)) },
 		func() { segMean(op, data[float64](in[0]), data[float64](y)) })
 	return y, err
@@ -453,7 +457,7 @@ func (op *linearOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := alloc(in[0].Dtype(), op.out...)
+	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(), func() {
 		linear(op.n, op.c, op.k, data[float32](in[0]), data[float32](in[1]), data[float32](in[2]), data[float32](y))
 	},
@@ -512,7 +516,7 @@ func (op *linearGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := alloc(in[0].Dtype(), op.out...)
+	out := op.output(in[0].Dtype(), in, op.out...)
 	err = run(out.Dtype(), func() { linearGrad(op, in, data[float32](out)) }, func() { linearGrad(op, in, data[float64](out)) })
 	if err != nil {
 		return nil, err
@@ -528,6 +532,7 @@ func linearGrad[T Float](op *linearGradOp, in []*tensor.Dense, out []T) {
 	case 1:
 		gemm(true, false, c, k, n, data[T](in[0]), c, data[T](in[1]), k, 0, out, k)
 	case 2:
+		clear(out)
 		dy := data[T](in[0])
 		for i := 0; i < n; i++ {
 			for j := 0; j < k; j++ {
@@ -672,7 +677,7 @@ func (op *sceGradOp) Do(vs ...G.Value) (G.Value, error) {
 			grad[i*s.k+j] = v * g / float64(s.n)
 		}
 	}
-	out := alloc(x.Dtype(), op.out...)
+	out := op.output(x.Dtype(), []*tensor.Dense{x}, op.out...)
 	switch out.Dtype() {
 	case tensor.Float32:
 		d := out.Float32s()
