@@ -1,0 +1,71 @@
+//go:build openblas
+
+package blas
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+*/
+import "C"
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+)
+
+const backend = "openblas"
+
+func init() {
+	// OpenBLAS starts one thread per core by default; unless the user set
+	// OPENBLAS_NUM_THREADS, match GOMAXPROCS so that Go and BLAS do not
+	// oversubscribe the machine. Calls into BLAS block their goroutine,
+	// so the two pools do not run at the same time within one op.
+	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
+		SetThreads(runtime.GOMAXPROCS(0))
+	} else if n, err := strconv.Atoi(os.Getenv("OPENBLAS_NUM_THREADS")); err == nil {
+		SetThreads(n)
+	}
+}
+
+// SetThreads sets the number of OpenBLAS worker threads.
+func SetThreads(n int) {
+	if n < 1 {
+		n = 1
+	}
+	C.openblas_set_num_threads(C.int(n))
+}
+
+func tr(t bool) C.enum_CBLAS_TRANSPOSE {
+	if t {
+		return C.CblasTrans
+	}
+	return C.CblasNoTrans
+}
+
+func sgemm(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if k == 0 {
+		scale(c, m, n, ldc, beta)
+		return
+	}
+	C.cblas_sgemm(C.CblasRowMajor, tr(tA), tr(tB), C.blasint(m), C.blasint(n), C.blasint(k), 1,
+		(*C.float)(&a[0]), C.blasint(lda), (*C.float)(&b[0]), C.blasint(ldb), C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
+}
+
+func dgemm(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if k == 0 {
+		scale(c, m, n, ldc, beta)
+		return
+	}
+	C.cblas_dgemm(C.CblasRowMajor, tr(tA), tr(tB), C.blasint(m), C.blasint(n), C.blasint(k), 1,
+		(*C.double)(&a[0]), C.blasint(lda), (*C.double)(&b[0]), C.blasint(ldb), C.double(beta), (*C.double)(&c[0]), C.blasint(ldc))
+}
+
+func scale[T float32 | float64](c []T, m, n, ldc int, beta T) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}

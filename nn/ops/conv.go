@@ -1,0 +1,122 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+type convOp struct {
+	base
+	fixedShape
+	g        ConvGeom
+	dataGrad bool
+}
+
+// Conv2D convolves x ([N,C,H,W]) with w ([K,C,R,S]), no bias, the given
+// stride and zero padding, giving [N,K,OH,OW]. Set dataGrad to false for a
+// conv applied to the model's input, whose gradient nobody needs.
+func Conv2D(x, w *G.Node, stride, pad int, dataGrad bool) (*G.Node, error) {
+	xs, ws := x.Shape(), w.Shape()
+	if xs.Dims() != 4 || ws.Dims() != 4 || xs[1] != ws[1] {
+		return nil, fmt.Errorf("conv2d: input %v and filter %v do not fit", xs, ws)
+	}
+	if stride < 1 || pad < 0 {
+		return nil, fmt.Errorf("conv2d: stride %d, pad %d", stride, pad)
+	}
+	g := ConvGeom{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], R: ws[2], S: ws[3], Stride: stride, Pad: pad}
+	if g.OH() < 1 || g.OW() < 1 {
+		return nil, fmt.Errorf("conv2d: input %v too small for filter %v", xs, ws)
+	}
+	op := &convOp{
+		base:       newBase(fmt.Sprintf("Conv%dx%d/%d", g.R, g.S, stride)),
+		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}},
+		g:          g, dataGrad: dataGrad,
+	}
+	return G.ApplyOp(op, x, w)
+}
+
+func (op *convOp) Arity() int    { return 2 }
+func (op *convOp) Type() hm.Type { return fnType(4, 4, 4) }
+
+func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := denses(vs, 2)
+	if err != nil {
+		return nil, err
+	}
+	g := op.g
+	if err := checkShape("conv2d input", in[0].Shape(), g.N, g.C, g.H, g.W); err != nil {
+		return nil, err
+	}
+	if err := checkShape("conv2d filter", in[1].Shape(), g.K, g.C, g.R, g.S); err != nil {
+		return nil, err
+	}
+	y := op.output(in[0].Dtype(), in, op.out...)
+	err = run(y.Dtype(),
+		func() { ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y)) },
+		func() { ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y)) })
+	return y, err
+}
+
+func (op *convOp) DiffWRT(int) []bool { return []bool{op.dataGrad, true} }
+
+func (op *convOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dw, err := G.ApplyOp(&convFilterGradOp{base: newBase("ConvFilterGrad"), fixedShape: fixedShape{inputs[1].Shape().Clone()}, g: op.g}, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	var dx *G.Node
+	if op.dataGrad {
+		if dx, err = G.ApplyOp(&convDataGradOp{base: newBase("ConvDataGrad"), fixedShape: fixedShape{inputs[0].Shape().Clone()}, g: op.g}, inputs[1], grad); err != nil {
+			return nil, err
+		}
+	}
+	return G.Nodes{dx, dw}, nil
+}
+
+// convDataGradOp: (w, dy) -> dx.
+type convDataGradOp struct {
+	base
+	fixedShape
+	g ConvGeom
+}
+
+func (op *convDataGradOp) Arity() int    { return 2 }
+func (op *convDataGradOp) Type() hm.Type { return fnType(4, 4, 4) }
+func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := denses(vs, 2)
+	if err != nil {
+		return nil, err
+	}
+	dx := op.output(in[0].Dtype(), in, op.out...)
+	err = run(dx.Dtype(),
+		func() { ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx)) },
+		func() { ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx)) })
+	return dx, err
+}
+
+// convFilterGradOp: (x, dy) -> dw.
+type convFilterGradOp struct {
+	base
+	fixedShape
+	g ConvGeom
+}
+
+func (op *convFilterGradOp) Arity() int    { return 2 }
+func (op *convFilterGradOp) Type() hm.Type { return fnType(4, 4, 4) }
+func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := denses(vs, 2)
+	if err != nil {
+		return nil, err
+	}
+	dw := op.output(in[0].Dtype(), in, op.out...)
+	err = run(dw.Dtype(),
+		func() { ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw)) },
+		func() { ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw)) })
+	if err != nil {
+		return nil, err
+	}
+	return dw, nil
+}

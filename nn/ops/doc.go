@@ -1,0 +1,22 @@
+// Package ops holds the custom gorgonia operations zoo's video models are
+// built from, with the exact semantics of PaddlePaddle fluid's operators:
+// NCHW convolution as im2col + gemm, batch normalisation with running
+// statistics kept outside gorgonia, max and global average pooling, the TSM
+// temporal shift, fluid's downgrade_in_infer dropout, a fully connected layer
+// and softmax with cross entropy.
+//
+// Every op works on float32 and float64 tensors (float64 is what the
+// gradient checks use). Each forward op implements gorgonia.SDOp; its
+// SymDiff builds the backward pass from further custom ops of this package,
+// so gorgonia.Grad differentiates a model built from them.
+//
+// Each op reuses its output buffer from run to run (see base.output for
+// why that is safe with gorgonia's register reuse), so a node's Value is
+// only meaningful during a run: read results through Keep, or from op state
+// such as SoftmaxCE's. State an op needs between its forward and backward
+// pass (batch statistics, pooling argmax, dropout mask) lives in the op and
+// is never exposed as a Value.
+//
+// nn/resnet imports this package; it imports gorgonia, tensor and
+// nn/internal/blas.
+package ops

@@ -1,0 +1,399 @@
+package ops
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/zoo-ml/zoo/nn/internal/blas"
+)
+
+// Float is the element type of the kernels.
+type Float = blas.Float
+
+// parallelFor runs f over [0,n) split into at most GOMAXPROCS chunks.
+func parallelFor(n int, f func(lo, hi int)) {
+	w := runtime.GOMAXPROCS(0)
+	if w > n {
+		w = n
+	}
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + w - 1) / w
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// ConvGeom is the geometry of a 2-D convolution on NCHW data with a
+// [K, C, R, S] filter, square stride and symmetric zero padding.
+type ConvGeom struct {
+	N, C, H, W  int // input
+	K, R, S     int // output channels, kernel height and width
+	Stride, Pad int
+}
+
+// OH returns the output height.
+func (g ConvGeom) OH() int { return (g.H+2*g.Pad-g.R)/g.Stride + 1 }
+
+// OW returns the output width.
+func (g ConvGeom) OW() int { return (g.W+2*g.Pad-g.S)/g.Stride + 1 }
+
+// pointwise reports whether the conv is a 1x1 stride-1 unpadded conv, which
+// is a plain matrix product per image.
+func (g ConvGeom) pointwise() bool { return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 }
+
+// im2col writes the [C*R*S, OH*OW] patch matrix of one image.
+func im2col[T Float](g ConvGeom, x, col []T) {
+	oh, ow := g.OH(), g.OW()
+	for c := 0; c < g.C; c++ {
+		xc := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		for r := 0; r < g.R; r++ {
+			for s := 0; s < g.S; s++ {
+				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				for i := 0; i < oh; i++ {
+					y := i*g.Stride - g.Pad + r
+					dst := row[i*ow : (i+1)*ow]
+					if y < 0 || y >= g.H {
+						clear(dst)
+						continue
+					}
+					src := xc[y*g.W : (y+1)*g.W]
+					x0 := s - g.Pad
+					if g.Stride == 1 {
+						// contiguous run with zero borders
+						for j := range dst {
+							xx := x0 + j
+							if xx >= 0 && xx < g.W {
+								dst[j] = src[xx]
+							} else {
+								dst[j] = 0
+							}
+						}
+						continue
+					}
+					for j := range dst {
+						xx := x0 + j*g.Stride
+						if xx >= 0 && xx < g.W {
+							dst[j] = src[xx]
+						} else {
+							dst[j] = 0
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the patch matrix col back into one image dx (which it does
+// not clear).
+func col2im[T Float](g ConvGeom, col, dx []T) {
+	oh, ow := g.OH(), g.OW()
+	for c := 0; c < g.C; c++ {
+		dc := dx[c*g.H*g.W : (c+1)*g.H*g.W]
+		for r := 0; r < g.R; r++ {
+			for s := 0; s < g.S; s++ {
+				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				for i := 0; i < oh; i++ {
+					y := i*g.Stride - g.Pad + r
+					if y < 0 || y >= g.H {
+						continue
+					}
+					dst := dc[y*g.W : (y+1)*g.W]
+					src := row[i*ow : (i+1)*ow]
+					x0 := s - g.Pad
+					for j, v := range src {
+						xx := x0 + j*g.Stride
+						if xx >= 0 && xx < g.W {
+							dst[xx] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ConvForward computes y = conv(x, w) for NCHW x and [K,C,R,S] w into the
+// NCHW y ([N,K,OH,OW]).
+func ConvForward[T Float](g ConvGeom, x, w, y []T) {
+	oh, ow := g.OH(), g.OW()
+	crs := g.C * g.R * g.S
+	hw, ohw := g.H*g.W, oh*ow
+	var col []T
+	if !g.pointwise() {
+		col = make([]T, crs*ohw)
+	}
+	for n := 0; n < g.N; n++ {
+		xn := x[n*g.C*hw : (n+1)*g.C*hw]
+		yn := y[n*g.K*ohw : (n+1)*g.K*ohw]
+		if g.pointwise() {
+			blas.Gemm(false, false, g.K, ohw, g.C, w, g.C, xn, hw, 0, yn, ohw)
+			continue
+		}
+		im2col(g, xn, col)
+		blas.Gemm(false, false, g.K, ohw, crs, w, crs, col, ohw, 0, yn, ohw)
+	}
+}
+
+// ConvBackwardData computes dx from dy and w; dx is overwritten.
+func ConvBackwardData[T Float](g ConvGeom, w, dy, dx []T) {
+	oh, ow := g.OH(), g.OW()
+	crs := g.C * g.R * g.S
+	hw, ohw := g.H*g.W, oh*ow
+	var col []T
+	if !g.pointwise() {
+		col = make([]T, crs*ohw)
+		clear(dx)
+	}
+	for n := 0; n < g.N; n++ {
+		dxn := dx[n*g.C*hw : (n+1)*g.C*hw]
+		dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
+		if g.pointwise() {
+			blas.Gemm(true, false, g.C, ohw, g.K, w, g.C, dyn, ohw, 0, dxn, hw)
+			continue
+		}
+		blas.Gemm(true, false, crs, ohw, g.K, w, crs, dyn, ohw, 0, col, ohw)
+		col2im(g, col, dxn)
+	}
+}
+
+// ConvBackwardFilter computes dw from x and dy; dw is overwritten.
+func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw []T) {
+	oh, ow := g.OH(), g.OW()
+	crs := g.C * g.R * g.S
+	hw, ohw := g.H*g.W, oh*ow
+	var col []T
+	if !g.pointwise() {
+		col = make([]T, crs*ohw)
+	}
+	clear(dw)
+	for n := 0; n < g.N; n++ {
+		xn := x[n*g.C*hw : (n+1)*g.C*hw]
+		dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
+		if g.pointwise() {
+			blas.Gemm(false, true, g.K, g.C, ohw, dyn, ohw, xn, hw, 1, dw, g.C)
+			continue
+		}
+		im2col(g, xn, col)
+		blas.Gemm(false, true, g.K, crs, ohw, dyn, ohw, col, ohw, 1, dw, crs)
+	}
+}
+
+// BNStats holds what a training-mode batch norm forward leaves for its
+// backward pass: per-channel batch mean and 1/sqrt(var+eps).
+type BNStats[T Float] struct {
+	Mean, InvStd []T
+}
+
+// BNForwardTrain normalises x ([N,C,HW]) with its batch statistics, writes
+// y = scale*xhat + offset (then ReLU when relu is set), and returns the
+// batch mean and the biased batch variance (fluid's batch_norm uses the
+// biased variance both for normalising and for the running average).
+func BNForwardTrain[T Float](n, c, hw int, eps float64, relu bool, x, scale, offset, y, mean, invstd, variance []T) {
+	m := float64(n * hw)
+	parallelFor(c, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var s float64
+			for i := 0; i < n; i++ {
+				for _, v := range x[(i*c+ch)*hw:][:hw] {
+					s += float64(v)
+				}
+			}
+			mu := s / m
+			var ss float64
+			for i := 0; i < n; i++ {
+				for _, v := range x[(i*c+ch)*hw:][:hw] {
+					d := float64(v) - mu
+					ss += d * d
+				}
+			}
+			va := ss / m
+			is := 1 / math.Sqrt(va+eps)
+			mean[ch], variance[ch], invstd[ch] = T(mu), T(va), T(is)
+			a := float64(scale[ch]) * is
+			b := float64(offset[ch]) - mu*a
+			bnApply(n, c, hw, ch, T(a), T(b), relu, x, y)
+		}
+	})
+}
+
+// BNForwardEval normalises x with the given (running) statistics.
+func BNForwardEval[T Float](n, c, hw int, eps float64, relu bool, x, scale, offset, mean, variance, y []T) {
+	parallelFor(c, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			is := 1 / math.Sqrt(float64(variance[ch])+eps)
+			a := float64(scale[ch]) * is
+			b := float64(offset[ch]) - float64(mean[ch])*a
+			bnApply(n, c, hw, ch, T(a), T(b), relu, x, y)
+		}
+	})
+}
+
+func bnApply[T Float](n, c, hw, ch int, a, b T, relu bool, x, y []T) {
+	for i := 0; i < n; i++ {
+		src := x[(i*c+ch)*hw:][:hw]
+		dst := y[(i*c+ch)*hw:][:hw]
+		if relu {
+			for j, v := range src {
+				dst[j] = max(a*v+b, 0)
+			}
+		} else {
+			for j, v := range src {
+				dst[j] = a*v + b
+			}
+		}
+	}
+}
+
+// BNBackward computes dx, dscale and doffset of y = BN(x) (ReLU'd when relu
+// is set, in which case y is the op's output and masks dy). With train set
+// the statistics are the batch's (mean, invstd from the forward pass) and
+// the gradient flows through them; otherwise they are constants.
+func BNBackward[T Float](n, c, hw int, train, relu bool, x, y, dy, scale, mean, invstd, dx, dscale, doffset []T) {
+	m := float64(n * hw)
+	parallelFor(c, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			mu, is := float64(mean[ch]), float64(invstd[ch])
+			var sdy, sdyx float64
+			for i := 0; i < n; i++ {
+				off := (i*c + ch) * hw
+				xs, gs := x[off:][:hw], dy[off:][:hw]
+				var ys []T
+				if relu {
+					ys = y[off:][:hw]
+				}
+				for j, g := range gs {
+					if relu && ys[j] <= 0 {
+						continue
+					}
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(xs[j]) - mu) * is
+				}
+			}
+			dscale[ch], doffset[ch] = T(sdyx), T(sdy)
+			k := float64(scale[ch]) * is
+			for i := 0; i < n; i++ {
+				off := (i*c + ch) * hw
+				xs, gs, ds := x[off:][:hw], dy[off:][:hw], dx[off:][:hw]
+				var ys []T
+				if relu {
+					ys = y[off:][:hw]
+				}
+				for j, g := range gs {
+					gv := float64(g)
+					if relu && ys[j] <= 0 {
+						gv = 0
+					}
+					if train {
+						xh := (float64(xs[j]) - mu) * is
+						ds[j] = T(k * (gv - sdy/m - xh*sdyx/m))
+					} else {
+						ds[j] = T(k * gv)
+					}
+				}
+			}
+		}
+	})
+}
+
+// MaxPoolForward is a max pool with a square window; padding never wins
+// (fluid's pool2d max ignores padded cells). argmax receives, per output,
+// the flat index of its input within the plane, or -1 for an empty window.
+func MaxPoolForward[T Float](nc, h, w, k, stride, pad int, x, y []T, argmax []int32) {
+	oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
+	parallelFor(nc, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := x[p*h*w:][:h*w]
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					best := T(math.Inf(-1))
+					arg := int32(-1)
+					for r := 0; r < k; r++ {
+						yy := i*stride - pad + r
+						if yy < 0 || yy >= h {
+							continue
+						}
+						for s := 0; s < k; s++ {
+							xx := j*stride - pad + s
+							if xx < 0 || xx >= w {
+								continue
+							}
+							if v := xp[yy*w+xx]; arg < 0 || v > best {
+								best, arg = v, int32(yy*w+xx)
+							}
+						}
+					}
+					if arg < 0 {
+						best = 0
+					}
+					o := p*oh*ow + i*ow + j
+					y[o], argmax[o] = best, arg
+				}
+			}
+		}
+	})
+}
+
+// MaxPoolBackward scatters dy to the argmax positions; dx is overwritten.
+func MaxPoolBackward[T Float](nc, hw, ohw int, argmax []int32, dy, dx []T) {
+	clear(dx)
+	parallelFor(nc, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			for o, a := range argmax[p*ohw : (p+1)*ohw] {
+				if a >= 0 {
+					dx[p*hw+int(a)] += dy[p*ohw+o]
+				}
+			}
+		}
+	})
+}
+
+// Shift is the TSM temporal shift in Paddle's direction on x viewed as
+// [N*T, C, HW] with T frames per clip: channels [0,c1) take frame t-1,
+// [c1,c2) take frame t+1 (zero where that frame does not exist), the rest
+// are copied. With back set it computes the adjoint (the reverse shift),
+// which is the gradient.
+func Shift[T Float](nt, t, c, hw, c1, c2 int, back bool, x, y []T) {
+	parallelFor(nt, func(lo, hi int) {
+		for f := lo; f < hi; f++ {
+			ti := f % t
+			for ch := 0; ch < c; ch++ {
+				src := f
+				switch {
+				case ch < c1:
+					src = f - 1
+					if back {
+						src = f + 1
+					}
+				case ch < c2:
+					src = f + 1
+					if back {
+						src = f - 1
+					}
+				}
+				dst := y[(f*c+ch)*hw:][:hw]
+				st := ti + (src - f)
+				if st < 0 || st >= t {
+					clear(dst)
+					continue
+				}
+				copy(dst, x[(src*c+ch)*hw:][:hw])
+			}
+		}
+	})
+}
+
+func gemm[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	blas.Gemm(tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}

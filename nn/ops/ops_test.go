@@ -1,0 +1,429 @@
+package ops
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// naiveConv is the textbook direct convolution the fast kernel must match.
+func naiveConv(g ConvGeom, x, w []float64) []float64 {
+	oh, ow := g.OH(), g.OW()
+	y := make([]float64, g.N*g.K*oh*ow)
+	for n := 0; n < g.N; n++ {
+		for k := 0; k < g.K; k++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					var s float64
+					for c := 0; c < g.C; c++ {
+						for r := 0; r < g.R; r++ {
+							for q := 0; q < g.S; q++ {
+								yy, xx := i*g.Stride-g.Pad+r, j*g.Stride-g.Pad+q
+								if yy < 0 || yy >= g.H || xx < 0 || xx >= g.W {
+									continue
+								}
+								s += x[((n*g.C+c)*g.H+yy)*g.W+xx] * w[((k*g.C+c)*g.R+r)*g.S+q]
+							}
+						}
+					}
+					y[((n*g.K+k)*oh+i)*ow+j] = s
+				}
+			}
+		}
+	}
+	return y
+}
+
+var convCases = []struct {
+	name string
+	g    ConvGeom
+}{
+	{"1x1", ConvGeom{N: 2, C: 5, H: 6, W: 7, K: 4, R: 1, S: 1, Stride: 1}},
+	{"1x1s2", ConvGeom{N: 2, C: 4, H: 7, W: 6, K: 3, R: 1, S: 1, Stride: 2}},
+	{"3x3p1", ConvGeom{N: 2, C: 3, H: 6, W: 5, K: 4, R: 3, S: 3, Stride: 1, Pad: 1}},
+	{"3x3s2p1", ConvGeom{N: 1, C: 3, H: 7, W: 8, K: 2, R: 3, S: 3, Stride: 2, Pad: 1}},
+	{"7x7s2p3", ConvGeom{N: 2, C: 3, H: 11, W: 9, K: 4, R: 7, S: 7, Stride: 2, Pad: 3}},
+	{"3x3p0", ConvGeom{N: 1, C: 2, H: 5, W: 5, K: 3, R: 3, S: 3, Stride: 1}},
+}
+
+func TestConvForwardMatchesDirect(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(1))
+			x := randDense(rng, g.N, g.C, g.H, g.W).Data().([]float64)
+			w := randDense(rng, g.K, g.C, g.R, g.S).Data().([]float64)
+			want := naiveConv(g, x, w)
+			got := make([]float64, len(want))
+			ConvForward(g, x, w, got)
+			got32 := make([]float32, len(want))
+			ConvForward(g, f32s(x), f32s(w), got32)
+			for i := range want {
+				if math.Abs(got[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("y[%d] = %v, direct convolution %v", i, got[i], want[i])
+				}
+				if math.Abs(float64(got32[i])-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+					t.Fatalf("float32 y[%d] = %v, direct convolution %v", i, got32[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func f32s(x []float64) []float32 {
+	r := make([]float32, len(x))
+	for i, v := range x {
+		r[i] = float32(v)
+	}
+	return r
+}
+
+func TestConvGradients(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(2))
+			checkGrad(t, gradCase{
+				name:   tc.name,
+				inputs: []*tensor.Dense{randDense(rng, g.N, g.C, g.H, g.W), randDense(rng, g.K, g.C, g.R, g.S)},
+				wrt:    []int{0, 1},
+				build: func(in []*G.Node) (*G.Node, func() float64, error) {
+					y, err := Conv2D(in[0], in[1], g.Stride, g.Pad, true)
+					return y, nil, err
+				},
+			}, 40)
+		})
+	}
+}
+
+func TestTemporalShiftForward(t *testing.T) {
+	t.Parallel()
+	// 1 clip of 3 frames, 8 channels, 1x1 planes: x[t][c] = 10*t + c + 1.
+	// c1 = 1, c2 = 2: channel 0 takes t-1, channel 1 takes t+1.
+	const T, C = 3, 8
+	x := make([]float64, 2*T*C)
+	for f := 0; f < 2*T; f++ {
+		for c := 0; c < C; c++ {
+			x[f*C+c] = float64(100*(f/T) + 10*(f%T) + c + 1)
+		}
+	}
+	g := G.NewGraph()
+	xn := inputNode(g, "x", tensor.New(tensor.WithShape(2*T, C, 1, 1), tensor.WithBacking(x)))
+	y, err := TemporalShift(xn, T, 0.125)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	got := y.Value().Data().([]float64)
+	for clip := 0; clip < 2; clip++ {
+		b := float64(100 * clip)
+		want := [T][C]float64{
+			{0, b + 12, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8},
+			{b + 1, b + 22, b + 13, b + 14, b + 15, b + 16, b + 17, b + 18},
+			{b + 11, 0, b + 23, b + 24, b + 25, b + 26, b + 27, b + 28},
+		}
+		for tt := 0; tt < T; tt++ {
+			for c := 0; c < C; c++ {
+				if v := got[((clip*T)+tt)*C+c]; v != want[tt][c] {
+					t.Errorf("clip %d frame %d channel %d = %v, want %v", clip, tt, c, v, want[tt][c])
+				}
+			}
+		}
+	}
+}
+
+func TestTemporalShiftGradient(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(3))
+	checkGrad(t, gradCase{
+		name:   "shift",
+		inputs: []*tensor.Dense{randDense(rng, 6, 16, 2, 3)},
+		wrt:    []int{0},
+		build: func(in []*G.Node) (*G.Node, func() float64, error) {
+			y, err := TemporalShift(in[0], 3, 0.125)
+			return y, nil, err
+		},
+	}, 600)
+}
+
+func bnInputs(rng *rand.Rand, shape ...int) (*tensor.Dense, *tensor.Dense, *tensor.Dense, *BNState) {
+	c := shape[1]
+	x := randDense(rng, shape...)
+	for i, v := range x.Data().([]float64) {
+		x.Data().([]float64)[i] = 3*v + 1.5 // not already normalised
+	}
+	st := &BNState{Mean: alloc(tensor.Float64, c), Variance: alloc(tensor.Float64, c), Momentum: 0.9, Eps: 1e-5}
+	for i := 0; i < c; i++ {
+		st.Mean.Data().([]float64)[i] = 0.5 * float64(i)
+		st.Variance.Data().([]float64)[i] = 1 + float64(i)
+	}
+	return x, randDense(rng, c), randDense(rng, c), st
+}
+
+func TestBatchNormTrainAndEval(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(4))
+	const n, c, hw = 3, 4, 5
+	x, scale, offset, st := bnInputs(rng, n, c, 1, hw)
+	mean0 := append([]float64(nil), st.Mean.Data().([]float64)...)
+	var0 := append([]float64(nil), st.Variance.Data().([]float64)...)
+	for _, train := range []bool{true, false} {
+		g := G.NewGraph()
+		y, err := BatchNorm(inputNode(g, "x", x), inputNode(g, "s", scale), inputNode(g, "o", offset), st, train, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		got := y.Value().Data().([]float64)
+		xs := x.Data().([]float64)
+		for ch := 0; ch < c; ch++ {
+			var mu, va float64
+			for i := 0; i < n; i++ {
+				for j := 0; j < hw; j++ {
+					mu += xs[(i*c+ch)*hw+j]
+				}
+			}
+			mu /= n * hw
+			for i := 0; i < n; i++ {
+				for j := 0; j < hw; j++ {
+					d := xs[(i*c+ch)*hw+j] - mu
+					va += d * d
+				}
+			}
+			va /= n * hw // biased, as fluid
+			useMu, useVar := mu, va
+			if !train {
+				useMu, useVar = st.Mean.Data().([]float64)[ch], st.Variance.Data().([]float64)[ch]
+			}
+			for i := 0; i < n; i++ {
+				for j := 0; j < hw; j++ {
+					k := (i*c+ch)*hw + j
+					want := (xs[k]-useMu)/math.Sqrt(useVar+1e-5)*scale.Data().([]float64)[ch] + offset.Data().([]float64)[ch]
+					if math.Abs(got[k]-want) > 1e-12 {
+						t.Fatalf("train=%v: y[%d] = %v, want %v", train, k, got[k], want)
+					}
+				}
+			}
+			if train {
+				wm, wv := 0.9*mean0[ch]+0.1*mu, 0.9*var0[ch]+0.1*va
+				if gm, gv := st.Mean.Data().([]float64)[ch], st.Variance.Data().([]float64)[ch]; math.Abs(gm-wm) > 1e-12 || math.Abs(gv-wv) > 1e-12 {
+					t.Fatalf("running stats of channel %d: %v, %v; want %v, %v", ch, gm, gv, wm, wv)
+				}
+			}
+		}
+		if !train {
+			// eval must leave the running statistics alone
+			m.Reset()
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			for ch := 0; ch < c; ch++ {
+				if gm := st.Mean.Data().([]float64)[ch]; math.Abs(gm-(0.9*mean0[ch]+0.1*meanOf(xs, n, c, hw, ch))) > 1e-12 {
+					t.Fatalf("eval changed running mean of channel %d", ch)
+				}
+			}
+		}
+		m.Close()
+	}
+}
+
+func meanOf(xs []float64, n, c, hw, ch int) float64 {
+	var s float64
+	for i := 0; i < n; i++ {
+		for j := 0; j < hw; j++ {
+			s += xs[(i*c+ch)*hw+j]
+		}
+	}
+	return s / float64(n*hw)
+}
+
+func TestBatchNormGradients(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		train, relu bool
+		shape       []int
+	}{
+		{"train", true, false, []int{3, 4, 2, 3}},
+		{"train_relu", true, true, []int{2, 3, 3, 3}},
+		{"eval_relu", false, true, []int{2, 3, 2, 2}},
+		{"train_2d", true, false, []int{5, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(5))
+			x, scale, offset, st := bnInputs(rng, tc.shape...)
+			checkGrad(t, gradCase{
+				name:   tc.name,
+				inputs: []*tensor.Dense{x, scale, offset},
+				wrt:    []int{0, 1, 2},
+				build: func(in []*G.Node) (*G.Node, func() float64, error) {
+					y, err := BatchNorm(in[0], in[1], in[2], st, tc.train, tc.relu)
+					return y, nil, err
+				},
+			}, 80)
+		})
+	}
+}
+
+func TestDropout(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(6))
+	x := randDense(rng, 40, 50)
+	xs := x.Data().([]float64)
+	for _, train := range []bool{false, true} {
+		g := G.NewGraph()
+		y, err := Dropout(inputNode(g, "x", x), 0.5, train, rand.New(rand.NewSource(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		got := y.Value().Data().([]float64)
+		kept := 0
+		for i, v := range got {
+			switch {
+			case !train:
+				if v != 0.5*xs[i] {
+					t.Fatalf("inference: y[%d] = %v, want 0.5*%v", i, v, xs[i])
+				}
+			case v == xs[i]:
+				kept++
+			case v != 0:
+				t.Fatalf("training: y[%d] = %v, neither 0 nor x = %v (no rescaling in downgrade_in_infer)", i, v, xs[i])
+			}
+		}
+		if train && (kept < 900 || kept > 1100) {
+			t.Fatalf("training kept %d of 2000, want about 1000", kept)
+		}
+		m.Close()
+	}
+	for _, train := range []bool{false, true} {
+		r := rand.New(rand.NewSource(3))
+		checkGrad(t, gradCase{
+			name:   "dropout",
+			inputs: []*tensor.Dense{randDense(rng, 4, 6)},
+			wrt:    []int{0},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := Dropout(in[0], 0.5, train, r)
+				return y, nil, err
+			},
+			// reseeding keeps the training mask the same across runs
+			before: func() { r.Seed(3) },
+		}, 24)
+	}
+}
+
+func TestSoftmaxCrossEntropy(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(8))
+	logits := randDense(rng, 3, 5)
+	labels := []int{4, 0, 2}
+	g := G.NewGraph()
+	loss, sce, err := SoftmaxCrossEntropy(inputNode(g, "logits", logits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sce.Labels = labels
+	m := G.NewTapeMachine(g)
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	_ = loss
+	var want float64
+	ls := logits.Data().([]float64)
+	for i, l := range labels {
+		var s float64
+		for j := 0; j < 5; j++ {
+			s += math.Exp(ls[i*5+j])
+		}
+		for j := 0; j < 5; j++ {
+			if p := sce.Probs()[i*5+j]; math.Abs(p-math.Exp(ls[i*5+j])/s) > 1e-14 {
+				t.Fatalf("p[%d,%d] = %v", i, j, p)
+			}
+		}
+		want -= math.Log(math.Exp(ls[i*5+l]) / s)
+	}
+	if want /= 3; math.Abs(sce.Loss()-want) > 1e-14 {
+		t.Fatalf("loss %v, want %v", sce.Loss(), want)
+	}
+	checkGrad(t, gradCase{
+		name:   "softmax_ce",
+		inputs: []*tensor.Dense{logits},
+		wrt:    []int{0},
+		build: func(in []*G.Node) (*G.Node, func() float64, error) {
+			l, op, err := SoftmaxCrossEntropy(in[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			op.Labels = labels
+			return l, op.Loss, nil
+		},
+	}, 15)
+}
+
+func TestLayerGradients(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(9))
+	for _, tc := range []gradCase{
+		{name: "maxpool", inputs: []*tensor.Dense{randDense(rng, 2, 2, 7, 6)}, wrt: []int{0},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := MaxPool(in[0], 3, 2, 1)
+				return y, nil, err
+			}},
+		{name: "gap", inputs: []*tensor.Dense{randDense(rng, 2, 3, 2, 3)}, wrt: []int{0},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := GlobalAvgPool(in[0])
+				return y, nil, err
+			}},
+		{name: "segmean", inputs: []*tensor.Dense{randDense(rng, 6, 4)}, wrt: []int{0},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := SegmentMean(in[0], 3)
+				return y, nil, err
+			}},
+		{name: "linear", inputs: []*tensor.Dense{randDense(rng, 3, 4), randDense(rng, 4, 5), randDense(rng, 5)}, wrt: []int{0, 1, 2},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := Linear(in[0], in[1], in[2])
+				return y, nil, err
+			}},
+		{name: "addrelu", inputs: []*tensor.Dense{randDense(rng, 2, 3, 2, 2), randDense(rng, 2, 3, 2, 2)}, wrt: []int{0, 1},
+			build: func(in []*G.Node) (*G.Node, func() float64, error) {
+				y, err := AddReLU(in[0], in[1])
+				return y, nil, err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkGrad(t, tc, 100) })
+	}
+}
+
+func TestMaxPoolForward(t *testing.T) {
+	t.Parallel()
+	// 1x1x4x4 ramp; 3x3/2 pad 1 -> 2x2 taking the bottom-right of each window.
+	x := make([]float64, 16)
+	for i := range x {
+		x[i] = float64(i) - 20 // all negative: padding must not win
+	}
+	y := make([]float64, 4)
+	arg := make([]int32, 4)
+	MaxPoolForward(1, 4, 4, 3, 2, 1, x, y, arg)
+	want := []float64{5 - 20, 7 - 20, 13 - 20, 15 - 20}
+	for i := range want {
+		if y[i] != want[i] {
+			t.Fatalf("y = %v, want %v", y, want)
+		}
+	}
+}

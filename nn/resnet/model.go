@@ -1,0 +1,339 @@
+package resnet
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"sort"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/ops"
+	"github.com/zoo-ml/zoo/nn/optim"
+)
+
+// Paddle TSM's optimizer settings.
+const (
+	Momentum = 0.9
+	L2Decay  = 1e-4
+)
+
+// Model is a ResNet/TSM video classifier with its parameters and up to two
+// compiled graphs (training and evaluation) that share them.
+type Model struct {
+	cfg    Config
+	arch   arch
+	params []*Param
+	byName map[string]*Param
+	rng    ops.Uniform // dropout masks
+	seedFn func(int64)
+	opt    *optim.Momentum
+	graphs [2]*graph
+}
+
+// Result is what one batch gives.
+type Result struct {
+	Loss float64 // mean cross entropy over the batch (0 without labels)
+	// Probs holds the softmax probabilities, BatchSize rows of NumClasses.
+	Probs []float64
+	// Top1 and Top5 count the clips whose label is the most likely class
+	// or among the five most likely ones.
+	Top1, Top5 int
+}
+
+// New creates a model with freshly initialised parameters.
+func New(cfg Config) (*Model, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := layout(cfg)
+	r := rand.New(rand.NewSource(cfg.Seed + 1))
+	m := &Model{cfg: cfg, arch: a, params: newParams(cfg, a), byName: map[string]*Param{},
+		rng: r, seedFn: r.Seed, opt: optim.NewMomentum(Momentum, L2Decay)}
+	for _, p := range m.params {
+		m.byName[p.Name] = p
+	}
+	return m, nil
+}
+
+// Config returns the model's configuration with defaults filled in.
+func (m *Model) Config() Config { return m.cfg }
+
+// Params returns the model's parameters in Paddle's creation order,
+// batch-norm running statistics included (not trainable). The Values are
+// the model's own tensors.
+func (m *Model) Params() []*Param { return m.params }
+
+// Param returns the named parameter.
+func (m *Model) Param(name string) (*Param, bool) {
+	p, ok := m.byName[name]
+	return p, ok
+}
+
+// ErrUnknownParam is returned by SetParam for a name the model lacks.
+var ErrUnknownParam = errors.New("unknown parameter")
+
+// SetParam copies values (row-major, the parameter's shape) into the
+// named parameter.
+func (m *Model) SetParam(name string, shape []int, values []float32) error {
+	p, ok := m.byName[name]
+	if !ok {
+		return fmt.Errorf("set parameter %q: %w", name, ErrUnknownParam)
+	}
+	if !tensor.Shape(shape).Eq(tensor.Shape(p.Shape)) {
+		return fmt.Errorf("set parameter %q: shape %v, model has %v", name, shape, p.Shape)
+	}
+	if len(values) != p.Value.Shape().TotalSize() {
+		return fmt.Errorf("set parameter %q: %d values for shape %v", name, len(values), p.Shape)
+	}
+	if p.Value.Dtype() == tensor.Float32 {
+		copy(p.Value.Float32s(), values)
+		return nil
+	}
+	for i, v := range values {
+		p.Value.Float64s()[i] = float64(v)
+	}
+	return nil
+}
+
+// Optimizer returns the Momentum optimizer TrainStep uses (its velocities
+// are the optimizer state a checkpoint holds).
+func (m *Model) Optimizer() *optim.Momentum { return m.opt }
+
+// SeedDropout restarts the dropout mask sequence.
+func (m *Model) SeedDropout(seed int64) { m.seedFn(seed) }
+
+// graph is one compiled graph over the model's parameters.
+type graph struct {
+	g     *G.ExprGraph
+	vm    G.VM
+	input *tensor.Dense
+	loss  *ops.SoftmaxCE
+}
+
+// Build compiles the graph for mode (once; later calls return at once).
+// Panics inside gorgonia are turned into errors here.
+func (m *Model) Build(mode Mode) (err error) {
+	if m.graphs[mode] != nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("build %v graph: gorgonia panicked: %v", mode, r)
+		}
+	}()
+	gr, err := m.build(mode)
+	if err != nil {
+		return fmt.Errorf("build %v graph: %w", mode, err)
+	}
+	m.graphs[mode] = gr
+	return nil
+}
+
+func (m *Model) build(mode Mode) (*graph, error) {
+	c := m.cfg
+	train := mode == Train
+	g := G.NewGraph()
+	nodes := map[string]*G.Node{}
+	for _, p := range m.params {
+		if !p.Trainable {
+			continue
+		}
+		nodes[p.Name] = G.NewTensor(g, c.Dtype, len(p.Shape), G.WithShape(p.Shape...), G.WithValue(p.Value), G.WithName(p.Name))
+	}
+	nt := c.BatchSize * c.SegNum
+	input := tensor.New(tensor.Of(c.Dtype), tensor.WithShape(nt, 3, c.Height, c.Width))
+	x := G.NewTensor(g, c.Dtype, 4, G.WithShape(nt, 3, c.Height, c.Width), G.WithValue(input), G.WithName("image"))
+
+	convBN := func(x *G.Node, s convSpec, dataGrad, relu bool) (*G.Node, error) {
+		y, err := ops.Conv2D(x, nodes[s.name+"_weights"], s.stride, s.pd, dataGrad)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		bn := bnName(s.name)
+		st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+		y, err = ops.BatchNorm(y, nodes[bn+"_scale"], nodes[bn+"_offset"], st, train, relu)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bn, err)
+		}
+		return y, nil
+	}
+
+	a := m.arch
+	h, err := convBN(x, a.stem, false, true)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = ops.MaxPool(h, 3, 2, 1); err != nil {
+		return nil, err
+	}
+	for _, b := range a.blocks {
+		in := h
+		if c.TemporalShift {
+			// residual shift: only branch2a's input is shifted
+			if h, err = ops.TemporalShift(h, c.SegNum, c.ShiftRatio); err != nil {
+				return nil, fmt.Errorf("%s: %w", b.name, err)
+			}
+		}
+		for _, s := range b.convs {
+			if h, err = convBN(h, s, true, s.relu); err != nil {
+				return nil, err
+			}
+		}
+		short := in
+		if b.short != nil {
+			if short, err = convBN(in, *b.short, true, false); err != nil {
+				return nil, err
+			}
+		}
+		if h, err = ops.AddReLU(h, short); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
+	if h, err = ops.GlobalAvgPool(h); err != nil {
+		return nil, err
+	}
+	if h, err = ops.Dropout(h, DropoutProb, train, m.rng); err != nil {
+		return nil, err
+	}
+	if h, err = ops.SegmentMean(h, c.SegNum); err != nil {
+		return nil, err
+	}
+	if h, err = ops.Linear(h, nodes["fc_0.w_0"], nodes["fc_0.b_0"]); err != nil {
+		return nil, err
+	}
+	loss, sce, err := ops.SoftmaxCrossEntropy(h)
+	if err != nil {
+		return nil, err
+	}
+	if train {
+		var wrt G.Nodes
+		var ps []*Param
+		for _, p := range m.params {
+			if p.Trainable {
+				wrt = append(wrt, nodes[p.Name])
+				ps = append(ps, p)
+			}
+		}
+		grads, err := G.Grad(loss, wrt...)
+		if err != nil {
+			return nil, fmt.Errorf("gradients: %w", err)
+		}
+		for i, gn := range grads {
+			if _, err := ops.Keep(gn, ps[i].Grad); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &graph{g: g, vm: G.NewTapeMachine(g), input: input, loss: sce}, nil
+}
+
+// Forward runs a batch through the graph of mode (built on first use).
+// input holds BatchSize clips of [SegNum, 3, Height, Width] float32
+// values; labels (one per clip) may be nil in Eval mode. In Train mode
+// the batch-norm running statistics are updated, as in Paddle.
+func (m *Model) Forward(mode Mode, input []float32, labels []int) (Result, error) {
+	if err := m.Build(mode); err != nil {
+		return Result{}, err
+	}
+	gr := m.graphs[mode]
+	if len(input) != m.cfg.InputSize() {
+		return Result{}, fmt.Errorf("forward: %d input values, want %d (%d clips of %dx3x%dx%d)", len(input), m.cfg.InputSize(), m.cfg.BatchSize, m.cfg.SegNum, m.cfg.Height, m.cfg.Width)
+	}
+	if gr.input.Dtype() == tensor.Float32 {
+		copy(gr.input.Float32s(), input)
+	} else {
+		for i, v := range input {
+			gr.input.Float64s()[i] = float64(v)
+		}
+	}
+	return m.run(mode, labels)
+}
+
+func (m *Model) run(mode Mode, labels []int) (res Result, err error) {
+	gr := m.graphs[mode]
+	if labels != nil && len(labels) != m.cfg.BatchSize {
+		return Result{}, fmt.Errorf("%d labels for %d clips", len(labels), m.cfg.BatchSize)
+	}
+	if mode == Train && labels == nil {
+		return Result{}, errors.New("training needs labels")
+	}
+	for _, l := range labels {
+		if l < 0 || l >= m.cfg.NumClasses {
+			return Result{}, fmt.Errorf("label %d outside [0, %d)", l, m.cfg.NumClasses)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v pass: gorgonia panicked: %v", mode, r)
+		}
+	}()
+	gr.loss.Labels = labels
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return Result{}, fmt.Errorf("%v pass: %w", mode, err)
+	}
+	probs := append([]float64(nil), gr.loss.Probs()...)
+	res = Result{Loss: gr.loss.Loss(), Probs: probs}
+	if labels != nil {
+		res.Top1, res.Top5 = topK(probs, m.cfg.NumClasses, labels)
+	}
+	return res, nil
+}
+
+// topK counts the rows whose label ranks first, and within the first five
+// (ties ranked by class index, as a stable sort would).
+func topK(probs []float64, k int, labels []int) (top1, top5 int) {
+	idx := make([]int, k)
+	for i, l := range labels {
+		row := probs[i*k : (i+1)*k]
+		for j := range idx {
+			idx[j] = j
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
+		if idx[0] == l {
+			top1++
+		}
+		for _, j := range idx[:min(5, k)] {
+			if j == l {
+				top5++
+				break
+			}
+		}
+	}
+	return top1, top5
+}
+
+// TrainStep runs forward and backward on a batch in training mode and
+// applies one Momentum step with learning rate lr (fc_0.b_0 gets 2*lr and
+// no decay). It returns the batch's result before the update.
+func (m *Model) TrainStep(input []float32, labels []int, lr float64) (Result, error) {
+	res, err := m.Forward(Train, input, labels)
+	if err != nil {
+		return res, err
+	}
+	return res, m.update(lr)
+}
+
+func (m *Model) update(lr float64) error {
+	vars := make([]optim.Var, 0, len(m.params))
+	for _, p := range m.params {
+		if p.Trainable {
+			vars = append(vars, optim.Var{Name: p.Name, Value: p.Value, Grad: p.Grad, LRMult: p.LRMult, NoDecay: p.NoDecay})
+		}
+	}
+	return m.opt.Step(vars, lr)
+}
+
+// Close releases the compiled graphs.
+func (m *Model) Close() error {
+	for i, gr := range m.graphs {
+		if gr != nil {
+			gr.vm.Close()
+			m.graphs[i] = nil
+		}
+	}
+	return nil
+}
