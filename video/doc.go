@@ -27,6 +27,8 @@
 //     random.choice, random() < 0.5) drawn from a *rand.Rand seeded by
 //     (seed, epoch, item index), so runs repeat exactly whatever the number
 //     of workers. Python's global Mersenne Twister state is not reproduced.
-//   - JPEG frames of pkl lists are decoded with image/jpeg, whose chroma
-//     upsampling and IDCT differ from libjpeg's (Pillow) by a few levels.
+//   - JPEG frames of pkl lists are decoded with image/jpeg: luma matches
+//     libjpeg's (Pillow) within rounding, but image/jpeg replicates chroma
+//     where libjpeg interpolates it, so colours differ at sharp chroma
+//     edges (by tens of levels on synthetic frames; see TestReadPKL).
 package video
