@@ -1,0 +1,323 @@
+package video
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrNoFFmpeg is returned when the ffmpeg executable cannot be found.
+var ErrNoFFmpeg = errors.New("ffmpeg not found in PATH: install it with `apt-get install ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS)")
+
+// ErrNoFrames is returned for a file that ffmpeg opens but that yields no
+// video frame.
+var ErrNoFrames = errors.New("no video frames decoded")
+
+// DefaultMaxKeepBytes bounds the decoded frames one video may hold while its
+// frame count is still unknown: 512 MiB is 2000 frames of 340x256 (more
+// than a 60 s Kinetics clip) but only 86 frames of 1080p, past which
+// Decoder.Sample decodes the file a second time instead of keeping frames.
+const DefaultMaxKeepBytes = 512 << 20
+
+// Frame sides above this are treated as a corrupt stream rather than
+// allocated.
+const maxSide = 1 << 14
+
+// Decoder decodes videos by running the ffmpeg executable, one process per
+// call, reading frames from its standard output.
+//
+// Why an executable over pipes rather than libav through cgo: the package
+// stays pure Go (no cgo toolchain, no libav headers pinned to one FFmpeg
+// ABI), a crash or hang in a decoder kills one child process rather than
+// the trainer, cancellation is a kill, and the pipe costs little next to
+// decoding (see BenchmarkReadTest).
+//
+// Frames come as a stream of binary PPM images (-f image2pipe -c:v ppm)
+// rather than headerless rawvideo: each frame carries its own width and
+// height, after ffmpeg's autorotation, so no ffprobe process is needed (one
+// ffprobe costs about as much as decoding a short clip) and no rotation
+// matrix has to be interpreted here.
+type Decoder struct {
+	// FFmpeg is the path of the ffmpeg executable.
+	FFmpeg string
+	// MaxKeepBytes bounds the frames kept in Sample's single pass;
+	// DefaultMaxKeepBytes when 0.
+	MaxKeepBytes int64
+}
+
+// NewDecoder finds ffmpeg in PATH.
+func NewDecoder() (*Decoder, error) {
+	p, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return nil, ErrNoFFmpeg
+	}
+	return &Decoder{FFmpeg: p}, nil
+}
+
+func (d *Decoder) args(path string) []string {
+	return []string{
+		"-v", "error", "-nostdin",
+		"-i", "file:" + path,
+		"-map", "0:v:0",
+		// Each decoded frame exactly once: the default output sync
+		// duplicates or drops frames to reach a constant rate.
+		"-vsync", "passthrough",
+		"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24",
+		"-",
+	}
+}
+
+// frameFunc consumes frame i, w x h RGB, whose 3*w*h bytes must be read
+// from r or skipped.
+type frameFunc func(i, w, h int, r *bufio.Reader) error
+
+// run decodes path and calls fn for every frame; it returns the number of
+// frames. It waits for ffmpeg in every case and kills it on return if it is
+// still running (ctx cancelled, or fn failed).
+func (d *Decoder) run(ctx context.Context, path string, fn frameFunc) (int, error) {
+	if d.FFmpeg == "" {
+		return 0, ErrNoFFmpeg
+	}
+	cmd := exec.CommandContext(ctx, d.FFmpeg, d.args(path)...)
+	cmd.WaitDelay = 5 * time.Second
+	stderr := &tailWriter{max: 4096}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("decode %s: %w (looked for %s)", path, ErrNoFFmpeg, d.FFmpeg)
+		}
+		return 0, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
+	}
+	br := bufio.NewReaderSize(out, 1<<20)
+	n := 0
+	var readErr error
+	for {
+		w, h, err := readPPMHeader(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		if err := fn(n, w, h, br); err != nil {
+			readErr = err
+			break
+		}
+		n++
+	}
+	if readErr != nil {
+		_ = cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return n, fmt.Errorf("decode %s: %w", path, ctx.Err())
+	}
+	if waitErr != nil {
+		if last := stderr.lastLine(); last != "" {
+			return n, fmt.Errorf("decode %s: ffmpeg: %s: %w", path, last, waitErr)
+		}
+		if readErr != nil {
+			return n, fmt.Errorf("decode %s: %w", path, readErr)
+		}
+		return n, fmt.Errorf("decode %s: ffmpeg: %w", path, waitErr)
+	}
+	if readErr != nil {
+		return n, fmt.Errorf("decode %s: %w", path, readErr)
+	}
+	if n == 0 {
+		if last := stderr.lastLine(); last != "" {
+			return 0, fmt.Errorf("decode %s: ffmpeg: %s: %w", path, last, ErrNoFrames)
+		}
+		return 0, fmt.Errorf("decode %s: %w", path, ErrNoFrames)
+	}
+	return n, nil
+}
+
+// readPPMHeader reads "P6 <w> <h> 255" and the single whitespace byte
+// before the pixels. io.EOF means a clean end between frames.
+func readPPMHeader(r *bufio.Reader) (w, h int, err error) {
+	magic := make([]byte, 2)
+	if _, err := io.ReadFull(r, magic); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return 0, 0, fmt.Errorf("read frame header: %w", err)
+		}
+		return 0, 0, err
+	}
+	if magic[0] != 'P' || magic[1] != '6' {
+		return 0, 0, fmt.Errorf("read frame header: not a binary ppm frame (%q)", magic)
+	}
+	var v [3]int
+	for i := range v {
+		if v[i], err = readPPMInt(r); err != nil {
+			return 0, 0, fmt.Errorf("read frame header: %w", err)
+		}
+	}
+	if _, err := r.ReadByte(); err != nil {
+		return 0, 0, fmt.Errorf("read frame header: %w", err)
+	}
+	w, h = v[0], v[1]
+	if w <= 0 || h <= 0 || w > maxSide || h > maxSide || v[2] != 255 {
+		return 0, 0, fmt.Errorf("read frame header: unsupported frame %dx%d maxval %d", w, h, v[2])
+	}
+	return w, h, nil
+}
+
+func readPPMInt(r *bufio.Reader) (int, error) {
+	c, err := r.ReadByte()
+	for err == nil && (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+		c, err = r.ReadByte()
+	}
+	if err != nil {
+		return 0, noEOF(err)
+	}
+	n, digits := 0, 0
+	for err == nil && c >= '0' && c <= '9' && digits < 9 {
+		n = n*10 + int(c-'0')
+		digits++
+		c, err = r.ReadByte()
+	}
+	if err != nil {
+		return 0, noEOF(err)
+	}
+	if digits == 0 {
+		return 0, fmt.Errorf("bad number in ppm header")
+	}
+	return n, r.UnreadByte()
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Count returns the number of frames ffmpeg decodes from path.
+func (d *Decoder) Count(ctx context.Context, path string) (int, error) {
+	return d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+		_, err := r.Discard(3 * w * h)
+		return noEOF(err)
+	})
+}
+
+// DecodeAll returns every frame of path.
+func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) {
+	var frames []*Image
+	_, err := d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+		m := NewImage(w, h)
+		if _, err := io.ReadFull(r, m.Pix); err != nil {
+			return fmt.Errorf("read frame: %w", noEOF(err))
+		}
+		frames = append(frames, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return frames, nil
+}
+
+// Sample decodes path and returns the frames at the indices pick chooses
+// given the number n of frames decoded, in pick's order (an index may
+// repeat), and n. The frames are kept in one pass while they fit in
+// MaxKeepBytes; past that the file is decoded a second time, now keeping
+// only the frames picked.
+func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []int) ([]*Image, int, error) {
+	limit := d.MaxKeepBytes
+	if limit <= 0 {
+		limit = DefaultMaxKeepBytes
+	}
+	var kept []*Image
+	var bytesKept int64
+	overflow := false
+	n, err := d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+		size := int64(3 * w * h)
+		if !overflow && bytesKept+size <= limit {
+			m := NewImage(w, h)
+			if _, err := io.ReadFull(r, m.Pix); err != nil {
+				return fmt.Errorf("read frame: %w", noEOF(err))
+			}
+			kept = append(kept, m)
+			bytesKept += size
+			return nil
+		}
+		overflow, kept = true, nil
+		_, err := r.Discard(int(size))
+		return noEOF(err)
+	})
+	if err != nil {
+		return nil, n, err
+	}
+	idx := pick(n)
+	out := make([]*Image, len(idx))
+	if !overflow {
+		for i, j := range idx {
+			out[i] = kept[j]
+		}
+		return out, n, nil
+	}
+	want := make(map[int][]int, len(idx))
+	for i, j := range idx {
+		want[j] = append(want[j], i)
+	}
+	n2, err := d.run(ctx, path, func(i, w, h int, r *bufio.Reader) error {
+		slots, ok := want[i]
+		if !ok {
+			_, err := r.Discard(3 * w * h)
+			return noEOF(err)
+		}
+		m := NewImage(w, h)
+		if _, err := io.ReadFull(r, m.Pix); err != nil {
+			return fmt.Errorf("read frame: %w", noEOF(err))
+		}
+		for _, s := range slots {
+			out[s] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, n, err
+	}
+	if n2 != n {
+		return nil, n, fmt.Errorf("decode %s: second pass gave %d frames, first %d", path, n2, n)
+	}
+	return out, n, nil
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty line ffmpeg wrote to stderr.
+func (t *tailWriter) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(string(bytes.TrimSpace(t.buf)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
