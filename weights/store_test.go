@@ -114,11 +114,13 @@ type server struct {
 	reqs    atomic.Int32
 	full    atomic.Int32 // responses that sent the body from byte 0
 	ranges  sync.Map     // request number -> Range header
-	handler func(n int, w http.ResponseWriter, r *http.Request, body []byte) bool
+	handler handlerFunc  // set before the server starts
 }
 
-func newServer(t *testing.T, body []byte) *server {
-	s := &server{}
+type handlerFunc = func(n int, w http.ResponseWriter, r *http.Request, body []byte) bool
+
+func newServer(t *testing.T, body []byte, h handlerFunc) *server {
+	s := &server{handler: h}
 	s.body.Store(&body)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(s.reqs.Add(1)) - 1
@@ -261,8 +263,7 @@ func TestFetchAndResume(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, arch)
-			srv.handler = tc.handler
+			srv := newServer(t, arch, tc.handler)
 			st, evs := testStore(t)
 			set := srv.set()
 			dir, err := st.Fetch(context.Background(), set)
@@ -355,8 +356,7 @@ func TestFetchFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, arch)
-			srv.handler = tc.handler
+			srv := newServer(t, arch, tc.handler)
 			st, _ := testStore(t)
 			set := srv.set()
 			set.SHA256 = tc.pin
@@ -397,7 +397,7 @@ func TestFetchFailures(t *testing.T) {
 
 func TestTrustOnFirstUse(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
+	srv := newServer(t, arch, nil)
 	st, _ := testStore(t)
 	set := srv.set()
 	ctx := context.Background()
@@ -433,7 +433,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 }
 
 func TestVerifyListRemove(t *testing.T) {
-	srv := newServer(t, stemArchive(t))
+	srv := newServer(t, stemArchive(t), nil)
 	st, _ := testStore(t)
 	set := srv.set()
 	ctx := context.Background()
@@ -711,9 +711,8 @@ func TestRootIsAFile(t *testing.T) {
 
 func TestConcurrentFetch(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
 	// Slow the body down so the two fetches overlap.
-	srv.handler = func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
+	srv := newServer(t, arch, func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		for i := 0; i < len(b); i += len(b) / 4 {
 			w.Write(b[i:min(i+len(b)/4, len(b))])
@@ -721,7 +720,7 @@ func TestConcurrentFetch(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 		}
 		return true
-	}
+	})
 	st, _ := testStore(t)
 	set := srv.set()
 	var wg sync.WaitGroup
@@ -758,15 +757,14 @@ func TestMain(m *testing.M) {
 
 func TestConcurrentProcesses(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
-	srv.handler = func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
+	srv := newServer(t, arch, func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		w.Write(b[:len(b)/2])
 		w.(http.Flusher).Flush()
 		time.Sleep(100 * time.Millisecond)
 		w.Write(b[len(b)/2:])
 		return true
-	}
+	})
 	st, _ := testStore(t)
 	exe, err := os.Executable()
 	if err != nil {
