@@ -129,7 +129,9 @@ func FromEnv() *Store {
 func (s *Store) Path(set Set) string { return filepath.Join(s.Root, set.dir()) }
 
 // Present reports whether set's directory exists.
-func (s *Store) Present(set Set) bool { return isDir(s.Path(set)) }
+func (s *Store) Present(set Set) bool {
+	return checkName(set.dir()) == nil && isDir(s.Path(set))
+}
 
 // URL returns the URL set is fetched from, with the mirror applied.
 func (s *Store) URL(set Set) string {
@@ -209,6 +211,9 @@ func (s *Store) Fetch(ctx context.Context, set Set) (string, error) {
 	}
 	part := filepath.Join(s.Root, "."+set.dir()+".tar.gz.part")
 	if err := s.download(ctx, set, url, part); err != nil {
+		if st, serr := os.Stat(part); serr == nil && st.Size() == 0 {
+			os.Remove(part) // nothing to resume
+		}
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("weights: fetch %q from %s: %w", set.Name, url, err)
 		}
@@ -320,7 +325,7 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 	}
 	if err := s.updateLock(func(lf *lockData) {
 		e := lf.Sets[set.Name]
-		e.URL, e.ArchiveSHA256, e.TreeSHA256 = from, sum, tree
+		e.URL, e.ArchiveSHA256, e.TreeSHA256 = s.URL(set), sum, tree
 		lf.Sets[set.Name] = e
 	}); err != nil {
 		return err
