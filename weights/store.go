@@ -61,7 +61,9 @@ const (
 const LockFileName = "zoo-weights.lock"
 
 // Store is the local weights directory. The zero value of every field
-// but Root has a sensible default.
+// but Root has a sensible default. Its methods do not change it, so one
+// Store may serve concurrent calls; sets are locked per name, across
+// processes too.
 type Store struct {
 	Root     string       // $ZOO_WEIGHTS_DIR or ~/.paddle/weights
 	Mirror   string       // replaces the directory part of every URL
@@ -317,7 +319,7 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 		if err := os.RemoveAll(unpack); err != nil {
 			return fmt.Errorf("weights: %w", err)
 		}
-		tree, err = checkTree(tmp, set.Required, from)
+		tree, err = checkTree(ctx, tmp, set.Required, from)
 		return err
 	})
 	if err != nil {
@@ -339,10 +341,13 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 // parameter file and that the required variables are there, and returns
 // a digest of the tree (sha256 over each file's relative path and
 // sha256). Symlinks are not followed; their targets are files of the tree.
-func checkTree(dir string, required []string, from string) (string, error) {
+func checkTree(ctx context.Context, dir string, required []string, from string) (string, error) {
 	tree := sha256.New()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() {
@@ -398,17 +403,17 @@ func fileSHA256(path string) (string, error) {
 // variables are there and, when zoo installed it, the files are unchanged
 // since (their digest matches the lock file).
 func (s *Store) Verify(ctx context.Context, set Set) error {
-	_, err := s.verify(set)
+	_, err := s.verify(ctx, set)
 	return err
 }
 
 // verify returns whether a recorded digest was checked.
-func (s *Store) verify(set Set) (bool, error) {
+func (s *Store) verify(ctx context.Context, set Set) (bool, error) {
 	dst := s.Path(set)
 	if !isDir(dst) {
 		return false, fmt.Errorf("weights: verify %q: %s: %w; run: zoo weights fetch %s", set.Name, dst, ErrNotInstalled, set.Name)
 	}
-	tree, err := checkTree(dst, set.Required, dst)
+	tree, err := checkTree(ctx, dst, set.Required, dst)
 	if err != nil {
 		return false, fmt.Errorf("weights: verify %q: %w", set.Name, trimPrefix(err))
 	}
@@ -486,7 +491,7 @@ func (s *Store) List(ctx context.Context, sets []Set) ([]Status, error) {
 				}
 				return nil
 			})
-			st.Verified, st.Problem = s.verify(set)
+			st.Verified, st.Problem = s.verify(ctx, set)
 		}
 		out = append(out, st)
 	}
