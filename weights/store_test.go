@@ -839,3 +839,55 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// A .part left by an earlier, killed process is resumed.
+func TestResumeAcrossRuns(t *testing.T) {
+	arch := stemArchive(t)
+	srv := newServer(t, arch, nil)
+	st, _ := testStore(t)
+	if err := os.MkdirAll(st.Root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(st.Root, ".tsm_test.tar.gz.part"), arch[:12345], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Fetch(context.Background(), srv.set()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := srv.ranges.Load(0); r != "bytes=12345-" || srv.reqs.Load() != 1 {
+		t.Errorf("Range %q in %d requests, want bytes=12345- in 1", r, srv.reqs.Load())
+	}
+	checkInstalled(t, st, srv.set())
+}
+
+func TestMirror(t *testing.T) {
+	srv := newServer(t, stemArchive(t), nil)
+	st, _ := testStore(t)
+	st.Mirror = srv.URL + "/video_classification/"
+	set := srv.set()
+	set.URL = "https://paddlemodels.bj.bcebos.com/video_classification/tsm_test.tar.gz"
+	if _, err := st.Fetch(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, st, set)
+}
+
+// A fetch waits for another holder of the set's lock, as long as its
+// context allows.
+func TestLockWaitHonoursContext(t *testing.T) {
+	st, _ := testStore(t)
+	if err := os.MkdirAll(st.Root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(context.Background(), filepath.Join(st.Root, ".tsm_test.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err = st.Fetch(ctx, Set{Name: "tsm_test", URL: "http://127.0.0.1:1/tsm_test.tar.gz"})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for lock") {
+		t.Errorf("Fetch while locked = %v, want a deadline error waiting for the lock", err)
+	}
+}
