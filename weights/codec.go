@@ -79,7 +79,8 @@ func (rr *recReader) u64(what string) (uint64, error) {
 // can still deliver (the file size for a file); no size claimed by the
 // header above limit is trusted or allocated. Decode stops right after the
 // record: trailing bytes are the caller's business (ReadFile refuses them).
-// The returned tensor has no name. Errors wrap ErrFormat.
+// The returned tensor has no name. Malformed input gives a *FormatError
+// (errors.Is(err, ErrFormat)); a failing reader, its own error wrapped.
 func Decode(r io.Reader, limit int64) (*Tensor, error) {
 	rr := &recReader{r: r, limit: limit}
 	h, err := rr.header()

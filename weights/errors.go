@@ -34,13 +34,16 @@ func (e *FormatError) Error() string {
 func (e *FormatError) Is(target error) bool { return target == ErrFormat }
 
 // withPath fills in the path of a FormatError coming from Decode, and
-// wraps any other error with the path.
+// wraps any other error (a read error) with the path.
 func withPath(err error, path string) error {
 	var fe *FormatError
-	if errors.As(err, &fe) && fe.Path == "" {
+	if errors.As(err, &fe) {
+		if fe.Path != "" {
+			return err
+		}
 		c := *fe
 		c.Path = path
 		return &c
 	}
-	return err
+	return fmt.Errorf("weights: %s: %w", path, trimPrefix(err))
 }

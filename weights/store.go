@@ -61,7 +61,9 @@ const (
 const LockFileName = "zoo-weights.lock"
 
 // Store is the local weights directory. The zero value of every field
-// but Root has a sensible default.
+// but Root has a sensible default. Its methods do not change it, so one
+// Store may serve concurrent calls; sets are locked per name, across
+// processes too.
 type Store struct {
 	Root     string       // $ZOO_WEIGHTS_DIR or ~/.paddle/weights
 	Mirror   string       // replaces the directory part of every URL
@@ -129,7 +131,9 @@ func FromEnv() *Store {
 func (s *Store) Path(set Set) string { return filepath.Join(s.Root, set.dir()) }
 
 // Present reports whether set's directory exists.
-func (s *Store) Present(set Set) bool { return isDir(s.Path(set)) }
+func (s *Store) Present(set Set) bool {
+	return checkName(set.dir()) == nil && isDir(s.Path(set))
+}
 
 // URL returns the URL set is fetched from, with the mirror applied.
 func (s *Store) URL(set Set) string {
@@ -209,6 +213,9 @@ func (s *Store) Fetch(ctx context.Context, set Set) (string, error) {
 	}
 	part := filepath.Join(s.Root, "."+set.dir()+".tar.gz.part")
 	if err := s.download(ctx, set, url, part); err != nil {
+		if st, serr := os.Stat(part); serr == nil && st.Size() == 0 {
+			os.Remove(part) // nothing to resume
+		}
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("weights: fetch %q from %s: %w", set.Name, url, err)
 		}
@@ -312,7 +319,7 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 		if err := os.RemoveAll(unpack); err != nil {
 			return fmt.Errorf("weights: %w", err)
 		}
-		tree, err = checkTree(tmp, set.Required, from)
+		tree, err = checkTree(ctx, tmp, set.Required, from)
 		return err
 	})
 	if err != nil {
@@ -320,7 +327,7 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 	}
 	if err := s.updateLock(func(lf *lockData) {
 		e := lf.Sets[set.Name]
-		e.URL, e.ArchiveSHA256, e.TreeSHA256 = from, sum, tree
+		e.URL, e.ArchiveSHA256, e.TreeSHA256 = s.URL(set), sum, tree
 		lf.Sets[set.Name] = e
 	}); err != nil {
 		return err
@@ -334,10 +341,13 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 // parameter file and that the required variables are there, and returns
 // a digest of the tree (sha256 over each file's relative path and
 // sha256). Symlinks are not followed; their targets are files of the tree.
-func checkTree(dir string, required []string, from string) (string, error) {
+func checkTree(ctx context.Context, dir string, required []string, from string) (string, error) {
 	tree := sha256.New()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() {
@@ -393,17 +403,17 @@ func fileSHA256(path string) (string, error) {
 // variables are there and, when zoo installed it, the files are unchanged
 // since (their digest matches the lock file).
 func (s *Store) Verify(ctx context.Context, set Set) error {
-	_, err := s.verify(set)
+	_, err := s.verify(ctx, set)
 	return err
 }
 
 // verify returns whether a recorded digest was checked.
-func (s *Store) verify(set Set) (bool, error) {
+func (s *Store) verify(ctx context.Context, set Set) (bool, error) {
 	dst := s.Path(set)
 	if !isDir(dst) {
 		return false, fmt.Errorf("weights: verify %q: %s: %w; run: zoo weights fetch %s", set.Name, dst, ErrNotInstalled, set.Name)
 	}
-	tree, err := checkTree(dst, set.Required, dst)
+	tree, err := checkTree(ctx, dst, set.Required, dst)
 	if err != nil {
 		return false, fmt.Errorf("weights: verify %q: %w", set.Name, trimPrefix(err))
 	}
@@ -481,7 +491,7 @@ func (s *Store) List(ctx context.Context, sets []Set) ([]Status, error) {
 				}
 				return nil
 			})
-			st.Verified, st.Problem = s.verify(set)
+			st.Verified, st.Problem = s.verify(ctx, set)
 		}
 		out = append(out, st)
 	}

@@ -114,11 +114,13 @@ type server struct {
 	reqs    atomic.Int32
 	full    atomic.Int32 // responses that sent the body from byte 0
 	ranges  sync.Map     // request number -> Range header
-	handler func(n int, w http.ResponseWriter, r *http.Request, body []byte) bool
+	handler handlerFunc  // set before the server starts
 }
 
-func newServer(t *testing.T, body []byte) *server {
-	s := &server{}
+type handlerFunc = func(n int, w http.ResponseWriter, r *http.Request, body []byte) bool
+
+func newServer(t *testing.T, body []byte, h handlerFunc) *server {
+	s := &server{handler: h}
 	s.body.Store(&body)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(s.reqs.Add(1)) - 1
@@ -261,8 +263,7 @@ func TestFetchAndResume(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, arch)
-			srv.handler = tc.handler
+			srv := newServer(t, arch, tc.handler)
 			st, evs := testStore(t)
 			set := srv.set()
 			dir, err := st.Fetch(context.Background(), set)
@@ -355,8 +356,7 @@ func TestFetchFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, arch)
-			srv.handler = tc.handler
+			srv := newServer(t, arch, tc.handler)
 			st, _ := testStore(t)
 			set := srv.set()
 			set.SHA256 = tc.pin
@@ -386,8 +386,11 @@ func TestFetchFailures(t *testing.T) {
 			if st.Present(set) {
 				t.Error("set installed after a failed fetch")
 			}
+			// Only a partial download may stay, to be resumed; never an
+			// empty one, nor one that failed its checksum or extraction.
 			for _, l := range leftovers(t, st.Root) {
-				if !strings.HasSuffix(l, ".part") || tc.wantIs == ErrChecksum {
+				st, _ := os.Stat(filepath.Join(st.Root, l))
+				if !strings.HasSuffix(l, ".part") || st.Size() == 0 || tc.wantIs == ErrChecksum || tc.reqs == 1 {
 					t.Errorf("left in the root: %s", l)
 				}
 			}
@@ -397,7 +400,7 @@ func TestFetchFailures(t *testing.T) {
 
 func TestTrustOnFirstUse(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
+	srv := newServer(t, arch, nil)
 	st, _ := testStore(t)
 	set := srv.set()
 	ctx := context.Background()
@@ -433,7 +436,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 }
 
 func TestVerifyListRemove(t *testing.T) {
-	srv := newServer(t, stemArchive(t))
+	srv := newServer(t, stemArchive(t), nil)
 	st, _ := testStore(t)
 	set := srv.set()
 	ctx := context.Background()
@@ -711,9 +714,8 @@ func TestRootIsAFile(t *testing.T) {
 
 func TestConcurrentFetch(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
 	// Slow the body down so the two fetches overlap.
-	srv.handler = func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
+	srv := newServer(t, arch, func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		for i := 0; i < len(b); i += len(b) / 4 {
 			w.Write(b[i:min(i+len(b)/4, len(b))])
@@ -721,7 +723,7 @@ func TestConcurrentFetch(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 		}
 		return true
-	}
+	})
 	st, _ := testStore(t)
 	set := srv.set()
 	var wg sync.WaitGroup
@@ -758,15 +760,14 @@ func TestMain(m *testing.M) {
 
 func TestConcurrentProcesses(t *testing.T) {
 	arch := stemArchive(t)
-	srv := newServer(t, arch)
-	srv.handler = func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
+	srv := newServer(t, arch, func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		w.Write(b[:len(b)/2])
 		w.(http.Flusher).Flush()
 		time.Sleep(100 * time.Millisecond)
 		w.Write(b[len(b)/2:])
 		return true
-	}
+	})
 	st, _ := testStore(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -837,4 +838,56 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("unpacked %d bytes, limit %d", size, 1<<16)
 		}
 	})
+}
+
+// A .part left by an earlier, killed process is resumed.
+func TestResumeAcrossRuns(t *testing.T) {
+	arch := stemArchive(t)
+	srv := newServer(t, arch, nil)
+	st, _ := testStore(t)
+	if err := os.MkdirAll(st.Root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(st.Root, ".tsm_test.tar.gz.part"), arch[:12345], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Fetch(context.Background(), srv.set()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := srv.ranges.Load(0); r != "bytes=12345-" || srv.reqs.Load() != 1 {
+		t.Errorf("Range %q in %d requests, want bytes=12345- in 1", r, srv.reqs.Load())
+	}
+	checkInstalled(t, st, srv.set())
+}
+
+func TestMirror(t *testing.T) {
+	srv := newServer(t, stemArchive(t), nil)
+	st, _ := testStore(t)
+	st.Mirror = srv.URL + "/video_classification/"
+	set := srv.set()
+	set.URL = "https://paddlemodels.bj.bcebos.com/video_classification/tsm_test.tar.gz"
+	if _, err := st.Fetch(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, st, set)
+}
+
+// A fetch waits for another holder of the set's lock, as long as its
+// context allows.
+func TestLockWaitHonoursContext(t *testing.T) {
+	st, _ := testStore(t)
+	if err := os.MkdirAll(st.Root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(context.Background(), filepath.Join(st.Root, ".tsm_test.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err = st.Fetch(ctx, Set{Name: "tsm_test", URL: "http://127.0.0.1:1/tsm_test.tar.gz"})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for lock") {
+		t.Errorf("Fetch while locked = %v, want a deadline error waiting for the lock", err)
+	}
 }

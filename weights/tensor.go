@@ -33,7 +33,8 @@ func NewFloat32(name string, dims []int64, v []float32) *Tensor {
 }
 
 // Numel returns the number of elements (1 for a tensor with no dims,
-// Paddle's 0-D tensor).
+// Paddle's 0-D tensor), or -1 when the dims are invalid (negative, or
+// more than MaxElements elements).
 func (t *Tensor) Numel() int64 {
 	n, err := numel(t.Dims)
 	if err != nil {
