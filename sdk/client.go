@@ -187,7 +187,7 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*RemoteSession, Ope
 	if err != nil {
 		return nil, OpenResult{}, c.wrap(ctx, err)
 	}
-	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes()}, nil
+	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes(), Labels: resp.GetLabels()}, nil
 }
 
 // RemoteSession is a session living in a plugin process.

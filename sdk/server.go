@@ -152,7 +152,7 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (resp *pb.OpenRe
 	s.mu.Lock()
 	s.sessions[id] = sess
 	s.mu.Unlock()
-	return &pb.OpenResponse{Session: id, Notes: res.Notes}, nil
+	return &pb.OpenResponse{Session: id, Notes: res.Notes, Labels: res.Labels}, nil
 }
 
 func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error) {

@@ -87,6 +87,8 @@ type OpenRequest struct {
 // OpenResult is what a plugin says about a session it opened.
 type OpenResult struct {
 	Notes []string
+	// Labels replaces ModelInfo.Labels for this session when not empty.
+	Labels []string
 }
 
 // RunRequest asks for one pass of a phase.

@@ -295,8 +295,12 @@ func runRun(ctx context.Context, o *Options) error {
 		fmt.Fprintln(f.IO.ErrOut, n)
 	}
 	defer sess.Close(context.WithoutCancel(ctx))
+	info := m.Info
+	if len(res.Labels) > 0 {
+		info.Labels = res.Labels
+	}
 	err = driver.Run(ctx, sess, driver.Options{
-		Model:         m.Info,
+		Model:         info,
 		Mode:          o.Mode,
 		SaveDir:       o.SaveDir,
 		Epochs:        intKey(cfg, "TRAIN", "epoch", 1),

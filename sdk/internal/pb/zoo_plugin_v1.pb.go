@@ -501,9 +501,12 @@ func (x *OpenRequest) GetSeed() int64 {
 }
 
 type OpenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Notes         []string               `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"` // facts worth a log line (what was loaded, device)
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Notes   []string               `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"` // facts worth a log line (what was loaded, device)
+	// The class names of this session when its config changes them (a model
+	// trained on another dataset); empty: the model's labels.
+	Labels        []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +551,13 @@ func (x *OpenResponse) GetSession() string {
 func (x *OpenResponse) GetNotes() []string {
 	if x != nil {
 		return x.Notes
+	}
+	return nil
+}
+
+func (x *OpenResponse) GetLabels() []string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -1442,10 +1452,11 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x04seed\x18\t \x01(\x03R\x04seed\x1a:\n" +
 	"\fWeightsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
 	"\fOpenResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
-	"\x05notes\x18\x02 \x03(\tR\x05notes\"\x90\x01\n" +
+	"\x05notes\x18\x02 \x03(\tR\x05notes\x12\x16\n" +
+	"\x06labels\x18\x03 \x03(\tR\x06labels\"\x90\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +

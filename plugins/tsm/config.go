@@ -1,0 +1,194 @@
+package tsm
+
+import (
+	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+// Config is Paddle's configs/tsm.txt as typed sections, plus zoo's keys:
+// MODEL.temporal_shift, MODEL.base_width, INFER.video_path and the
+// [SYNTHETIC] section of the built-in dataset.
+type Config struct {
+	Model     ModelConfig     `mapstructure:"MODEL"`
+	Train     TrainConfig     `mapstructure:"TRAIN"`
+	Valid     ReaderConfig    `mapstructure:"VALID"`
+	Test      ReaderConfig    `mapstructure:"TEST"`
+	Infer     InferConfig     `mapstructure:"INFER"`
+	Synthetic SyntheticConfig `mapstructure:"SYNTHETIC"`
+}
+
+type ModelConfig struct {
+	Name          string    `mapstructure:"name"`
+	Format        string    `mapstructure:"format"`
+	NumClasses    int       `mapstructure:"num_classes"`
+	SegNum        int       `mapstructure:"seg_num"`
+	SegLen        int       `mapstructure:"seglen"`
+	ImageMean     []float64 `mapstructure:"image_mean"`
+	ImageStd      []float64 `mapstructure:"image_std"`
+	NumLayers     int       `mapstructure:"num_layers"`
+	TopK          int       `mapstructure:"topk"`
+	TemporalShift bool      `mapstructure:"temporal_shift"`
+	BaseWidth     int       `mapstructure:"base_width"`
+}
+
+// ReaderConfig is what [VALID] and [TEST] hold.
+type ReaderConfig struct {
+	ShortSize        int    `mapstructure:"short_size"`
+	TargetSize       int    `mapstructure:"target_size"`
+	NumReaderThreads int    `mapstructure:"num_reader_threads"`
+	BufSize          int    `mapstructure:"buf_size"`
+	BatchSize        int    `mapstructure:"batch_size"`
+	Filelist         string `mapstructure:"filelist"`
+	UseGPU           bool   `mapstructure:"use_gpu"`
+}
+
+type TrainConfig struct {
+	ReaderConfig      `mapstructure:",squash"`
+	Epoch             int     `mapstructure:"epoch"`
+	NumGPUs           int     `mapstructure:"num_gpus"`
+	LearningRate      float64 `mapstructure:"learning_rate"`
+	LearningRateDecay float64 `mapstructure:"learning_rate_decay"`
+	DecayEpochs       []int   `mapstructure:"decay_epochs"`
+	L2WeightDecay     float64 `mapstructure:"l2_weight_decay"`
+	Momentum          float64 `mapstructure:"momentum"`
+	TotalVideos       int     `mapstructure:"total_videos"`
+}
+
+type InferConfig struct {
+	ReaderConfig   `mapstructure:",squash"`
+	VideoPath      string `mapstructure:"video_path"`
+	KineticsLabels string `mapstructure:"kinetics_labels"`
+}
+
+// SyntheticConfig sizes the built-in dataset (used when a filelist is empty).
+type SyntheticConfig struct {
+	TrainVideos int     `mapstructure:"train_videos"`
+	ValidVideos int     `mapstructure:"valid_videos"`
+	TestVideos  int     `mapstructure:"test_videos"`
+	InferVideos int     `mapstructure:"infer_videos"`
+	Noise       float64 `mapstructure:"noise"`
+}
+
+type key = sdk.ConfigKey
+
+func readerKeys(section string, batch int, filelist string) []key {
+	return []key{
+		{Section: section, Name: "short_size", Type: "int", Default: 256, Help: "group_scale's short side"},
+		{Section: section, Name: "target_size", Type: "int", Default: 224, Help: "crop size fed to the network"},
+		{Section: section, Name: "num_reader_threads", Type: "int", Default: 12, Help: "video decoding workers (capped at the CPU count)"},
+		{Section: section, Name: "buf_size", Type: "int", Default: 1024, Help: "clips read ahead (capped to bound memory)"},
+		{Section: section, Name: "batch_size", Type: "int", Default: batch},
+		{Section: section, Name: "filelist", Type: "string", Default: filelist, Help: `"path label" list; empty: the built-in synthetic dataset`},
+		{Section: section, Name: "use_gpu", Type: "bool", Default: false},
+	}
+}
+
+// Schema lists every key the plugin accepts with Paddle's tsm.txt values as
+// defaults, so that a user's config may leave keys out.
+func Schema() []sdk.ConfigKey {
+	ks := []key{
+		{Section: "MODEL", Name: "name", Type: "string", Default: "TSM"},
+		{Section: "MODEL", Name: "format", Type: "string", Default: "pkl", Help: "accepted for Paddle compatibility; each list line's extension decides (.pkl or a video)"},
+		{Section: "MODEL", Name: "num_classes", Type: "int", Default: 400},
+		{Section: "MODEL", Name: "seg_num", Type: "int", Default: 8, Help: "segments (frames) per clip"},
+		{Section: "MODEL", Name: "seglen", Type: "int", Default: 1, Help: "consecutive frames per segment"},
+		{Section: "MODEL", Name: "image_mean", Type: "[]float", Default: []float64{0.485, 0.456, 0.406}},
+		{Section: "MODEL", Name: "image_std", Type: "[]float", Default: []float64{0.229, 0.224, 0.225}},
+		{Section: "MODEL", Name: "num_layers", Type: "int", Default: 50, Help: "ResNet depth: 18, 34, 50, 101 or 152"},
+		{Section: "MODEL", Name: "topk", Type: "int", Default: 5},
+		{Section: "MODEL", Name: "temporal_shift", Type: "bool", Default: true, Help: "False builds TSN, the same network without the shift"},
+		{Section: "MODEL", Name: "base_width", Type: "int", Default: 64, Help: "channels of the stem (64 in every published ResNet)"},
+	}
+	ks = append(ks, readerKeys("TRAIN", 128, "")...)
+	ks = append(ks,
+		key{Section: "TRAIN", Name: "epoch", Type: "int", Default: 65},
+		key{Section: "TRAIN", Name: "num_gpus", Type: "int", Default: 8},
+		key{Section: "TRAIN", Name: "learning_rate", Type: "float", Default: 0.01},
+		key{Section: "TRAIN", Name: "learning_rate_decay", Type: "float", Default: 0.1},
+		key{Section: "TRAIN", Name: "decay_epochs", Type: "[]int", Default: []int{40, 60}},
+		key{Section: "TRAIN", Name: "l2_weight_decay", Type: "float", Default: 1e-4},
+		key{Section: "TRAIN", Name: "momentum", Type: "float", Default: 0.9},
+		key{Section: "TRAIN", Name: "total_videos", Type: "int", Default: 239781, Help: "videos per epoch, for the learning-rate boundaries"},
+	)
+	ks = append(ks, readerKeys("VALID", 128, "")...)
+	ks = append(ks, readerKeys("TEST", 16, "")...)
+	ks = append(ks, readerKeys("INFER", 1, "")...)
+	ks = append(ks,
+		key{Section: "INFER", Name: "video_path", Type: "string", Default: "", Help: "one video to infer instead of the filelist"},
+		key{Section: "INFER", Name: "kinetics_labels", Type: "string", Default: "", Help: "accepted for Paddle compatibility; labels are built in"},
+		key{Section: "SYNTHETIC", Name: "train_videos", Type: "int", Default: 1024},
+		key{Section: "SYNTHETIC", Name: "valid_videos", Type: "int", Default: 256},
+		key{Section: "SYNTHETIC", Name: "test_videos", Type: "int", Default: 256},
+		key{Section: "SYNTHETIC", Name: "infer_videos", Type: "int", Default: 8},
+		key{Section: "SYNTHETIC", Name: "noise", Type: "float", Default: 0.3, Help: "pixel noise of the synthetic frames"},
+	)
+	return ks
+}
+
+// DefaultJob is the built-in job `zoo run TSM train` runs with no config: a
+// narrow TSM-ResNet-18 on 32x32 synthetic clips, small enough for a 2-core
+// CPU in a few minutes. docs/tsm.md explains the numbers.
+func DefaultJob() sdk.Config {
+	reader := func(batch int) map[string]any {
+		return map[string]any{"short_size": 32, "target_size": 32, "batch_size": batch, "filelist": "", "num_reader_threads": 1, "buf_size": 64}
+	}
+	train := reader(16)
+	train["epoch"] = 8
+	train["learning_rate"] = 0.02
+	train["decay_epochs"] = []int{6}
+	train["total_videos"] = 1024
+	return sdk.Config{
+		"MODEL": {"num_classes": len(synthClasses), "num_layers": 18, "base_width": 16, "seg_num": 8},
+		"TRAIN": train,
+		"VALID": reader(16),
+		"TEST":  reader(16),
+		"INFER": reader(4),
+	}
+}
+
+// decode turns the host's config (already validated against Schema and
+// merged over its defaults) into Config.
+func decode(c sdk.Config) (Config, error) {
+	var out Config
+	raw := map[string]any{}
+	for k, v := range c {
+		raw[k] = v
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result: &out, WeaklyTypedInput: true, ErrorUnused: true, TagName: "mapstructure",
+	})
+	if err != nil {
+		return out, err
+	}
+	if err := dec.Decode(raw); err != nil {
+		return out, sdk.Errorf(sdk.CodeInvalidArgument, "config: %v", err)
+	}
+	m := out.Model
+	switch {
+	case m.NumClasses < 1:
+		return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_classes %d: must be at least 1", m.NumClasses)
+	case m.SegNum < 1 || m.SegLen < 1:
+		return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.seg_num %d and MODEL.seglen %d must be at least 1", m.SegNum, m.SegLen)
+	case m.SegLen != 1:
+		return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.seglen %d: TSM takes one frame per segment (seglen 1)", m.SegLen)
+	case len(m.ImageMean) != 3 || len(m.ImageStd) != 3:
+		return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.image_mean and image_std need 3 values each (RGB)")
+	}
+	for _, d := range []int{18, 34, 50, 101, 152} {
+		if m.NumLayers == d {
+			return out, nil
+		}
+	}
+	return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", m.NumLayers)
+}
+
+func (c ReaderConfig) check(section string) error {
+	switch {
+	case c.BatchSize < 1:
+		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.batch_size %d: must be at least 1", section, c.BatchSize)
+	case c.TargetSize < 1 || c.ShortSize < c.TargetSize:
+		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.target_size %d must be positive and at most short_size %d", section, c.TargetSize, c.ShortSize)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package tsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math/rand/v2"
+	"runtime"
+
+	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/video"
+)
+
+// batch is one batch of clips laid out [N, seg_num, 3, H, W].
+type batch struct {
+	data   []float32
+	labels []int
+	ids    []string
+}
+
+// source yields the batches of one pass.
+type source interface {
+	// size returns the number of batches and clips of a pass; -1 unknown.
+	count() (batches, clips int)
+	epoch(ctx context.Context, epoch int) iter.Seq2[batch, error]
+}
+
+// synthSource is the built-in dataset.
+type synthSource struct {
+	split, videos, batch, segNum, size int
+	noise                              float64
+	shuffle                            bool
+	dropLast                           bool
+	seed                               uint64
+}
+
+func (s *synthSource) count() (int, int) {
+	if s.dropLast {
+		n := s.videos / s.batch
+		return n, n * s.batch
+	}
+	return (s.videos + s.batch - 1) / s.batch, s.videos
+}
+
+func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+	return func(yield func(batch, error) bool) {
+		order := make([]int, s.videos)
+		for i := range order {
+			order[i] = i
+		}
+		if s.shuffle {
+			r := rand.New(rand.NewPCG(s.seed, uint64(epoch)))
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		clip := s.segNum * 3 * s.size * s.size
+		for start := 0; start < len(order); start += s.batch {
+			n := min(s.batch, len(order)-start)
+			if n < s.batch && s.dropLast {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(batch{}, err)
+				return
+			}
+			b := batch{data: make([]float32, n*clip), labels: make([]int, n), ids: make([]string, n)}
+			for j := 0; j < n; j++ {
+				i := order[start+j]
+				b.labels[j] = synthClip(b.data[j*clip:(j+1)*clip], s.split, i, s.segNum, s.size, s.noise)
+				b.ids[j] = fmt.Sprintf("synthetic-%d", i)
+			}
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+}
+
+// videoSource reads a list of videos with Paddle's reader.
+type videoSource struct {
+	r     *video.Reader
+	batch int
+	mode  video.Mode
+	warn  func(path string, err error)
+}
+
+func newVideoSource(mode video.Mode, m ModelConfig, rc ReaderConfig, items []video.Item, seed int64, warn func(string, error)) (*videoSource, error) {
+	workers := min(max(rc.NumReaderThreads, 1), runtime.NumCPU())
+	// Paddle's buf_size counts clips; 1024 clips of 8x224x224 are 5 GB.
+	// Two batches ahead keeps the model fed.
+	buf := min(max(rc.BufSize, workers), max(2*rc.BatchSize, workers))
+	var mean, std [3]float32
+	for i := 0; i < 3; i++ {
+		mean[i], std[i] = float32(m.ImageMean[i]), float32(m.ImageStd[i])
+	}
+	r, err := video.NewReader(video.Config{
+		Mode: mode, SegNum: m.SegNum, SegLen: m.SegLen, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize,
+		Mean: mean, Std: std, BatchSize: rc.BatchSize, Workers: workers, BufSize: buf, Seed: uint64(seed),
+		NumClasses: m.NumClasses, SkipMultiScaleCrop: m.Name != "TSM", OnSkip: warn,
+	}, items)
+	if err != nil {
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	return &videoSource{r: r, batch: rc.BatchSize, mode: mode, warn: warn}, nil
+}
+
+func (v *videoSource) count() (int, int) {
+	n := v.r.Len()
+	if v.mode == video.Train {
+		return n / v.batch, n / v.batch * v.batch
+	}
+	return (n + v.batch - 1) / v.batch, n
+}
+
+func (v *videoSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+	return func(yield func(batch, error) bool) {
+		e := v.r.Epoch(ctx, epoch)
+		defer e.Close()
+		for {
+			b, err := e.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(batch{}, err)
+				return
+			}
+			if !yield(batch{data: b.Data, labels: b.Labels, ids: b.IDs}, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,395 @@
+package tsm
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/optim"
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/video"
+	"github.com/zoo-ml/zoo/weights"
+)
+
+// session is one opened TSM: a model and the data of its mode.
+type session struct {
+	cfg      Config
+	mode     string
+	seed     int64
+	model    *resnet.Model
+	sched    optim.Piecewise
+	builtin  bool // no filelist: the synthetic dataset
+	sources  map[string]source
+	warnings []sdk.Warning // skipped videos, drained into the Run stream
+	log      hclog.Logger
+}
+
+func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
+	if req.Device == "gpu" {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
+			"this zoo-plugin-tsm was built for the CPU: build the CUDA one with `make cuda`, or drop --use_gpu")
+	}
+	cfg, err := decode(req.Config)
+	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm")}
+	// The graph's batch size: training validates in training-size batches
+	// (evaluation uses stored statistics, so batching does not change it).
+	rc := cfg.Train.ReaderConfig
+	switch req.Mode {
+	case sdk.ModeTest:
+		rc = cfg.Test
+	case sdk.ModeInfer:
+		rc = cfg.Infer.ReaderConfig
+	}
+	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
+	m, err := resnet.New(resnet.Config{
+		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
+		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
+		BatchSize: rc.BatchSize, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+	})
+	if err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	s.model = m
+	t := cfg.Train
+	s.sched = optim.TSMSchedule(t.LearningRate, t.LearningRateDecay, t.DecayEpochs, max(t.TotalVideos, 1), max(t.BatchSize, 1))
+	res := sdk.OpenResult{}
+	kind := "TSM"
+	if !cfg.Model.TemporalShift {
+		kind = "TSN (temporal_shift = False)"
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%s-ResNet-%d, %d segments, %dx%d, %d classes, batch %d",
+		kind, cfg.Model.NumLayers, cfg.Model.SegNum, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
+	if s.builtin {
+		res.Notes = append(res.Notes, "data: the built-in synthetic dataset (only temporal order tells its classes apart)")
+		if cfg.Model.NumClasses == len(synthClasses) {
+			res.Labels = synthLabels()
+		}
+	} else if cfg.Model.NumClasses != 400 {
+		res.Labels = make([]string, cfg.Model.NumClasses)
+		for i := range res.Labels {
+			res.Labels[i] = fmt.Sprint(i)
+		}
+	}
+	if dir := req.Weights[sdk.UsePretrain]; dir != "" {
+		n, err := s.load(dir, func(name string) bool { return !strings.Contains(name, "fc_0") }, false)
+		if err != nil {
+			return nil, res, err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("pretrained: %d variables from %s (fc_0 left initialised)", n, dir))
+	}
+	if dir := req.Weights[sdk.UseWeights]; dir != "" {
+		n, err := s.load(dir, func(string) bool { return true }, false)
+		if err != nil {
+			return nil, res, err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("weights: %d variables from %s", n, dir))
+	}
+	return s, res, nil
+}
+
+func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
+	want := map[string]weights.Spec{}
+	for _, p := range s.model.Params() {
+		if !keep(p.Name) {
+			continue
+		}
+		dims := make([]int64, len(p.Shape))
+		for i, d := range p.Shape {
+			dims[i] = int64(d)
+		}
+		want[p.Name] = weights.Spec{DType: weights.FP32, Dims: dims}
+	}
+	return want
+}
+
+// velocityName is Paddle's name of a parameter's Momentum accumulator.
+func velocityName(param string) string { return param + "_velocity_0" }
+
+// load reads the kept parameters (and, with velocity, the optimizer state
+// where the directory has it) from a Paddle parameter directory.
+func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
+	want := s.specs(keep)
+	ts, extra, err := weights.Load(dir, want)
+	if err != nil {
+		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	for name, t := range ts {
+		v, err := t.Float32s()
+		if err != nil {
+			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: %v", name, dir, err)
+		}
+		p, _ := s.model.Param(name)
+		if err := s.model.SetParam(name, p.Shape, v); err != nil {
+			return 0, err
+		}
+	}
+	n := len(ts)
+	if velocity {
+		var vs []string
+		for name := range want {
+			if slices.Contains(extra, velocityName(name)) {
+				vs = append(vs, velocityName(name))
+			}
+		}
+		vts, err := weights.ReadDir(dir, vs)
+		if err != nil {
+			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "optimizer state in %s: %v", dir, err)
+		}
+		for vn, t := range vts {
+			name := strings.TrimSuffix(vn, "_velocity_0")
+			p, _ := s.model.Param(name)
+			v, err := t.Float32s()
+			if err != nil || len(v) != p.Value.Shape().TotalSize() {
+				return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: wrong size for %s", vn, dir, name)
+			}
+			s.model.Optimizer().SetVelocity(name, tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(v)))
+		}
+		n += len(vts)
+	}
+	s.log.Debug("loaded weights", "dir", dir, "loaded", n, "ignored", len(extra))
+	return n, nil
+}
+
+func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
+	keep := func(string) bool { return true }
+	if kind == sdk.UsePretrain {
+		keep = func(name string) bool { return !strings.Contains(name, "fc_0") }
+	}
+	n, err := s.load(dir, keep, kind == sdk.LoadResume)
+	if err != nil {
+		return sdk.LoadResult{}, err
+	}
+	files, _ := weights.ListDir(dir)
+	return sdk.LoadResult{Loaded: n, Ignored: len(files) - n}, nil
+}
+
+// Save writes every parameter and its Momentum velocity in Paddle's
+// one-file-per-variable format into dir (the host's temp directory).
+func (s *session) Save(_ context.Context, dir string) error {
+	for _, p := range s.model.Params() {
+		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
+			return err
+		}
+		if v := s.model.Optimizer().Velocity(p.Name); v != nil {
+			if err := writeDense(dir, velocityName(p.Name), p.Shape, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeDense(dir, name string, shape []int, d *tensor.Dense) error {
+	dims := make([]int64, len(shape))
+	for i, v := range shape {
+		dims[i] = int64(v)
+	}
+	var vals []float32
+	switch d.Dtype() {
+	case tensor.Float32:
+		vals = d.Float32s()
+	case tensor.Float64:
+		for _, v := range d.Float64s() {
+			vals = append(vals, float32(v))
+		}
+	default:
+		return fmt.Errorf("save %s: dtype %v", name, d.Dtype())
+	}
+	return weights.WriteFile(filepath.Join(dir, name), weights.NewFloat32(name, dims, vals))
+}
+
+func (s *session) Close() error { return s.model.Close() }
+
+// source returns (building once) the data of a phase.
+func (s *session) source(phase string) (source, error) {
+	if src, ok := s.sources[phase]; ok {
+		return src, nil
+	}
+	src, err := s.newSource(phase)
+	if err != nil {
+		return nil, err
+	}
+	s.sources[phase] = src
+	return src, nil
+}
+
+func (s *session) newSource(phase string) (source, error) {
+	m := s.cfg.Model
+	graphBatch := s.model.Config().BatchSize
+	var rc ReaderConfig
+	var mode video.Mode
+	var split, videos int
+	switch phase {
+	case sdk.PhaseTrain:
+		rc, mode, split, videos = s.cfg.Train.ReaderConfig, video.Train, splitTrain, s.cfg.Synthetic.TrainVideos
+	case sdk.PhaseValid:
+		rc, mode, split, videos = s.cfg.Valid, video.Valid, splitValid, s.cfg.Synthetic.ValidVideos
+	case sdk.PhaseTest:
+		rc, mode, split, videos = s.cfg.Test, video.Test, splitTest, s.cfg.Synthetic.TestVideos
+	case sdk.PhaseInfer:
+		rc, mode, split, videos = s.cfg.Infer.ReaderConfig, video.Infer, splitInfer, s.cfg.Synthetic.InferVideos
+	default:
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "unknown phase %q", phase)
+	}
+	rc.BatchSize = graphBatch
+	if rc.TargetSize != s.model.Config().Height {
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one frame size per session",
+			strings.ToUpper(phase), rc.TargetSize, s.model.Config().Height)
+	}
+	if s.builtin || (rc.Filelist == "" && !(phase == sdk.PhaseInfer && s.cfg.Infer.VideoPath != "")) {
+		if rc.Filelist == "" && !s.builtin {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist is empty: give a list with --filelist or in the config", strings.ToUpper(phase))
+		}
+		if videos < 1 {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.%s_videos must be at least 1", phase)
+		}
+		if phase == sdk.PhaseTrain && videos < graphBatch {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.train_videos %d is less than one batch of %d", videos, graphBatch)
+		}
+		return &synthSource{split: split, videos: videos, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
+			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}, nil
+	}
+	var items []video.Item
+	var err error
+	if phase == sdk.PhaseInfer && s.cfg.Infer.VideoPath != "" {
+		if _, err := os.Stat(s.cfg.Infer.VideoPath); err != nil {
+			return nil, sdk.Errorf(sdk.CodeNotFound, "video_path %s: no such file", s.cfg.Infer.VideoPath)
+		}
+		items = []video.Item{{Path: s.cfg.Infer.VideoPath, Label: video.NoLabel, Where: s.cfg.Infer.VideoPath}}
+	} else {
+		items, err = video.ParseList(rc.Filelist, phase != sdk.PhaseInfer)
+		if err != nil {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", strings.ToUpper(phase), err)
+		}
+		if len(items) == 0 {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist %s lists no videos", strings.ToUpper(phase), rc.Filelist)
+		}
+	}
+	warn := func(path string, err error) {
+		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
+	}
+	return newVideoSource(mode, m, rc, items, s.seed, warn)
+}
+
+// Run runs one pass of a phase, checking ctx between batches so that an
+// interrupt leaves the model between two whole steps.
+func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Event) error) error {
+	src, err := s.source(req.Phase)
+	if err != nil {
+		return err
+	}
+	steps, clips := src.count()
+	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
+		return err
+	}
+	graphBatch := s.model.Config().BatchSize
+	clip := s.model.Config().InputSize() / graphBatch
+	var iter int64
+	for b, err := range src.epoch(ctx, req.Epoch) {
+		if err != nil {
+			return err
+		}
+		for _, w := range s.warnings {
+			if err := emit(sdk.Event{Warning: &w}); err != nil {
+				return err
+			}
+		}
+		s.warnings = s.warnings[:0]
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := len(b.labels)
+		if req.MaxSteps > 0 && iter >= req.MaxSteps {
+			return nil
+		}
+		if req.Phase == sdk.PhaseTrain {
+			lr := s.sched.At(int(req.GlobalStep + iter))
+			res, err := s.model.TrainStep(b.data, b.labels, lr)
+			if err != nil {
+				return err
+			}
+			m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
+			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+				return err
+			}
+			iter++
+			continue
+		}
+		// Evaluation keeps every clip: a short last batch is padded to the
+		// graph's size and the padding's outputs dropped (stored batch-norm
+		// statistics make each clip's output independent of the others).
+		data := b.data
+		if n < graphBatch {
+			data = make([]float32, graphBatch*clip)
+			copy(data, b.data)
+		}
+		res, err := s.model.Forward(resnet.Eval, data, nil)
+		if err != nil {
+			return err
+		}
+		k := s.cfg.Model.NumClasses
+		if req.Phase == sdk.PhaseInfer {
+			for i := 0; i < n; i++ {
+				scores := make([]float32, k)
+				for j := range scores {
+					scores[j] = float32(res.Probs[i*k+j])
+				}
+				p := &sdk.Prediction{ID: b.ids[i], Scores: sdk.Tensor{Shape: []int64{int64(k)}, Data: scores}, Label: b.labels[i]}
+				if err := emit(sdk.Event{Prediction: p}); err != nil {
+					return err
+				}
+			}
+		} else {
+			loss, top1, top5 := evalMetrics(res.Probs, k, b.labels)
+			m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
+			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+				return err
+			}
+		}
+		iter++
+	}
+	for _, w := range s.warnings {
+		if err := emit(sdk.Event{Warning: &w}); err != nil {
+			return err
+		}
+	}
+	s.warnings = s.warnings[:0]
+	return ctx.Err()
+}
+
+// evalMetrics is the mean cross entropy and the top-1/top-5 fractions of
+// the first len(labels) rows of probs.
+func evalMetrics(probs []float64, k int, labels []int) (loss, top1, top5 float64) {
+	for i, l := range labels {
+		row := probs[i*k : (i+1)*k]
+		loss -= math.Log(math.Max(row[l], 1e-20))
+		rank := 0
+		for j, p := range row {
+			if p > row[l] || (p == row[l] && j < l) {
+				rank++
+			}
+		}
+		if rank == 0 {
+			top1++
+		}
+		if rank < 5 {
+			top5++
+		}
+	}
+	n := float64(len(labels))
+	return loss / n, top1 / n, top5 / n
+}
