@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "zoo-plugin-tsm"), "../../plugins/tsm/cmd/zoo-plugin-tsm")
+	if b, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build zoo-plugin-tsm: %v\n%s", err, b)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
 	// zoo's own directory holds the plugins a CLI test may use; the broken
 	// ones are tested in registry.
 	for _, n := range []string{"badversion", "empty"} {
@@ -91,7 +97,7 @@ func TestList(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("zoo list: %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"MODEL", "Alpha", "zoo-plugin-two", "1.0.0", "train,test,infer", "alpha_w", "Beta", "Crashy"} {
+	for _, want := range []string{"MODEL", "Alpha", "zoo-plugin-two", "1.0.0", "train,test,infer", "alpha_w", "Beta", "Crashy", "TSM", "tsm_kinetics"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("zoo list lacks %q:\n%s", want, r.stdout)
 		}
@@ -101,7 +107,7 @@ func TestList(t *testing.T) {
 		Name  string   `json:"name"`
 		Tasks []string `json:"tasks"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[0].Name != "Alpha" {
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 4 || rows[0].Name != "Alpha" {
 		t.Fatalf("zoo list --json = %v %+v\n%s", err, rows, r.stdout)
 	}
 }
@@ -138,7 +144,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy`},
+		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy, TSM`},
 		{"unknown mode", []string{"run", "alpha", "dance"}, 2, `unknown mode "dance": use train, test or infer`},
 		{"mode the model lacks", []string{"run", "beta", "train"}, 2, "model Beta does not support train"},
 		{"missing args", []string{"run", "alpha"}, 2, "run needs a model and a mode"},

@@ -134,16 +134,17 @@ func DefaultJob() sdk.Config {
 		return map[string]any{"short_size": 32, "target_size": 32, "batch_size": batch, "filelist": "", "num_reader_threads": 1, "buf_size": 64}
 	}
 	train := reader(16)
-	train["epoch"] = 8
+	train["epoch"] = 3
 	train["learning_rate"] = 0.02
-	train["decay_epochs"] = []int{6}
-	train["total_videos"] = 1024
+	train["decay_epochs"] = []int{2}
+	train["total_videos"] = 512
 	return sdk.Config{
-		"MODEL": {"num_classes": len(synthClasses), "num_layers": 18, "base_width": 16, "seg_num": 8},
-		"TRAIN": train,
-		"VALID": reader(16),
-		"TEST":  reader(16),
-		"INFER": reader(4),
+		"MODEL":     {"num_classes": len(synthClasses), "num_layers": 18, "base_width": 16, "seg_num": 8},
+		"TRAIN":     train,
+		"VALID":     reader(16),
+		"TEST":      reader(16),
+		"INFER":     reader(4),
+		"SYNTHETIC": {"train_videos": 512},
 	}
 }
 
