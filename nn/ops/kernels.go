@@ -124,15 +124,33 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 	}
 }
 
+// ColSize returns the number of elements of the im2col scratch buffer the
+// conv kernels need (0 for pointwise convs).
+func (g ConvGeom) ColSize() int {
+	if g.pointwise() {
+		return 0
+	}
+	return g.C * g.R * g.S * g.OH() * g.OW()
+}
+
+func scratch[T Float](col []T, n int) []T {
+	if len(col) >= n {
+		return col[:n]
+	}
+	return make([]T, n)
+}
+
+// The conv kernels take an optional im2col scratch buffer col of
+// ColSize() elements; with a shorter one they allocate.
+
 // ConvForward computes y = conv(x, w) for NCHW x and [K,C,R,S] w into the
 // NCHW y ([N,K,OH,OW]).
-func ConvForward[T Float](g ConvGeom, x, w, y []T) {
+func ConvForward[T Float](g ConvGeom, x, w, y, col []T) {
 	oh, ow := g.OH(), g.OW()
 	crs := g.C * g.R * g.S
 	hw, ohw := g.H*g.W, oh*ow
-	var col []T
 	if !g.pointwise() {
-		col = make([]T, crs*ohw)
+		col = scratch(col, crs*ohw)
 	}
 	for n := 0; n < g.N; n++ {
 		xn := x[n*g.C*hw : (n+1)*g.C*hw]
@@ -147,13 +165,12 @@ func ConvForward[T Float](g ConvGeom, x, w, y []T) {
 }
 
 // ConvBackwardData computes dx from dy and w; dx is overwritten.
-func ConvBackwardData[T Float](g ConvGeom, w, dy, dx []T) {
+func ConvBackwardData[T Float](g ConvGeom, w, dy, dx, col []T) {
 	oh, ow := g.OH(), g.OW()
 	crs := g.C * g.R * g.S
 	hw, ohw := g.H*g.W, oh*ow
-	var col []T
 	if !g.pointwise() {
-		col = make([]T, crs*ohw)
+		col = scratch(col, crs*ohw)
 		clear(dx)
 	}
 	for n := 0; n < g.N; n++ {
@@ -169,13 +186,12 @@ func ConvBackwardData[T Float](g ConvGeom, w, dy, dx []T) {
 }
 
 // ConvBackwardFilter computes dw from x and dy; dw is overwritten.
-func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw []T) {
+func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw, col []T) {
 	oh, ow := g.OH(), g.OW()
 	crs := g.C * g.R * g.S
 	hw, ohw := g.H*g.W, oh*ow
-	var col []T
 	if !g.pointwise() {
-		col = make([]T, crs*ohw)
+		col = scratch(col, crs*ohw)
 	}
 	clear(dw)
 	for n := 0; n < g.N; n++ {

@@ -59,9 +59,9 @@ func TestConvForwardMatchesDirect(t *testing.T) {
 			w := randDense(rng, g.K, g.C, g.R, g.S).Data().([]float64)
 			want := naiveConv(g, x, w)
 			got := make([]float64, len(want))
-			ConvForward(g, x, w, got)
+			ConvForward(g, x, w, got, nil)
 			got32 := make([]float32, len(want))
-			ConvForward(g, f32s(x), f32s(w), got32)
+			ConvForward(g, f32s(x), f32s(w), got32, nil)
 			for i := range want {
 				if math.Abs(got[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
 					t.Fatalf("y[%d] = %v, direct convolution %v", i, got[i], want[i])
