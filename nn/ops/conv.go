@@ -57,10 +57,10 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(),
 		func() {
-			ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y), colOf[float32](&op.col, op.g.ColSize()))
+			ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y), colOf[float32](&op.col, op.g.ScratchSize(false)))
 		},
 		func() {
-			ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y), colOf[float64](&op.col, op.g.ColSize()))
+			ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y), colOf[float64](&op.col, op.g.ScratchSize(false)))
 		})
 	return y, err
 }
@@ -99,10 +99,10 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dx.Dtype(),
 		func() {
-			ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx), colOf[float32](&op.col, op.g.ColSize()))
+			ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx), colOf[float32](&op.col, op.g.ScratchSize(false)))
 		},
 		func() {
-			ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx), colOf[float64](&op.col, op.g.ColSize()))
+			ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx), colOf[float64](&op.col, op.g.ScratchSize(false)))
 		})
 	return dx, err
 }
@@ -125,10 +125,10 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 	dw := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dw.Dtype(),
 		func() {
-			ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw), colOf[float32](&op.col, op.g.ColSize()))
+			ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw), colOf[float32](&op.col, op.g.ScratchSize(true)))
 		},
 		func() {
-			ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw), colOf[float64](&op.col, op.g.ColSize()))
+			ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw), colOf[float64](&op.col, op.g.ScratchSize(true)))
 		})
 	if err != nil {
 		return nil, err
