@@ -183,6 +183,12 @@ func overImages(g ConvGeom, f func(worker, lo, hi int)) {
 // ConvForward computes y = conv(x, w) for NCHW x and [K,C,R,S] w into the
 // NCHW y ([N,K,OH,OW]).
 func ConvForward[T Float](g ConvGeom, x, w, y, buf []T) {
+	convForward(g, x, w, y, buf, nil)
+}
+
+// convForward is ConvForward calling after(n) once image n's output is
+// complete, from the goroutine that computed it.
+func convForward[T Float](g ConvGeom, x, w, y, buf []T, after func(n int)) {
 	crs, cs := g.C*g.R*g.S, g.ColSize()
 	hw, ohw := g.H*g.W, g.OH()*g.OW()
 	buf = scratch(buf, g.ScratchSize(false))
@@ -193,10 +199,13 @@ func ConvForward[T Float](g ConvGeom, x, w, y, buf []T) {
 			yn := y[n*g.K*ohw : (n+1)*g.K*ohw]
 			if g.pointwise() {
 				blas.Gemm(false, false, g.K, ohw, g.C, w, g.C, xn, hw, 0, yn, ohw)
-				continue
+			} else {
+				im2col(g, xn, col)
+				blas.Gemm(false, false, g.K, ohw, crs, w, crs, col, ohw, 0, yn, ohw)
 			}
-			im2col(g, xn, col)
-			blas.Gemm(false, false, g.K, ohw, crs, w, crs, col, ohw, 0, yn, ohw)
+			if after != nil {
+				after(n)
+			}
 		}
 	})
 }
