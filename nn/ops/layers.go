@@ -74,13 +74,15 @@ func (op *reluGradOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func reluGrad[T Float](y, dy, dx []T) {
-	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	parallelFor((len(y)+4095)/4096, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
+			if y[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // ---- MaxPool ----
