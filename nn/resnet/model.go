@@ -20,7 +20,9 @@ const (
 )
 
 // Model is a ResNet/TSM video classifier with its parameters and up to two
-// compiled graphs (training and evaluation) that share them.
+// compiled graphs (training and evaluation) that share them: an update
+// by TrainStep or SetParam is seen by both without copying. A Model is not
+// safe for concurrent use.
 type Model struct {
 	cfg    Config
 	arch   arch
