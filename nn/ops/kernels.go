@@ -263,12 +263,6 @@ func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw, buf []T) {
 	}
 }
 
-// BNStats holds what a training-mode batch norm forward leaves for its
-// backward pass: per-channel batch mean and 1/sqrt(var+eps).
-type BNStats[T Float] struct {
-	Mean, InvStd []T
-}
-
 // BNForwardTrain normalises x ([N,C,HW]) with its batch statistics, writes
 // y = scale*xhat + offset (then ReLU when relu is set), and returns the
 // batch mean and the biased batch variance (fluid's batch_norm uses the
