@@ -13,6 +13,7 @@ type convOp struct {
 	fixedShape
 	g        ConvGeom
 	dataGrad bool
+	col      colBuf
 }
 
 // Conv2D convolves x ([N,C,H,W]) with w ([K,C,R,S]), no bias, the given
@@ -55,8 +56,12 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	y := op.output(in[0].Dtype(), in, op.out...)
 	err = run(y.Dtype(),
-		func() { ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y)) },
-		func() { ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y)) })
+		func() {
+			ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y), colOf[float32](&op.col, op.g.ScratchSize(false)))
+		},
+		func() {
+			ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y), colOf[float64](&op.col, op.g.ScratchSize(false)))
+		})
 	return y, err
 }
 
@@ -80,7 +85,8 @@ func (op *convOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 type convDataGradOp struct {
 	base
 	fixedShape
-	g ConvGeom
+	g   ConvGeom
+	col colBuf
 }
 
 func (op *convDataGradOp) Arity() int    { return 2 }
@@ -92,8 +98,12 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	dx := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dx.Dtype(),
-		func() { ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx)) },
-		func() { ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx)) })
+		func() {
+			ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx), colOf[float32](&op.col, op.g.ScratchSize(false)))
+		},
+		func() {
+			ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx), colOf[float64](&op.col, op.g.ScratchSize(false)))
+		})
 	return dx, err
 }
 
@@ -101,7 +111,8 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 type convFilterGradOp struct {
 	base
 	fixedShape
-	g ConvGeom
+	g   ConvGeom
+	col colBuf
 }
 
 func (op *convFilterGradOp) Arity() int    { return 2 }
@@ -113,10 +124,26 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	dw := op.output(in[0].Dtype(), in, op.out...)
 	err = run(dw.Dtype(),
-		func() { ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw)) },
-		func() { ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw)) })
+		func() {
+			ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw), colOf[float32](&op.col, op.g.ScratchSize(true)))
+		},
+		func() {
+			ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw), colOf[float64](&op.col, op.g.ScratchSize(true)))
+		})
 	if err != nil {
 		return nil, err
 	}
 	return dw, nil
+}
+
+// colBuf is a conv op's im2col scratch buffer, kept across runs.
+type colBuf struct{ v any }
+
+func colOf[T Float](b *colBuf, n int) []T {
+	if c, ok := b.v.([]T); ok && len(c) >= n {
+		return c[:n]
+	}
+	c := make([]T, n)
+	b.v = c
+	return c
 }

@@ -124,76 +124,143 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 	}
 }
 
+// ColSize returns the number of elements of one image's im2col patch
+// matrix (0 for pointwise convs, which need none).
+func (g ConvGeom) ColSize() int {
+	if g.pointwise() {
+		return 0
+	}
+	return g.C * g.R * g.S * g.OH() * g.OW()
+}
+
+// Workers returns how many images the conv kernels process in parallel.
+// The images of a batch are split over GOMAXPROCS goroutines, each
+// calling a (single-threaded, with OpenBLAS) gemm per image: parallelism
+// stays in Go's hands, so Go and BLAS threads never compete.
+func (g ConvGeom) Workers() int { return max(1, min(runtime.GOMAXPROCS(0), g.N)) }
+
+// ScratchSize returns the scratch buffer size the conv kernels want:
+// one patch matrix per worker, and for the filter gradient one partial
+// filter gradient per worker but the first.
+func (g ConvGeom) ScratchSize(filter bool) int {
+	n := g.Workers() * g.ColSize()
+	if filter {
+		n += (g.Workers() - 1) * g.K * g.C * g.R * g.S
+	}
+	return n
+}
+
+func scratch[T Float](buf []T, n int) []T {
+	if len(buf) >= n {
+		return buf[:n]
+	}
+	return make([]T, n)
+}
+
+// overImages runs f(worker, n) for every image n, split in contiguous
+// ranges over g.Workers() goroutines.
+func overImages(g ConvGeom, f func(worker, lo, hi int)) {
+	nw := g.Workers()
+	if nw == 1 {
+		f(0, 0, g.N)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < nw; k++ {
+		lo, hi := k*g.N/nw, (k+1)*g.N/nw
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(k, lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// The conv kernels take a scratch buffer of ScratchSize elements; with a
+// shorter one they allocate.
+
 // ConvForward computes y = conv(x, w) for NCHW x and [K,C,R,S] w into the
 // NCHW y ([N,K,OH,OW]).
-func ConvForward[T Float](g ConvGeom, x, w, y []T) {
-	oh, ow := g.OH(), g.OW()
-	crs := g.C * g.R * g.S
-	hw, ohw := g.H*g.W, oh*ow
-	var col []T
-	if !g.pointwise() {
-		col = make([]T, crs*ohw)
-	}
-	for n := 0; n < g.N; n++ {
-		xn := x[n*g.C*hw : (n+1)*g.C*hw]
-		yn := y[n*g.K*ohw : (n+1)*g.K*ohw]
-		if g.pointwise() {
-			blas.Gemm(false, false, g.K, ohw, g.C, w, g.C, xn, hw, 0, yn, ohw)
-			continue
+func ConvForward[T Float](g ConvGeom, x, w, y, buf []T) {
+	convForward(g, x, w, y, buf, nil)
+}
+
+// convForward is ConvForward calling after(n) once image n's output is
+// complete, from the goroutine that computed it.
+func convForward[T Float](g ConvGeom, x, w, y, buf []T, after func(n int)) {
+	crs, cs := g.C*g.R*g.S, g.ColSize()
+	hw, ohw := g.H*g.W, g.OH()*g.OW()
+	buf = scratch(buf, g.ScratchSize(false))
+	overImages(g, func(k, lo, hi int) {
+		col := buf[k*cs : (k+1)*cs]
+		for n := lo; n < hi; n++ {
+			xn := x[n*g.C*hw : (n+1)*g.C*hw]
+			yn := y[n*g.K*ohw : (n+1)*g.K*ohw]
+			if g.pointwise() {
+				blas.Gemm(false, false, g.K, ohw, g.C, w, g.C, xn, hw, 0, yn, ohw)
+			} else {
+				im2col(g, xn, col)
+				blas.Gemm(false, false, g.K, ohw, crs, w, crs, col, ohw, 0, yn, ohw)
+			}
+			if after != nil {
+				after(n)
+			}
 		}
-		im2col(g, xn, col)
-		blas.Gemm(false, false, g.K, ohw, crs, w, crs, col, ohw, 0, yn, ohw)
-	}
+	})
 }
 
 // ConvBackwardData computes dx from dy and w; dx is overwritten.
-func ConvBackwardData[T Float](g ConvGeom, w, dy, dx []T) {
-	oh, ow := g.OH(), g.OW()
-	crs := g.C * g.R * g.S
-	hw, ohw := g.H*g.W, oh*ow
-	var col []T
-	if !g.pointwise() {
-		col = make([]T, crs*ohw)
-		clear(dx)
-	}
-	for n := 0; n < g.N; n++ {
-		dxn := dx[n*g.C*hw : (n+1)*g.C*hw]
-		dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
-		if g.pointwise() {
-			blas.Gemm(true, false, g.C, ohw, g.K, w, g.C, dyn, ohw, 0, dxn, hw)
-			continue
+func ConvBackwardData[T Float](g ConvGeom, w, dy, dx, buf []T) {
+	crs, cs := g.C*g.R*g.S, g.ColSize()
+	hw, ohw := g.H*g.W, g.OH()*g.OW()
+	buf = scratch(buf, g.ScratchSize(false))
+	overImages(g, func(k, lo, hi int) {
+		col := buf[k*cs : (k+1)*cs]
+		for n := lo; n < hi; n++ {
+			dxn := dx[n*g.C*hw : (n+1)*g.C*hw]
+			dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
+			if g.pointwise() {
+				blas.Gemm(true, false, g.C, ohw, g.K, w, g.C, dyn, ohw, 0, dxn, hw)
+				continue
+			}
+			blas.Gemm(true, false, crs, ohw, g.K, w, crs, dyn, ohw, 0, col, ohw)
+			clear(dxn)
+			col2im(g, col, dxn)
 		}
-		blas.Gemm(true, false, crs, ohw, g.K, w, crs, dyn, ohw, 0, col, ohw)
-		col2im(g, col, dxn)
-	}
+	})
 }
 
 // ConvBackwardFilter computes dw from x and dy; dw is overwritten.
-func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw []T) {
-	oh, ow := g.OH(), g.OW()
-	crs := g.C * g.R * g.S
-	hw, ohw := g.H*g.W, oh*ow
-	var col []T
-	if !g.pointwise() {
-		col = make([]T, crs*ohw)
-	}
-	clear(dw)
-	for n := 0; n < g.N; n++ {
-		xn := x[n*g.C*hw : (n+1)*g.C*hw]
-		dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
-		if g.pointwise() {
-			blas.Gemm(false, true, g.K, g.C, ohw, dyn, ohw, xn, hw, 1, dw, g.C)
-			continue
+func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw, buf []T) {
+	crs, cs := g.C*g.R*g.S, g.ColSize()
+	hw, ohw := g.H*g.W, g.OH()*g.OW()
+	nw, ws := g.Workers(), g.K*crs
+	buf = scratch(buf, g.ScratchSize(true))
+	partials := buf[nw*cs:]
+	overImages(g, func(k, lo, hi int) {
+		col := buf[k*cs : (k+1)*cs]
+		acc := dw
+		if k > 0 {
+			acc = partials[(k-1)*ws : k*ws]
 		}
-		im2col(g, xn, col)
-		blas.Gemm(false, true, g.K, crs, ohw, dyn, ohw, col, ohw, 1, dw, crs)
+		clear(acc)
+		for n := lo; n < hi; n++ {
+			xn := x[n*g.C*hw : (n+1)*g.C*hw]
+			dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
+			if g.pointwise() {
+				blas.Gemm(false, true, g.K, g.C, ohw, dyn, ohw, xn, hw, 1, acc, g.C)
+				continue
+			}
+			im2col(g, xn, col)
+			blas.Gemm(false, true, g.K, crs, ohw, dyn, ohw, col, ohw, 1, acc, crs)
+		}
+	})
+	for k := 1; k < nw; k++ {
+		for i, v := range partials[(k-1)*ws : k*ws] {
+			dw[i] += v
+		}
 	}
-}
-
-// BNStats holds what a training-mode batch norm forward leaves for its
-// backward pass: per-channel batch mean and 1/sqrt(var+eps).
-type BNStats[T Float] struct {
-	Mean, InvStd []T
 }
 
 // BNForwardTrain normalises x ([N,C,HW]) with its batch statistics, writes

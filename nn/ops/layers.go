@@ -38,9 +38,11 @@ func (op *addReLUOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func addReLU[T Float](a, b, y []T) {
-	for i := range y {
-		y[i] = max(a[i]+b[i], 0)
-	}
+	parallelFor((len(y)+4095)/4096, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
+			y[i] = max(a[i]+b[i], 0)
+		}
+	})
 }
 
 func (op *addReLUOp) DiffWRT(int) []bool { return []bool{true, true} }
@@ -72,13 +74,15 @@ func (op *reluGradOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func reluGrad[T Float](y, dy, dx []T) {
-	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	parallelFor((len(y)+4095)/4096, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
+			if y[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // ---- MaxPool ----

@@ -59,9 +59,9 @@ func TestConvForwardMatchesDirect(t *testing.T) {
 			w := randDense(rng, g.K, g.C, g.R, g.S).Data().([]float64)
 			want := naiveConv(g, x, w)
 			got := make([]float64, len(want))
-			ConvForward(g, x, w, got)
+			ConvForward(g, x, w, got, nil)
 			got32 := make([]float32, len(want))
-			ConvForward(g, f32s(x), f32s(w), got32)
+			ConvForward(g, f32s(x), f32s(w), got32, nil)
 			for i := range want {
 				if math.Abs(got[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
 					t.Fatalf("y[%d] = %v, direct convolution %v", i, got[i], want[i])
@@ -424,6 +424,60 @@ func TestMaxPoolForward(t *testing.T) {
 	for i := range want {
 		if y[i] != want[i] {
 			t.Fatalf("y = %v, want %v", y, want)
+		}
+	}
+}
+
+// TestConvBNEvalMatchesSeparateOps: the fused inference op equals
+// Conv2D -> BatchNorm(eval) [-> ReLU] in float64.
+func TestConvBNEvalMatchesSeparateOps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		for _, relu := range []bool{false, true} {
+			g := tc.g
+			rng := rand.New(rand.NewSource(12))
+			x, w := randDense(rng, g.N, g.C, g.H, g.W), randDense(rng, g.K, g.C, g.R, g.S)
+			_, scale, offset, st := bnInputs(rng, 1, g.K, 1, 1)
+			gr := G.NewGraph()
+			xn, wn := inputNode(gr, "x", x), inputNode(gr, "w", w)
+			sn, on := inputNode(gr, "s", scale), inputNode(gr, "o", offset)
+			fused, err := ConvBNEval(xn, wn, sn, on, g.Stride, g.Pad, st, relu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Conv2D(xn, wn, g.Stride, g.Pad, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sep, err := BatchNorm(c, sn, on, st, false, relu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := alloc(tensor.Float64, sep.Shape()...)
+			got := alloc(tensor.Float64, fused.Shape()...)
+			if _, err := Keep(sep, want); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Keep(fused, got); err != nil {
+				t.Fatal(err)
+			}
+			m := G.NewTapeMachine(gr)
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			zeros := 0
+			for i, v := range want.Float64s() {
+				if math.Abs(got.Float64s()[i]-v) > 1e-12*(1+math.Abs(v)) {
+					t.Fatalf("%s relu=%v: y[%d] = %v, separate ops %v", tc.name, relu, i, got.Float64s()[i], v)
+				}
+				if v == 0 {
+					zeros++
+				}
+			}
+			if relu && zeros == 0 {
+				t.Fatalf("%s: ReLU clipped nothing: the check is vacuous", tc.name)
+			}
 		}
 	}
 }

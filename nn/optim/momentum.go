@@ -37,8 +37,12 @@ func NewMomentum(mu, l2Decay float64) *Momentum {
 	return &Momentum{Mu: mu, L2Decay: l2Decay, vel: map[string]*tensor.Dense{}}
 }
 
+// VelocityName is the name fluid's save_persistables gives a parameter's
+// Momentum velocity.
+func VelocityName(param string) string { return param + "_velocity_0" }
+
 // Velocity returns the velocity of the named parameter (nil before its
-// first step). Paddle checkpoints call it "<name>_velocity_0".
+// first step); checkpoints store it as VelocityName(name).
 func (o *Momentum) Velocity(name string) *tensor.Dense { return o.vel[name] }
 
 // SetVelocity replaces a parameter's velocity, e.g. when resuming.

@@ -51,6 +51,15 @@ type Config struct {
 	Seed int64
 }
 
+// SmallConfig is a narrow TSM for demos and smoke tests that train in
+// seconds on a laptop CPU: ResNet-18 at a quarter of the usual width (base
+// 16 channels), 8 segments of 64x64 frames, one clip per batch. Its
+// parameter names are Paddle's, but no published weights fit its shapes.
+func SmallConfig(numClasses int) Config {
+	return Config{Depth: 18, NumClasses: numClasses, SegNum: 8, TemporalShift: true,
+		BaseWidth: 16, BatchSize: 1, Height: 64, Width: 64}
+}
+
 func (c Config) withDefaults() Config {
 	if c.Depth == 0 {
 		c.Depth = 50

@@ -20,7 +20,9 @@ const (
 )
 
 // Model is a ResNet/TSM video classifier with its parameters and up to two
-// compiled graphs (training and evaluation) that share them.
+// compiled graphs (training and evaluation) that share them: an update
+// by TrainStep or SetParam is seen by both without copying. A Model is not
+// safe for concurrent use.
 type Model struct {
 	cfg    Config
 	arch   arch
@@ -148,12 +150,20 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	x := G.NewTensor(g, c.Dtype, 4, G.WithShape(nt, 3, c.Height, c.Width), G.WithValue(input), G.WithName("image"))
 
 	convBN := func(x *G.Node, s convSpec, dataGrad, relu bool) (*G.Node, error) {
+		bn := bnName(s.name)
+		st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+		if !train {
+			// inference: conv, BN with running statistics and ReLU in one op
+			y, err := ops.ConvBNEval(x, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], s.stride, s.pd, st, relu)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+			return y, nil
+		}
 		y, err := ops.Conv2D(x, nodes[s.name+"_weights"], s.stride, s.pd, dataGrad)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		bn := bnName(s.name)
-		st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
 		y, err = ops.BatchNorm(y, nodes[bn+"_scale"], nodes[bn+"_offset"], st, train, relu)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", bn, err)

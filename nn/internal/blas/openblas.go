@@ -10,21 +10,20 @@ import "C"
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 )
 
 const backend = "openblas"
 
 func init() {
-	// OpenBLAS starts one thread per core by default; unless the user set
-	// OPENBLAS_NUM_THREADS, match GOMAXPROCS so that Go and BLAS do not
-	// oversubscribe the machine. Calls into BLAS block their goroutine,
-	// so the two pools do not run at the same time within one op.
-	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
-		SetThreads(runtime.GOMAXPROCS(0))
-	} else if n, err := strconv.Atoi(os.Getenv("OPENBLAS_NUM_THREADS")); err == nil {
+	// nn/ops parallelises over images with GOMAXPROCS goroutines, each
+	// calling gemm; OpenBLAS threads on top of that would oversubscribe
+	// the cores (and its idle threads spin). So OpenBLAS runs
+	// single-threaded unless OPENBLAS_NUM_THREADS says otherwise.
+	if n, err := strconv.Atoi(os.Getenv("OPENBLAS_NUM_THREADS")); err == nil && n > 0 {
 		SetThreads(n)
+	} else {
+		SetThreads(1)
 	}
 }
 

@@ -1,0 +1,90 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// convBNOp is inference's conv + batch norm (+ ReLU) in one pass: each
+// image's conv output is normalised with the running statistics while it
+// is still in cache, instead of in a second sweep over the whole batch.
+type convBNOp struct {
+	base
+	fixedShape
+	g    ConvGeom
+	st   *BNState
+	relu bool
+	col  colBuf
+}
+
+// ConvBNEval is Conv2D followed by BatchNorm in evaluation mode (running
+// statistics from st) and, when relu is set, a ReLU, computed as one op.
+// It has no gradient: use it in evaluation graphs only.
+func ConvBNEval(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*G.Node, error) {
+	xs, ws := x.Shape(), w.Shape()
+	if xs.Dims() != 4 || ws.Dims() != 4 || xs[1] != ws[1] {
+		return nil, fmt.Errorf("conv+bn: input %v and filter %v do not fit", xs, ws)
+	}
+	g := ConvGeom{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], R: ws[2], S: ws[3], Stride: stride, Pad: pad}
+	if stride < 1 || pad < 0 || g.OH() < 1 || g.OW() < 1 {
+		return nil, fmt.Errorf("conv+bn: input %v, filter %v, stride %d, pad %d", xs, ws, stride, pad)
+	}
+	for _, p := range []*G.Node{scale, offset} {
+		if !p.Shape().Eq(tensor.Shape{g.K}) {
+			return nil, fmt.Errorf("conv+bn: parameter %s has shape %v, want [%d]", p.Name(), p.Shape(), g.K)
+		}
+	}
+	if st == nil || st.Mean == nil || st.Variance == nil || st.Mean.Shape().TotalSize() != g.K || st.Variance.Shape().TotalSize() != g.K {
+		return nil, fmt.Errorf("conv+bn: running statistics missing or not [%d]", g.K)
+	}
+	op := &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
+		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}
+	return G.ApplyOp(op, x, w, scale, offset)
+}
+
+func (op *convBNOp) Arity() int    { return 4 }
+func (op *convBNOp) Type() hm.Type { return fnType(4, 4, 4, 1, 1) }
+
+func (op *convBNOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := denses(vs, 4)
+	if err != nil {
+		return nil, err
+	}
+	g := op.g
+	if err := checkShape("conv+bn input", in[0].Shape(), g.N, g.C, g.H, g.W); err != nil {
+		return nil, err
+	}
+	if err := checkShape("conv+bn filter", in[1].Shape(), g.K, g.C, g.R, g.S); err != nil {
+		return nil, err
+	}
+	dt := in[0].Dtype()
+	if op.st.Mean.Dtype() != dt || op.st.Variance.Dtype() != dt {
+		return nil, fmt.Errorf("conv+bn: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
+	}
+	y := op.output(dt, in, op.out...)
+	err = run(dt, func() { convBN[float32](op, in, y) }, func() { convBN[float64](op, in, y) })
+	return y, err
+}
+
+func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
+	g := op.g
+	scale, offset := data[T](in[2]), data[T](in[3])
+	mean, variance := data[T](op.st.Mean), data[T](op.st.Variance)
+	a, b := make([]T, g.K), make([]T, g.K)
+	for k := range a {
+		is := 1 / math.Sqrt(float64(variance[k])+op.st.Eps)
+		a[k] = T(float64(scale[k]) * is)
+		b[k] = T(float64(offset[k]) - float64(mean[k])*float64(scale[k])*is)
+	}
+	ohw := g.OH() * g.OW()
+	yd := data[T](y)
+	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), func(n int) {
+		for k := 0; k < g.K; k++ {
+			bnApply(1, 1, ohw, 0, a[k], b[k], op.relu, yd[(n*g.K+k)*ohw:][:ohw], yd[(n*g.K+k)*ohw:][:ohw])
+		}
+	})
+}
