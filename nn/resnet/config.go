@@ -47,6 +47,10 @@ type Config struct {
 	BatchSize, Height, Width int
 	// Dtype of parameters and activations: Float32 (default) or Float64.
 	Dtype tensor.Dtype
+	// NoDropout leaves out the head's dropout (TSM has it; Paddle's
+	// ImageNet ResNet classifier, whose weights ResNet50_pretrained are,
+	// does not).
+	NoDropout bool
 	// Seed seeds parameter initialisation and dropout masks.
 	Seed int64
 }

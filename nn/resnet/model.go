@@ -205,8 +205,10 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	if h, err = ops.GlobalAvgPool(h); err != nil {
 		return nil, err
 	}
-	if h, err = ops.Dropout(h, DropoutProb, train, m.rng); err != nil {
-		return nil, err
+	if !c.NoDropout {
+		if h, err = ops.Dropout(h, DropoutProb, train, m.rng); err != nil {
+			return nil, err
+		}
 	}
 	if h, err = ops.SegmentMean(h, c.SegNum); err != nil {
 		return nil, err
