@@ -4,6 +4,10 @@ BIN     ?= bin
 PLUGINS := $(notdir $(wildcard plugins/*))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
+# OpenBLAS's sgemm is what makes the CPU kernels fast; `make deps` installs
+# it. TAGS= builds the pure-Go (gonum) fallback, as `go install` does.
+TAGS    ?= openblas
+GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
 .PHONY: all build plugins deps test run bench proto lint clean
 
@@ -16,16 +20,16 @@ deps:
 ## build: bin/zoo and every bin/zoo-plugin-NAME, the plugins' sha256 pinned into zoo
 build: plugins
 	@pins=$$(for p in $(PLUGINS); do printf 'zoo-plugin-%s=%s,' $$p $$(sha256sum $(BIN)/zoo-plugin-$$p | cut -d' ' -f1); done); \
-	$(GO) build -ldflags "-X github.com/zoo-ml/zoo/registry.bundledPins=$$pins -X github.com/zoo-ml/zoo/host/cmd/root.Version=$(VERSION)" -o $(BIN)/zoo ./cmd/zoo
+	$(GO) build $(GOFLAGS_TAGS) -ldflags "-X github.com/zoo-ml/zoo/registry.bundledPins=$$pins -X github.com/zoo-ml/zoo/host/cmd/root.Version=$(VERSION)" -o $(BIN)/zoo ./cmd/zoo
 
 plugins: $(addprefix $(BIN)/zoo-plugin-,$(PLUGINS))
 
 $(BIN)/zoo-plugin-%: $(GOFILES) go.mod go.sum
-	$(GO) build -o $@ ./plugins/$*/cmd/zoo-plugin-$*
+	$(GO) build $(GOFLAGS_TAGS) -o $@ ./plugins/$*/cmd/zoo-plugin-$*
 
 ## test: every test (needs ffmpeg: run `make deps` first)
 test: deps
-	$(GO) test -count=1 -timeout 60m ./...
+	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 60m ./...
 
 ## run: the main job, TSM training on its built-in dataset
 run: deps build
@@ -33,7 +37,7 @@ run: deps build
 
 ## bench: the benchmarks, with the peers they are compared to
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 3x ./...
 
 ## proto: regenerate sdk/internal/pb from sdk/proto (protoc from Debian's protobuf-compiler)
 proto:
@@ -47,7 +51,7 @@ proto:
 ## lint: gofmt and go vet
 lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(GOFLAGS_TAGS) ./...
 
 clean:
 	rm -rf $(BIN)
