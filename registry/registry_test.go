@@ -248,9 +248,11 @@ func TestEmptyPluginIsAProblem(t *testing.T) {
 	}
 }
 
-func launch(t *testing.T, built string) *sdk.Client {
+func launch(t *testing.T, built string) *sdk.Client { return launchB(t, built) }
+
+func launchB(t testing.TB, built string) *sdk.Client {
 	t.Helper()
-	r, _ := newRegistry(t, binDir)
+	r := &registry.Registry{ExeDir: binDir, Home: t.TempDir(), Logger: hclog.NewNullLogger()}
 	c, err := r.Launch(context.Background(), registry.Plugin{Name: "zoo-plugin-" + built, Path: filepath.Join(binDir, "zoo-plugin-"+built), Source: registry.SourceBundled})
 	if err != nil {
 		t.Fatal(err)
