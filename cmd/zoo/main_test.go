@@ -112,6 +112,19 @@ func TestList(t *testing.T) {
 	}
 }
 
+// TestPluginLogsFollowLogLevel: a plugin's hclog lines reappear in the
+// host's log under the plugin's name, and only at the host's level.
+func TestPluginLogsFollowLogLevel(t *testing.T) {
+	r := zoo(t, nil, "list", "--log-level", "debug")
+	if !strings.Contains(r.stderr, "[DEBUG] zoo.zoo-plugin-two: plugin address") {
+		t.Errorf("no plugin debug log at --log-level debug:\n%s", r.stderr)
+	}
+	r = zoo(t, []string{"ZOO_LOG_LEVEL=warn"}, "list")
+	if strings.Contains(r.stderr, "[DEBUG]") {
+		t.Errorf("debug logs at warn level:\n%s", r.stderr)
+	}
+}
+
 func TestInfoAndHelp(t *testing.T) {
 	r := zoo(t, nil, "info", "alpha")
 	for _, want := range []string{"Alpha 1.0.0", "TRAIN.learning_rate", "alpha_w", "labels:  3 (zero ... two)"} {
