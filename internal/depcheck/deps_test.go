@@ -1,0 +1,48 @@
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/zoo-ml/zoo/"
+
+// rules: for each package pattern, the import-path prefixes none of its
+// packages may depend on (directly or not).
+var rules = []struct {
+	pkgs      string
+	forbidden []string
+}{
+	{"sdk/...", []string{mod + "host", mod + "registry", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
+	{"registry/...", []string{mod + "host", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
+	{"host/...", []string{mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
+	{"host/config", []string{mod}},
+	{"host/results", []string{mod}},
+	{"weights/...", []string{mod, "gorgonia.org/"}},
+	{"video/...", []string{mod, "gorgonia.org/"}},
+	{"nn/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "plugins", mod + "video", mod + "cmd"}},
+}
+
+func TestDependencyRules(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.pkgs, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+r.pkgs).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+			}
+			self := strings.TrimSuffix(mod+r.pkgs, "/...")
+			for _, dep := range strings.Fields(string(out)) {
+				if dep == self || strings.HasPrefix(dep, self+"/") {
+					continue
+				}
+				for _, f := range r.forbidden {
+					if strings.HasPrefix(dep, f) {
+						t.Errorf("%s depends on %s, which DEVELOPERS.md forbids", r.pkgs, dep)
+					}
+				}
+			}
+		})
+	}
+}
