@@ -167,11 +167,13 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 		}
 		switch {
 		case e.Start != nil:
-			total := 0
-			if e.Start.Steps > 0 {
-				total = int(e.Start.Steps)
+			// Infer counts predictions, the other phases steps.
+			total := e.Start.Steps
+			if req.Phase == sdk.PhaseInfer {
+				total = e.Start.Samples
 			}
-			prog.Start(req.Phase, epoch, total)
+			total = max(total, 0)
+			prog.Start(req.Phase, epoch, int(total))
 		case e.Step != nil:
 			st := e.Step
 			n := float64(st.Samples)
