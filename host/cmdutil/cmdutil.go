@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/registry"
-	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Exit codes.
@@ -54,6 +53,10 @@ type Factory struct {
 	reg      *registry.Registry
 	// NewRegistry builds the plugin registry; tests replace it.
 	NewRegistry func(hclog.Logger) (*registry.Registry, error)
+	// WeightsMirror and WeightsOffline override $ZOO_WEIGHTS_MIRROR and
+	// $ZOO_OFFLINE for the weights store (`zoo weights --mirror`, --offline).
+	WeightsMirror  string
+	WeightsOffline bool
 }
 
 // New returns the Factory the zoo binary uses.
@@ -148,10 +151,4 @@ func Message(err error) string {
 		msg = strings.TrimSpace(msg[:i])
 	}
 	return "zoo: " + msg
-}
-
-// FetchWeights returns the directory of a weight set in the weights store,
-// downloading it first when it is absent.
-func (f *Factory) FetchWeights(ctx context.Context, model string, ws sdk.WeightSet) (string, error) {
-	return "", fmt.Errorf("weight set %s of %s is not available: the weights store is not built yet; pass the directory with --weights or --pretrain", ws.Name, model)
 }
