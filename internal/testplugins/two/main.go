@@ -50,12 +50,15 @@ func (provider) Open(_ context.Context, req sdk.OpenRequest) (sdk.Session, sdk.O
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeNotFound, "no model %q", req.Model)
 	}
 	s := &session{cfg: req.Config, w: 0}
+	notes := []string{fmt.Sprintf("opened %s in %s mode", req.Model, req.Mode)}
 	if dir := req.Weights[sdk.UseWeights]; dir != "" {
 		if _, err := s.Load(context.Background(), dir, sdk.UseWeights); err != nil {
 			return nil, sdk.OpenResult{}, err
 		}
+		// Tests read this note to check which weights a session started from.
+		notes = append(notes, fmt.Sprintf("loaded w=%g from %s", s.w, dir))
 	}
-	return s, sdk.OpenResult{Notes: []string{fmt.Sprintf("opened %s in %s mode", req.Model, req.Mode)}}, nil
+	return s, sdk.OpenResult{Notes: notes}, nil
 }
 
 type session struct {
