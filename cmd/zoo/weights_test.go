@@ -341,4 +341,12 @@ func TestRunFetchesWeights(t *testing.T) {
 	if r := zoo(t, env, "run", "alpha", "train", "--config", cfg, "--save_dir", t.TempDir()); r.code != 0 {
 		t.Errorf("train --config: %d\n%s", r.code, r.stderr)
 	}
+
+	// Offline with an empty store: the error says every way out.
+	empty := t.TempDir()
+	r = zoo(t, []string{"ZOO_WEIGHTS_DIR=" + empty, "ZOO_OFFLINE=1"}, "run", "alpha", "test", "--config", cfg)
+	oneLineError(t, r, 1, "download http://127.0.0.1:1/alpha_w.tar.gz elsewhere and run: zoo weights import alpha_w FILE.tar.gz; or pass --weights DIR")
+	if !strings.Contains(r.stderr, filepath.Join(empty, "alpha_w")) {
+		t.Errorf("offline run error names no target directory:\n%s", r.stderr)
+	}
 }

@@ -53,10 +53,11 @@ type Factory struct {
 	reg      *registry.Registry
 	// NewRegistry builds the plugin registry; tests replace it.
 	NewRegistry func(hclog.Logger) (*registry.Registry, error)
-	// WeightsMirror and WeightsOffline override $ZOO_WEIGHTS_MIRROR and
-	// $ZOO_OFFLINE for the weights store (`zoo weights --mirror`, --offline).
-	WeightsMirror  string
-	WeightsOffline bool
+	// WeightsMirror overrides $ZOO_WEIGHTS_MIRROR (`zoo weights --mirror`).
+	// Offline has no flag: an --offline flag would also be set from
+	// ZOO_OFFLINE by the root's env mapping, which parses booleans
+	// differently from the store's ZOO_OFFLINE=1.
+	WeightsMirror string
 }
 
 // New returns the Factory the zoo binary uses.

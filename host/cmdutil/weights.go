@@ -22,16 +22,12 @@ func WeightSet(model string, ws sdk.WeightSet) weights.Set {
 }
 
 // WeightsStore returns the weights store: $ZOO_WEIGHTS_DIR (else
-// ~/.paddle/weights), $ZOO_WEIGHTS_MIRROR and ZOO_OFFLINE=1, overridden by
-// the Factory's WeightsMirror and WeightsOffline. With progress, fetches
-// draw their progress on ErrOut.
+// ~/.paddle/weights), $ZOO_WEIGHTS_MIRROR (or the Factory's WeightsMirror)
+// and ZOO_OFFLINE=1. With progress, fetches draw their progress on ErrOut.
 func (f *Factory) WeightsStore(progress bool) *weights.Store {
 	st := weights.FromEnv()
 	if f.WeightsMirror != "" {
 		st.Mirror = f.WeightsMirror
-	}
-	if f.WeightsOffline {
-		st.Offline = true
 	}
 	if progress {
 		st.Progress = NewByteProgress(f.IO.ErrOut, f.IO.ErrTTY).Event

@@ -37,7 +37,6 @@ touch the network).`,
   zoo weights import tsm_kinetics ~/Downloads/tsm_kinetics.tar.gz`,
 	}
 	cmd.PersistentFlags().StringVar(&f.WeightsMirror, "mirror", "", "base URL to fetch archives from instead of their own (default $ZOO_WEIGHTS_MIRROR)")
-	cmd.PersistentFlags().BoolVar(&f.WeightsOffline, "offline", false, "never touch the network (default: ZOO_OFFLINE=1)")
 	cmd.AddCommand(
 		NewCmdFetch(f, nil),
 		NewCmdList(f, nil),
