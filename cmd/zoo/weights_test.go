@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -348,5 +353,84 @@ func TestRunFetchesWeights(t *testing.T) {
 	oneLineError(t, r, 1, "download http://127.0.0.1:1/alpha_w.tar.gz elsewhere and run: zoo weights import alpha_w FILE.tar.gz; or pass --weights DIR")
 	if !strings.Contains(r.stderr, filepath.Join(empty, "alpha_w")) {
 		t.Errorf("offline run error names no target directory:\n%s", r.stderr)
+	}
+}
+
+// Ctrl-C in the middle of a download keeps what arrived; the next fetch
+// asks the server for the rest only.
+func TestWeightsFetchInterruptResume(t *testing.T) {
+	archive := alphaArchive(t, 3)
+	half := len(archive) / 2
+	sent := make(chan struct{})
+	var (
+		mu     sync.Mutex
+		ranges []string
+	)
+	var stall atomic.Bool
+	stall.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stall.Load() {
+			w.Header().Set("Content-Length", strconv.Itoa(len(archive)))
+			w.Write(archive[:half])
+			w.(http.Flusher).Flush()
+			close(sent)
+			<-r.Context().Done()
+			return
+		}
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
+		http.ServeContent(w, r, "alpha_w.tar.gz", time.Time{}, bytes.NewReader(archive))
+	}))
+	defer srv.Close()
+	store := t.TempDir()
+	env := storeEnv(store, srv.URL)
+
+	cmd := exec.Command(filepath.Join(binDir, "zoo"), "weights", "fetch", "alpha_w")
+	cmd.Env = append(append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH="), env...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("zoo never asked for the archive:\n%s", errb.String())
+	}
+	part := filepath.Join(store, ".alpha_w.tar.gz.part")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(part); err == nil && fi.Size() == int64(half) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial download of %d bytes in %s", half, part)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted fetch: %v, want exit code 130\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "run zoo weights fetch alpha_w again to resume") {
+		t.Errorf("interrupt message:\n%s", errb.String())
+	}
+	if fi, err := os.Stat(part); err != nil || fi.Size() != int64(half) {
+		t.Fatalf("partial download after the interrupt: %v", err)
+	}
+
+	stall.Store(false)
+	r := zoo(t, env, "weights", "fetch", "alpha_w")
+	if r.code != 0 {
+		t.Fatalf("resumed fetch: %d\n%s", r.code, r.stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := fmt.Sprintf("bytes=%d-", half); len(ranges) != 1 || ranges[0] != want {
+		t.Errorf("resumed fetch asked for %q, want one request for %q", ranges, want)
+	}
+	if row := listJSON(t, env); !row.Present || !row.Verified {
+		t.Errorf("after the resumed fetch: %+v", row)
 	}
 }

@@ -76,7 +76,7 @@ func fetchRun(ctx context.Context, opts *FetchOptions) error {
 		dir, err := st.Fetch(ctx, set)
 		if err != nil {
 			if ctx.Err() != nil {
-				return err
+				return fmt.Errorf("%w: fetch %s stopped; run zoo weights fetch %s again to resume the download", cmdutil.ErrInterrupted, set.Name, set.Name)
 			}
 			if len(sets) == 1 {
 				return err
