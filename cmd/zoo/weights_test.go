@@ -434,3 +434,32 @@ func TestWeightsFetchInterruptResume(t *testing.T) {
 		t.Errorf("after the resumed fetch: %+v", row)
 	}
 }
+
+// A set a Paddle user downloaded before zoo (no lock file entry) is found
+// and used; verify checks its files but has no digest to compare.
+func TestWeightsInstalledOutsideZoo(t *testing.T) {
+	store := t.TempDir()
+	dir := filepath.Join(store, "alpha_w")
+	os.Mkdir(dir, 0o755)
+	if err := weights.WriteFile(filepath.Join(dir, "w"), weights.NewFloat32("w", []int64{1}, []float32{1.5})); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"ZOO_WEIGHTS_DIR=" + store}
+	r := zoo(t, env, "weights", "list")
+	if fields := strings.Fields(strings.Split(r.stdout, "\n")[1]); len(fields) != 8 || fields[3] != "yes" || fields[6] != "unknown" {
+		t.Errorf("list of a set zoo did not install:\n%s", r.stdout)
+	}
+	r = zoo(t, env, "weights", "verify", "alpha")
+	if r.code != 0 || !strings.Contains(r.stdout, "no digest recorded") {
+		t.Errorf("verify: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	cfg := filepath.Join(t.TempDir(), "cfg.txt")
+	os.WriteFile(cfg, []byte("[TEST]\nvideos = 1\n"), 0o644)
+	r = zoo(t, env, "run", "alpha", "infer", "--config", cfg, "--save_dir", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stderr, "loaded w=1.5 from "+dir) {
+		t.Errorf("run with a set installed outside zoo: %d\n%s", r.code, r.stderr)
+	}
+	// A directory missing the variable the model needs fails verification.
+	os.Remove(filepath.Join(dir, "w"))
+	oneLineError(t, zoo(t, env, "weights", "verify", "alpha_w"), 1, dir+": 1 needed variables missing: w")
+}

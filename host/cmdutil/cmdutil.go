@@ -1,6 +1,7 @@
 // Package cmdutil holds what every zoo command shares: the Factory that
-// gives commands their IO streams, logger and plugin registry, typed exit
-// codes, and the one place where errors become what the user reads.
+// gives commands their IO streams, logger, plugin registry and weights
+// store, typed exit codes, and the one place where errors become what the
+// user reads.
 package cmdutil
 
 import (
