@@ -16,6 +16,7 @@ import (
 	"github.com/zoo-ml/zoo/internal/testplugins"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/weights"
 )
 
 var binDir string
@@ -322,8 +323,10 @@ func TestSessionRoundTrip(t *testing.T) {
 	if err := s.Save(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "w")); string(b) != "2.625" {
-		t.Errorf("saved w = %q", b)
+	if wt, err := weights.ReadFile(filepath.Join(dir, "w")); err != nil {
+		t.Errorf("saved w: %v", err)
+	} else if v, err := wt.Float32s(); err != nil || fmt.Sprint(v) != "[2.625]" {
+		t.Errorf("saved w = %v %v, want [2.625]", v, err)
 	}
 	if _, err := s.Load(ctx, t.TempDir(), sdk.LoadResume); sdk.CodeOf(err) != sdk.CodeNotFound {
 		t.Errorf("Load of an empty dir: %v (code %d), want CodeNotFound", err, sdk.CodeOf(err))

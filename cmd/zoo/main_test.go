@@ -132,9 +132,11 @@ func TestInfoAndHelp(t *testing.T) {
 			t.Errorf("zoo info lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	for _, args := range [][]string{{"--help"}, {"list", "--help"}, {"info", "--help"}, {"run", "--help"}, {"plugins", "--help"}, {"plugins", "install", "--help"}, {"plugins", "list", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"list", "--help"}, {"info", "--help"}, {"run", "--help"}, {"plugins", "--help"}, {"plugins", "install", "--help"}, {"plugins", "list", "--help"},
+		{"weights", "--help"}, {"weights", "fetch", "--help"}, {"weights", "list", "--help"}, {"weights", "path", "--help"},
+		{"weights", "verify", "--help"}, {"weights", "import", "--help"}, {"weights", "rm", "--help"}} {
 		r := zoo(t, nil, args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || (args[0] == "weights" && !strings.Contains(r.stdout, "Examples:")) {
 			t.Errorf("zoo %v: code %d\n%s", args, r.code, r.stdout)
 		}
 	}

@@ -1,6 +1,7 @@
 // Package cmdutil holds what every zoo command shares: the Factory that
-// gives commands their IO streams, logger and plugin registry, typed exit
-// codes, and the one place where errors become what the user reads.
+// gives commands their IO streams, logger, plugin registry and weights
+// store, typed exit codes, and the one place where errors become what the
+// user reads.
 package cmdutil
 
 import (
@@ -14,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/registry"
-	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Exit codes.
@@ -54,6 +54,11 @@ type Factory struct {
 	reg      *registry.Registry
 	// NewRegistry builds the plugin registry; tests replace it.
 	NewRegistry func(hclog.Logger) (*registry.Registry, error)
+	// WeightsMirror overrides $ZOO_WEIGHTS_MIRROR (`zoo weights --mirror`).
+	// Offline has no flag: an --offline flag would also be set from
+	// ZOO_OFFLINE by the root's env mapping, which parses booleans
+	// differently from the store's ZOO_OFFLINE=1.
+	WeightsMirror string
 }
 
 // New returns the Factory the zoo binary uses.
@@ -148,10 +153,4 @@ func Message(err error) string {
 		msg = strings.TrimSpace(msg[:i])
 	}
 	return "zoo: " + msg
-}
-
-// FetchWeights returns the directory of a weight set in the weights store,
-// downloading it first when it is absent.
-func (f *Factory) FetchWeights(ctx context.Context, model string, ws sdk.WeightSet) (string, error) {
-	return "", fmt.Errorf("weight set %s of %s is not available: the weights store is not built yet; pass the directory with --weights or --pretrain", ws.Name, model)
 }

@@ -60,8 +60,10 @@ With no --config the model runs its built-in default job (for TSM: a
 synthetic video dataset where only temporal order tells the classes apart),
 and test and infer then use the newest checkpoint train saved in --save_dir.
 With --config (Paddle's INI configs/*.txt or the same keys as YAML), test
-and infer without --weights use the model's published weights, fetched into
-the weights store when absent.`,
+and infer without --weights use the model's published weights, and train
+without --pretrain or --resume starts from its published pretrained weights
+(for TSM: ResNet50_pretrained), each fetched into the weights store when
+absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
 		Example: `  zoo run TSM train
   zoo run TSM test
   zoo run TSM infer --infer_topk 5

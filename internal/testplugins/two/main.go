@@ -6,14 +6,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/weights"
 )
 
 func main() { sdk.Serve(provider{}) }
@@ -48,12 +50,15 @@ func (provider) Open(_ context.Context, req sdk.OpenRequest) (sdk.Session, sdk.O
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeNotFound, "no model %q", req.Model)
 	}
 	s := &session{cfg: req.Config, w: 0}
+	notes := []string{fmt.Sprintf("opened %s in %s mode", req.Model, req.Mode)}
 	if dir := req.Weights[sdk.UseWeights]; dir != "" {
 		if _, err := s.Load(context.Background(), dir, sdk.UseWeights); err != nil {
 			return nil, sdk.OpenResult{}, err
 		}
+		// Tests read this note to check which weights a session started from.
+		notes = append(notes, fmt.Sprintf("loaded w=%g from %s", s.w, dir))
 	}
-	return s, sdk.OpenResult{Notes: []string{fmt.Sprintf("opened %s in %s mode", req.Model, req.Mode)}}, nil
+	return s, sdk.OpenResult{Notes: notes}, nil
 }
 
 type session struct {
@@ -144,20 +149,25 @@ func (s *session) Infer(_ context.Context, in sdk.Tensor) (sdk.Tensor, error) {
 	return sdk.Tensor{Shape: []int64{2}, Data: []float32{float32(sum), float32(len(in.Data))}}, nil
 }
 
+// Save writes w as a Paddle parameter file (a [1] FP32 tensor), so a
+// saved directory is also a weight set the store can install.
 func (s *session) Save(_ context.Context, dir string) error {
-	return os.WriteFile(filepath.Join(dir, "w"), []byte(strconv.FormatFloat(s.w, 'g', -1, 64)), 0o644)
+	return weights.WriteFile(filepath.Join(dir, "w"), weights.NewFloat32("w", []int64{1}, []float32{float32(s.w)}))
 }
 
 func (s *session) Load(_ context.Context, dir, _ string) (sdk.LoadResult, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "w"))
-	if err != nil {
+	t, err := weights.ReadFile(filepath.Join(dir, "w"))
+	if errors.Is(err, fs.ErrNotExist) {
 		return sdk.LoadResult{}, sdk.Errorf(sdk.CodeNotFound, "load %s: %v", dir, err)
 	}
-	w, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return sdk.LoadResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "load %s: %v", dir, err)
 	}
-	s.w = w
+	v, err := t.Float32s()
+	if err != nil || len(v) != 1 {
+		return sdk.LoadResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "load %s: w: want one FP32 value, got %v %v", dir, t.DType, t.Dims)
+	}
+	s.w = float64(v[0])
 	return sdk.LoadResult{Loaded: 1}, nil
 }
 

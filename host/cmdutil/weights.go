@@ -1,0 +1,60 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/weights"
+)
+
+// WeightSet converts a weight set a plugin describes to the store's type.
+func WeightSet(model string, ws sdk.WeightSet) weights.Set {
+	return weights.Set{
+		Name:     ws.Name,
+		Model:    model,
+		URL:      ws.URL,
+		Dir:      ws.Dir,
+		SHA256:   ws.SHA256,
+		Use:      ws.Use,
+		Required: append([]string(nil), ws.Required...),
+	}
+}
+
+// WeightsStore returns the weights store: $ZOO_WEIGHTS_DIR (else
+// ~/.paddle/weights), $ZOO_WEIGHTS_MIRROR (or the Factory's WeightsMirror)
+// and ZOO_OFFLINE=1. With progress, fetches draw their progress on ErrOut.
+func (f *Factory) WeightsStore(progress bool) *weights.Store {
+	st := weights.FromEnv()
+	if f.WeightsMirror != "" {
+		st.Mirror = f.WeightsMirror
+	}
+	if progress {
+		p := NewByteProgress(f.IO.ErrOut, f.IO.ErrTTY)
+		if file, ok := f.IO.ErrOut.(*os.File); ok && f.IO.ErrTTY {
+			if cols, _, err := term.GetSize(int(file.Fd())); err == nil && cols > 20 {
+				p.Width = cols
+			}
+		}
+		st.Progress = p.Event
+	}
+	return st
+}
+
+// FetchWeights returns the directory of a weight set in the weights store,
+// downloading it first when it is absent. Its errors name the URL, the
+// target directory and the `zoo weights import` command.
+func (f *Factory) FetchWeights(ctx context.Context, model string, ws sdk.WeightSet) (string, error) {
+	st := f.WeightsStore(true)
+	set := WeightSet(model, ws)
+	if st.Present(set) {
+		return st.Path(set), nil
+	}
+	if !st.Offline {
+		fmt.Fprintf(f.IO.ErrOut, "fetching weights %s for %s from %s into %s\n", set.Name, model, st.URL(set), st.Path(set))
+	}
+	return st.Fetch(ctx, set)
+}
