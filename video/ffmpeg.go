@@ -100,7 +100,10 @@ func (d *Decoder) run(ctx context.Context, path string, fn frameFunc) (int, erro
 		}
 		return 0, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
 	}
-	br := bufio.NewReaderSize(out, 1<<20)
+	setPipeSize(out)
+	// Reads of a frame's pixels, larger than this buffer, go from the
+	// pipe straight into the frame once the buffer is drained.
+	br := bufio.NewReaderSize(out, 64<<10)
 	n := 0
 	var readErr error
 	for {
@@ -235,27 +238,33 @@ func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) 
 // repeat), and n. The frames are kept in one pass while they fit in
 // MaxKeepBytes; past that the file is decoded a second time, now keeping
 // only the frames picked.
+//
+// The frame count is only known at the end of the stream, so the first
+// pass has to keep every frame. It keeps them in pooled chunks rather than
+// fresh allocations: a 10 s Kinetics clip is 73 MB of RGB, and page-faulting
+// that much new memory per clip cost more than the rest of the reader.
 func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []int) ([]*Image, int, error) {
 	limit := d.MaxKeepBytes
 	if limit <= 0 {
 		limit = DefaultMaxKeepBytes
 	}
-	var kept []*Image
-	var bytesKept int64
+	var ks keptFrames
+	defer ks.release()
 	overflow := false
 	n, err := d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
-		size := int64(3 * w * h)
-		if !overflow && bytesKept+size <= limit {
-			m := NewImage(w, h)
+		size := 3 * w * h
+		if !overflow && ks.bytes+int64(size) <= limit {
+			m := ks.alloc(w, h)
 			if _, err := io.ReadFull(r, m.Pix); err != nil {
 				return fmt.Errorf("read frame: %w", noEOF(err))
 			}
-			kept = append(kept, m)
-			bytesKept += size
 			return nil
 		}
-		overflow, kept = true, nil
-		_, err := r.Discard(int(size))
+		if !overflow {
+			overflow = true
+			ks.release()
+		}
+		_, err := r.Discard(size)
 		return noEOF(err)
 	})
 	if err != nil {
@@ -264,8 +273,12 @@ func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []in
 	idx := pick(n)
 	out := make([]*Image, len(idx))
 	if !overflow {
+		copies := make(map[int]*Image, len(idx))
 		for i, j := range idx {
-			out[i] = kept[j]
+			if copies[j] == nil {
+				copies[j] = copyImage(ks.frames[j])
+			}
+			out[i] = copies[j]
 		}
 		return out, n, nil
 	}
@@ -295,6 +308,50 @@ func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []in
 		return nil, n, fmt.Errorf("decode %s: second pass gave %d frames, first %d", path, n2, n)
 	}
 	return out, n, nil
+}
+
+// chunkSize is the unit of the pool that holds decoded frames until the
+// frame count is known: 16 MiB holds 64 frames of 340x256 or 2 of 1080p;
+// a larger frame gets its own allocation.
+const chunkSize = 16 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// keptFrames places frames back to back in pooled chunks.
+type keptFrames struct {
+	chunks []*[]byte
+	used   int // bytes used in the last chunk
+	frames []*Image
+	bytes  int64
+}
+
+func (k *keptFrames) alloc(w, h int) *Image {
+	size := 3 * w * h
+	var pix []byte
+	switch {
+	case size > chunkSize:
+		pix = make([]byte, size)
+	default:
+		if len(k.chunks) == 0 || k.used+size > chunkSize {
+			k.chunks = append(k.chunks, chunkPool.Get().(*[]byte))
+			k.used = 0
+		}
+		pix = (*k.chunks[len(k.chunks)-1])[k.used : k.used+size : k.used+size]
+		k.used += size
+	}
+	m := &Image{W: w, H: h, Stride: 3 * w, Pix: pix}
+	k.frames = append(k.frames, m)
+	k.bytes += int64(size)
+	return m
+}
+
+// release returns the chunks to the pool; the frames must not be used
+// after it.
+func (k *keptFrames) release() {
+	for _, c := range k.chunks {
+		chunkPool.Put(c)
+	}
+	*k = keptFrames{}
 }
 
 // tailWriter keeps the last max bytes written to it.
