@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -62,31 +63,58 @@ func NewDecoder() (*Decoder, error) {
 	return &Decoder{FFmpeg: p}, nil
 }
 
-func (d *Decoder) args(path string) []string {
-	return []string{
+func (d *Decoder) args(path, vf string) []string {
+	a := []string{
 		"-v", "error", "-nostdin",
 		"-i", "file:" + path,
 		"-map", "0:v:0",
 		// Each decoded frame exactly once: the default output sync
 		// duplicates or drops frames to reach a constant rate.
 		"-vsync", "passthrough",
-		"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24",
-		"-",
 	}
+	if vf != "" {
+		a = append(a, "-vf", vf)
+	}
+	a = append(a, "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-")
+	if vf != "" {
+		// A second output, on fd 3: the first frame unfiltered, whose
+		// size tells how vf treated the frames.
+		a = append(a, "-map", "0:v:0", "-frames:v", "1",
+			"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "pipe:3")
+	}
+	return a
+}
+
+// centerCropFilter is an ffmpeg filter that does group_scale and
+// group_center_crop for frames whose short side is already short (the
+// Kinetics case, 340x256 for 256), on RGB so that any offset is exact, and
+// passes other frames through whole for the Go transforms: ffmpeg then
+// writes 224x224 of each 340x256 frame to the pipe instead of all of it.
+// The offset is Python 3's round((n - target)/2), half to even, written as
+// trunc(d/2) + (d odd and trunc(d/2) odd).
+func centerCropFilter(short, target int) string {
+	cond := fmt.Sprintf(`eq(min(iw\,ih)\,%d)`, short)
+	off := func(side string) string {
+		d := fmt.Sprintf("(%s-%d)", side, target)
+		return fmt.Sprintf(`'if(%s\,trunc(%s/2)+mod(%s\,2)*mod(trunc(%s/2)\,2)\,0)'`, cond, d, d, d)
+	}
+	return fmt.Sprintf(`format=rgb24,crop=w='if(%s\,%d\,iw)':h='if(%s\,%d\,ih)':x=%s:y=%s:exact=1`,
+		cond, target, cond, target, off("iw"), off("ih"))
 }
 
 // frameFunc consumes frame i, w x h RGB, whose 3*w*h bytes must be read
 // from r or skipped.
 type frameFunc func(i, w, h int, r *bufio.Reader) error
 
-// run decodes path and calls fn for every frame; it returns the number of
-// frames. It waits for ffmpeg in every case and kills it on return if it is
-// still running (ctx cancelled, or fn failed).
-func (d *Decoder) run(ctx context.Context, path string, fn frameFunc) (int, error) {
+// run decodes path, filtered by vf when not empty, and calls fn for every
+// frame; it returns the number of frames. With vf, src receives the size of
+// the first frame before filtering. It waits for ffmpeg in every case and
+// kills it on return if it is still running (ctx cancelled, or fn failed).
+func (d *Decoder) run(ctx context.Context, path, vf string, src *[2]int, fn frameFunc) (int, error) {
 	if d.FFmpeg == "" {
 		return 0, ErrNoFFmpeg
 	}
-	cmd := exec.CommandContext(ctx, d.FFmpeg, d.args(path)...)
+	cmd := exec.CommandContext(ctx, d.FFmpeg, d.args(path, vf)...)
 	cmd.WaitDelay = 5 * time.Second
 	stderr := &tailWriter{max: 4096}
 	cmd.Stderr = stderr
@@ -94,11 +122,34 @@ func (d *Decoder) run(ctx context.Context, path string, fn frameFunc) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("decode %s: %w", path, err)
 	}
+	var firstDone chan struct{}
+	if vf != "" {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("decode %s: %w", path, err)
+		}
+		cmd.ExtraFiles = []*os.File{pw}
+		firstDone = make(chan struct{})
+		go func() {
+			defer close(firstDone)
+			defer pr.Close()
+			br := bufio.NewReader(pr)
+			if w, h, err := readPPMHeader(br); err == nil {
+				*src = [2]int{w, h}
+			}
+			_, _ = io.Copy(io.Discard, br)
+		}()
+		defer func() { <-firstDone }()
+		defer pw.Close() // after Start, only ffmpeg holds the write end open
+	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("decode %s: %w (looked for %s)", path, ErrNoFFmpeg, d.FFmpeg)
 		}
 		return 0, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
+	}
+	if len(cmd.ExtraFiles) > 0 {
+		cmd.ExtraFiles[0].Close()
 	}
 	setPipeSize(out)
 	// Reads of a frame's pixels, larger than this buffer, go from the
@@ -210,7 +261,7 @@ func noEOF(err error) error {
 
 // Count returns the number of frames ffmpeg decodes from path.
 func (d *Decoder) Count(ctx context.Context, path string) (int, error) {
-	return d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+	return d.run(ctx, path, "", nil, func(_, w, h int, r *bufio.Reader) error {
 		_, err := r.Discard(3 * w * h)
 		return noEOF(err)
 	})
@@ -219,7 +270,7 @@ func (d *Decoder) Count(ctx context.Context, path string) (int, error) {
 // DecodeAll returns every frame of path.
 func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) {
 	var frames []*Image
-	_, err := d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+	_, err := d.run(ctx, path, "", nil, func(_, w, h int, r *bufio.Reader) error {
 		m := NewImage(w, h)
 		if _, err := io.ReadFull(r, m.Pix); err != nil {
 			return fmt.Errorf("read frame: %w", noEOF(err))
@@ -244,6 +295,12 @@ func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) 
 // fresh allocations: a 10 s Kinetics clip is 73 MB of RGB, and page-faulting
 // that much new memory per clip cost more than the rest of the reader.
 func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []int) ([]*Image, int, error) {
+	return d.sample(ctx, path, "", nil, pick)
+}
+
+// sample is Sample with an ffmpeg filter applied to every frame; src
+// receives the first frame's size before the filter.
+func (d *Decoder) sample(ctx context.Context, path, vf string, src *[2]int, pick func(n int) []int) ([]*Image, int, error) {
 	limit := d.MaxKeepBytes
 	if limit <= 0 {
 		limit = DefaultMaxKeepBytes
@@ -251,7 +308,7 @@ func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []in
 	var ks keptFrames
 	defer ks.release()
 	overflow := false
-	n, err := d.run(ctx, path, func(_, w, h int, r *bufio.Reader) error {
+	n, err := d.run(ctx, path, vf, src, func(_, w, h int, r *bufio.Reader) error {
 		size := 3 * w * h
 		if !overflow && ks.bytes+int64(size) <= limit {
 			m := ks.alloc(w, h)
@@ -286,7 +343,7 @@ func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []in
 	for i, j := range idx {
 		want[j] = append(want[j], i)
 	}
-	n2, err := d.run(ctx, path, func(i, w, h int, r *bufio.Reader) error {
+	n2, err := d.run(ctx, path, vf, src, func(i, w, h int, r *bufio.Reader) error {
 		slots, ok := want[i]
 		if !ok {
 			_, err := r.Discard(3 * w * h)

@@ -217,7 +217,7 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	defer cancel()
 	frames := 0
 	start := time.Now()
-	_, err := d.run(ctx, videoPath(t, "test.mp4"), func(_, w, h int, r *bufio.Reader) error {
+	_, err := d.run(ctx, videoPath(t, "test.mp4"), "", nil, func(_, w, h int, r *bufio.Reader) error {
 		frames++
 		if frames == 3 {
 			cancel()

@@ -171,12 +171,15 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 		}
 	} else {
 		var err error
-		frames, s.Frames, err = c.Decoder.Sample(ctx, it.Path, func(n int) []int {
-			s.Indices = SampleIndices(c.Mode, n, c.SegNum, c.SegLen, rng)
-			return s.Indices
-		})
-		if err != nil {
+		var pre bool
+		if frames, pre, err = r.decode(ctx, it.Path, s, rng); err != nil {
 			return nil, err
+		}
+		if pre {
+			data := make([]float32, r.SampleLen())
+			Normalize(data, frames, c.Mean, c.Std, false)
+			s.Data = data
+			return s, nil
 		}
 	}
 	data, err := r.transform(rng, frames)
@@ -185,6 +188,40 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 	}
 	s.Data = data
 	return s, nil
+}
+
+// decode samples the frames of a video. Outside Train, ffmpeg does
+// group_scale and the center crop itself when group_scale would leave the
+// frames unchanged (centerCropFilter), and tells from the first frame's
+// size whether it did; pre reports frames so cropped, which need only
+// Normalize.
+func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.Rand) (frames []*Image, pre bool, err error) {
+	c := &r.cfg
+	pick := func(n int) []int {
+		s.Indices = SampleIndices(c.Mode, n, c.SegNum, c.SegLen, rng)
+		return s.Indices
+	}
+	if c.Mode == Train {
+		frames, s.Frames, err = c.Decoder.sample(ctx, path, "", nil, pick)
+		return frames, false, err
+	}
+	var src [2]int
+	frames, s.Frames, err = c.Decoder.sample(ctx, path, centerCropFilter(c.ShortSize, c.TargetSize), &src, pick)
+	if err != nil {
+		return nil, false, err
+	}
+	if min(src[0], src[1]) != c.ShortSize {
+		return frames, false, nil
+	}
+	for _, f := range frames {
+		if f.W != c.TargetSize || f.H != c.TargetSize {
+			// The size changed mid-stream: let the Go transforms
+			// see every frame whole.
+			frames, s.Frames, err = c.Decoder.sample(ctx, path, "", nil, pick)
+			return frames, false, err
+		}
+	}
+	return frames, true, nil
 }
 
 // transform is Paddle's imgs_transform.

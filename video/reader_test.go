@@ -156,6 +156,49 @@ func TestTrainLoadSeeded(t *testing.T) {
 	}
 }
 
+// TestPrecropMatchesTransforms checks the eval-mode shortcut, ffmpeg doing
+// group_scale and the center crop when the short side already matches,
+// against the Go transforms on whole frames: for frames that qualify
+// (portrait, rotated, odd offset), frames that do not (odd sizes, a video
+// exactly target x target) and the real Kinetics size.
+func TestPrecropMatchesTransforms(t *testing.T) {
+	t.Parallel()
+	d := decoder(t)
+	dir := generated(t)
+	for _, tc := range []struct {
+		path string
+		cfg  Config
+	}{
+		{filepath.Join(dir, "portrait.mp4"), smallConfig(Test, 1, 1)},
+		{filepath.Join(dir, "rotated.mp4"), smallConfig(Valid, 1, 1)},
+		{filepath.Join(dir, "oddcrop.mp4"), smallConfig(Infer, 1, 1)},
+		{filepath.Join(dir, "odd.mkv"), smallConfig(Test, 1, 1)},
+		{filepath.Join(dir, "square.mp4"), smallConfig(Test, 1, 1)},
+		{videoPath(t, "part_0.mp4"), kineticsConfig(Test)},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			t.Parallel()
+			tc.cfg.Decoder = d
+			r := newReader(t, tc.cfg, []Item{{Path: tc.path, Label: 0}})
+			s, err := r.Load(context.Background(), 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames, n := mustSample(t, d, tc.path, func(n int) []int { return s.Indices })
+			if n != s.Frames {
+				t.Fatalf("%d frames, Load saw %d", n, s.Frames)
+			}
+			want, err := r.transform(nil, frames)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(s.Data, want) {
+				t.Errorf("Load's clip differs from the transforms of whole frames (%dx%d)", frames[0].W, frames[0].H)
+			}
+		})
+	}
+}
+
 // smallConfig suits the generated videos (48 to 101 pixels a side).
 func smallConfig(mode Mode, batch, workers int) Config {
 	cfg := kineticsConfig(mode)
