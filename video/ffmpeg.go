@@ -152,9 +152,11 @@ func (d *Decoder) run(ctx context.Context, path, vf string, src *[2]int, fn fram
 		cmd.ExtraFiles[0].Close()
 	}
 	setPipeSize(out)
-	// Reads of a frame's pixels, larger than this buffer, go from the
-	// pipe straight into the frame once the buffer is drained.
-	br := bufio.NewReaderSize(out, 64<<10)
+	// The buffer only serves the few bytes of each PPM header: a read
+	// of a frame's pixels, larger than it, goes from the pipe straight
+	// into the frame once it is drained, where a larger buffer would copy
+	// every frame once more.
+	br := bufio.NewReaderSize(out, 4<<10)
 	n := 0
 	var readErr error
 	for {
