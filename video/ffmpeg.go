@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,19 @@ func NewDecoder() (*Decoder, error) {
 	return &Decoder{FFmpeg: p}, nil
 }
 
-func (d *Decoder) args(path, vf string) []string {
+// runOpts are the optional parts of a decode.
+type runOpts struct {
+	// vf filters the frames written to the pipe.
+	vf string
+	// src, when set, receives the first frame's size before vf, from a
+	// second ffmpeg output that writes that frame whole.
+	src *[2]int
+	// count, when set, receives the number of frames decoded, from an
+	// output that writes 4 bytes per frame: vf may drop frames.
+	count *int
+}
+
+func (d *Decoder) args(path string, o runOpts) []string {
 	a := []string{
 		"-v", "error", "-nostdin",
 		"-i", "file:" + path,
@@ -72,15 +85,19 @@ func (d *Decoder) args(path, vf string) []string {
 		// duplicates or drops frames to reach a constant rate.
 		"-vsync", "passthrough",
 	}
-	if vf != "" {
-		a = append(a, "-vf", vf)
+	if o.vf != "" {
+		a = append(a, "-vf", o.vf)
 	}
 	a = append(a, "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-")
-	if vf != "" {
-		// A second output, on fd 3: the first frame unfiltered, whose
-		// size tells how vf treated the frames.
+	fd := 3
+	if o.src != nil {
 		a = append(a, "-map", "0:v:0", "-frames:v", "1",
-			"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "pipe:3")
+			"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", fmt.Sprintf("pipe:%d", fd))
+		fd++
+	}
+	if o.count != nil {
+		a = append(a, "-map", "0:v:0", "-vf", "crop=2:2:0:0,format=gray",
+			"-f", "rawvideo", fmt.Sprintf("pipe:%d", fd))
 	}
 	return a
 }
@@ -106,15 +123,15 @@ func centerCropFilter(short, target int) string {
 // from r or skipped.
 type frameFunc func(i, w, h int, r *bufio.Reader) error
 
-// run decodes path, filtered by vf when not empty, and calls fn for every
-// frame; it returns the number of frames. With vf, src receives the size of
-// the first frame before filtering. It waits for ffmpeg in every case and
-// kills it on return if it is still running (ctx cancelled, or fn failed).
-func (d *Decoder) run(ctx context.Context, path, vf string, src *[2]int, fn frameFunc) (int, error) {
+// run decodes path as o asks and calls fn for every frame written to the
+// pipe; it returns the number of such frames. It waits for ffmpeg in every
+// case and kills it on return if it is still running (ctx cancelled, or fn
+// failed).
+func (d *Decoder) run(ctx context.Context, path string, o runOpts, fn frameFunc) (int, error) {
 	if d.FFmpeg == "" {
 		return 0, ErrNoFFmpeg
 	}
-	cmd := exec.CommandContext(ctx, d.FFmpeg, d.args(path, vf)...)
+	cmd := exec.CommandContext(ctx, d.FFmpeg, d.args(path, o)...)
 	cmd.WaitDelay = 5 * time.Second
 	stderr := &tailWriter{max: 4096}
 	cmd.Stderr = stderr
@@ -122,25 +139,37 @@ func (d *Decoder) run(ctx context.Context, path, vf string, src *[2]int, fn fram
 	if err != nil {
 		return 0, fmt.Errorf("decode %s: %w", path, err)
 	}
-	var firstDone chan struct{}
-	if vf != "" {
+	// Readers of the extra outputs, in fd order from 3.
+	var extra []func(io.Reader)
+	if o.src != nil {
+		extra = append(extra, func(r io.Reader) {
+			if w, h, err := readPPMHeader(bufio.NewReader(r)); err == nil {
+				*o.src = [2]int{w, h}
+			}
+		})
+	}
+	if o.count != nil {
+		extra = append(extra, func(r io.Reader) {
+			n, _ := io.Copy(io.Discard, r)
+			*o.count = int(n / 4)
+		})
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, read := range extra {
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return 0, fmt.Errorf("decode %s: %w", path, err)
 		}
-		cmd.ExtraFiles = []*os.File{pw}
-		firstDone = make(chan struct{})
-		go func() {
-			defer close(firstDone)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, pw)
+		// After Start only ffmpeg holds the write end open, so the
+		// reader sees EOF when ffmpeg exits.
+		defer pw.Close()
+		wg.Go(func() {
 			defer pr.Close()
-			br := bufio.NewReader(pr)
-			if w, h, err := readPPMHeader(br); err == nil {
-				*src = [2]int{w, h}
-			}
-			_, _ = io.Copy(io.Discard, br)
-		}()
-		defer func() { <-firstDone }()
-		defer pw.Close() // after Start, only ffmpeg holds the write end open
+			read(pr)
+			_, _ = io.Copy(io.Discard, pr)
+		})
 	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
@@ -148,8 +177,8 @@ func (d *Decoder) run(ctx context.Context, path, vf string, src *[2]int, fn fram
 		}
 		return 0, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
 	}
-	if len(cmd.ExtraFiles) > 0 {
-		cmd.ExtraFiles[0].Close()
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
 	}
 	setPipeSize(out)
 	// The buffer only serves the few bytes of each PPM header: a read
@@ -263,7 +292,7 @@ func noEOF(err error) error {
 
 // Count returns the number of frames ffmpeg decodes from path.
 func (d *Decoder) Count(ctx context.Context, path string) (int, error) {
-	return d.run(ctx, path, "", nil, func(_, w, h int, r *bufio.Reader) error {
+	return d.run(ctx, path, runOpts{}, func(_, w, h int, r *bufio.Reader) error {
 		_, err := r.Discard(3 * w * h)
 		return noEOF(err)
 	})
@@ -272,7 +301,7 @@ func (d *Decoder) Count(ctx context.Context, path string) (int, error) {
 // DecodeAll returns every frame of path.
 func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) {
 	var frames []*Image
-	_, err := d.run(ctx, path, "", nil, func(_, w, h int, r *bufio.Reader) error {
+	_, err := d.run(ctx, path, runOpts{}, func(_, w, h int, r *bufio.Reader) error {
 		m := NewImage(w, h)
 		if _, err := io.ReadFull(r, m.Pix); err != nil {
 			return fmt.Errorf("read frame: %w", noEOF(err))
@@ -297,12 +326,11 @@ func (d *Decoder) DecodeAll(ctx context.Context, path string) ([]*Image, error) 
 // fresh allocations: a 10 s Kinetics clip is 73 MB of RGB, and page-faulting
 // that much new memory per clip cost more than the rest of the reader.
 func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []int) ([]*Image, int, error) {
-	return d.sample(ctx, path, "", nil, pick)
+	return d.sample(ctx, path, runOpts{}, pick)
 }
 
-// sample is Sample with an ffmpeg filter applied to every frame; src
-// receives the first frame's size before the filter.
-func (d *Decoder) sample(ctx context.Context, path, vf string, src *[2]int, pick func(n int) []int) ([]*Image, int, error) {
+// sample is Sample with the options of run; o.count is not supported.
+func (d *Decoder) sample(ctx context.Context, path string, o runOpts, pick func(n int) []int) ([]*Image, int, error) {
 	limit := d.MaxKeepBytes
 	if limit <= 0 {
 		limit = DefaultMaxKeepBytes
@@ -310,7 +338,7 @@ func (d *Decoder) sample(ctx context.Context, path, vf string, src *[2]int, pick
 	var ks keptFrames
 	defer ks.release()
 	overflow := false
-	n, err := d.run(ctx, path, vf, src, func(_, w, h int, r *bufio.Reader) error {
+	n, err := d.run(ctx, path, o, func(_, w, h int, r *bufio.Reader) error {
 		size := 3 * w * h
 		if !overflow && ks.bytes+int64(size) <= limit {
 			m := ks.alloc(w, h)
@@ -345,7 +373,7 @@ func (d *Decoder) sample(ctx context.Context, path, vf string, src *[2]int, pick
 	for i, j := range idx {
 		want[j] = append(want[j], i)
 	}
-	n2, err := d.run(ctx, path, vf, src, func(i, w, h int, r *bufio.Reader) error {
+	n2, err := d.run(ctx, path, o, func(i, w, h int, r *bufio.Reader) error {
 		slots, ok := want[i]
 		if !ok {
 			_, err := r.Discard(3 * w * h)
@@ -367,6 +395,66 @@ func (d *Decoder) sample(ctx context.Context, path, vf string, src *[2]int, pick
 		return nil, n, fmt.Errorf("decode %s: second pass gave %d frames, first %d", path, n2, n)
 	}
 	return out, n, nil
+}
+
+// guessWindow is how far from a container's packet count the decoded frame
+// count may fall for sampleSelect to still have the frames it needs.
+const guessWindow = 3
+
+// sampleSelect is sample for a video whose frame count is guessed to be
+// about guess, and whose pick is a pure function of the count (not Train,
+// where pick draws from a random stream): ffmpeg keeps only the frames pick
+// chooses for any count within guessWindow of the guess (select filter, so
+// the others are neither converted nor piped) and counts every frame on
+// the side. ok is false, with no error, when the count fell outside the
+// window; the caller then decodes with sample.
+func (d *Decoder) sampleSelect(ctx context.Context, path string, o runOpts, guess int, pick func(n int) []int) (out []*Image, n int, ok bool, err error) {
+	seen := map[int]bool{}
+	for c := max(1, guess-guessWindow); c <= guess+guessWindow; c++ {
+		for _, j := range pick(c) {
+			seen[j] = true
+		}
+	}
+	cand := make([]int, 0, len(seen))
+	for j := range seen {
+		cand = append(cand, j)
+	}
+	slices.Sort(cand)
+	terms := make([]string, len(cand))
+	for i, j := range cand {
+		terms[i] = fmt.Sprintf(`eq(n\,%d)`, j)
+	}
+	sel := "select='" + strings.Join(terms, "+") + "'"
+	if o.vf != "" {
+		sel += "," + o.vf
+	}
+	o.vf, o.count = sel, &n
+	var got []*Image
+	if _, err := d.run(ctx, path, o, func(_, w, h int, r *bufio.Reader) error {
+		m := NewImage(w, h)
+		if _, err := io.ReadFull(r, m.Pix); err != nil {
+			return fmt.Errorf("read frame: %w", noEOF(err))
+		}
+		got = append(got, m)
+		return nil
+	}); err != nil {
+		return nil, n, false, err
+	}
+	if n == 0 {
+		return nil, 0, false, fmt.Errorf("decode %s: %w", path, ErrNoFrames)
+	}
+	// The frames written are the candidates below n, in order.
+	below, _ := slices.BinarySearch(cand, n)
+	if n < guess-guessWindow || n > guess+guessWindow || len(got) != below {
+		return nil, n, false, nil
+	}
+	idx := pick(n)
+	out = make([]*Image, len(idx))
+	for i, j := range idx {
+		k, _ := slices.BinarySearch(cand, j)
+		out[i] = got[k]
+	}
+	return out, n, true, nil
 }
 
 // chunkSize is the unit of the pool that holds decoded frames until the

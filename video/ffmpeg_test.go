@@ -217,7 +217,7 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	defer cancel()
 	frames := 0
 	start := time.Now()
-	_, err := d.run(ctx, videoPath(t, "test.mp4"), "", nil, func(_, w, h int, r *bufio.Reader) error {
+	_, err := d.run(ctx, videoPath(t, "test.mp4"), runOpts{}, func(_, w, h int, r *bufio.Reader) error {
 		frames++
 		if frames == 3 {
 			cancel()
@@ -244,5 +244,34 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	// makes unlikely within this test).
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("ffmpeg (pid %d) still running after cancel", pid)
+	}
+}
+
+// TestSampleSelect decodes part_0.mp4 (32 frames) keeping only the frames
+// the centre rule can pick near a guessed count: with the guess within
+// guessWindow it gives Sample's frames, otherwise it reports the true count
+// and leaves the decode to Sample.
+func TestSampleSelect(t *testing.T) {
+	t.Parallel()
+	d := decoder(t)
+	path := videoPath(t, "part_0.mp4")
+	pick := func(n int) []int { return SampleIndices(Test, n, 8, 1, nil) }
+	want, _ := mustSample(t, d, path, pick)
+	for _, tc := range []struct {
+		guess int
+		ok    bool
+	}{
+		{32, true}, {30, true}, {35, true}, {28, false}, {40, false},
+	} {
+		got, n, ok, err := d.sampleSelect(context.Background(), path, runOpts{}, tc.guess, pick)
+		if err != nil || n != 32 || ok != tc.ok {
+			t.Errorf("guess %d: %d frames, ok %v, %v; want 32, %v", tc.guess, n, ok, err, tc.ok)
+			continue
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].Pix, want[i].Pix) {
+				t.Errorf("guess %d: frame %d differs from Sample's", tc.guess, i)
+			}
+		}
 	}
 }

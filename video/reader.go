@@ -190,11 +190,14 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 	return s, nil
 }
 
-// decode samples the frames of a video. Outside Train, ffmpeg does
-// group_scale and the center crop itself when group_scale would leave the
-// frames unchanged (centerCropFilter), and tells from the first frame's
-// size whether it did; pre reports frames so cropped, which need only
-// Normalize.
+// decode samples the frames of a video. Outside Train two shortcuts keep
+// ffmpeg from writing what the clip does not use. Where an MP4's packet
+// count predicts the frame count, ffmpeg writes only the frames the centre
+// rule can pick for counts near it (sampleSelect), and the true count
+// decides. And ffmpeg does group_scale and the center crop itself when
+// group_scale would leave the frames unchanged (centerCropFilter), telling
+// from the first frame's size whether it did; pre reports frames so
+// cropped, which need only Normalize.
 func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.Rand) (frames []*Image, pre bool, err error) {
 	c := &r.cfg
 	pick := func(n int) []int {
@@ -202,13 +205,22 @@ func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.R
 		return s.Indices
 	}
 	if c.Mode == Train {
-		frames, s.Frames, err = c.Decoder.sample(ctx, path, "", nil, pick)
+		frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
 		return frames, false, err
 	}
 	var src [2]int
-	frames, s.Frames, err = c.Decoder.sample(ctx, path, centerCropFilter(c.ShortSize, c.TargetSize), &src, pick)
-	if err != nil {
-		return nil, false, err
+	o := runOpts{vf: centerCropFilter(c.ShortSize, c.TargetSize), src: &src}
+	ok := false
+	if guess, known := mp4PacketCount(path); known {
+		frames, s.Frames, ok, err = c.Decoder.sampleSelect(ctx, path, o, guess, pick)
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	if !ok {
+		if frames, s.Frames, err = c.Decoder.sample(ctx, path, o, pick); err != nil {
+			return nil, false, err
+		}
 	}
 	if min(src[0], src[1]) != c.ShortSize {
 		return frames, false, nil
@@ -217,7 +229,7 @@ func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.R
 		if f.W != c.TargetSize || f.H != c.TargetSize {
 			// The size changed mid-stream: let the Go transforms
 			// see every frame whole.
-			frames, s.Frames, err = c.Decoder.sample(ctx, path, "", nil, pick)
+			frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
 			return frames, false, err
 		}
 	}
