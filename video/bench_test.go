@@ -85,7 +85,7 @@ func cpuTime() time.Duration {
 }
 
 // ffmpegAlone decodes path clips times, workers processes at a time.
-func ffmpegAlone(b *testing.B, ffmpeg, path string, clips, workers int) {
+func ffmpegAlone(b testing.TB, ffmpeg, path string, clips, workers int) {
 	var wg sync.WaitGroup
 	next := make(chan struct{}, clips)
 	for range clips {

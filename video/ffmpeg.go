@@ -74,11 +74,18 @@ type runOpts struct {
 	// count, when set, receives the number of frames decoded, from an
 	// output that writes 4 bytes per frame: vf may drop frames.
 	count *int
+	// log, when set, runs ffmpeg at the verbose log level and receives
+	// what its log says (see ffmpegLog): no extra output needed.
+	log *ffmpegLog
 }
 
 func (d *Decoder) args(path string, o runOpts) []string {
+	level := "error"
+	if o.log != nil {
+		level = "level+verbose"
+	}
 	a := []string{
-		"-v", "error", "-nostdin",
+		"-loglevel", level, "-nostdin",
 		"-i", "file:" + path,
 		"-map", "0:v:0",
 		// Each decoded frame exactly once: the default output sync
@@ -135,6 +142,11 @@ func (d *Decoder) run(ctx context.Context, path string, o runOpts, fn frameFunc)
 	cmd.WaitDelay = 5 * time.Second
 	stderr := &tailWriter{max: 4096}
 	cmd.Stderr = stderr
+	if o.log != nil {
+		*o.log = ffmpegLog{}
+		cmd.Stderr = o.log
+		stderr = &o.log.errors
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, fmt.Errorf("decode %s: %w", path, err)
@@ -405,9 +417,12 @@ const guessWindow = 3
 // about guess, and whose pick is a pure function of the count (not Train,
 // where pick draws from a random stream): ffmpeg keeps only the frames pick
 // chooses for any count within guessWindow of the guess (select filter, so
-// the others are neither converted nor piped) and counts every frame on
-// the side. ok is false, with no error, when the count fell outside the
-// window; the caller then decodes with sample.
+// the others are neither converted nor piped), and its verbose log gives
+// the true count, and o.src the size entering o.vf's crop filter. An extra
+// ffmpeg output would give them too, but costs about as much CPU as a
+// fifth of the decode. ok is false, with no error, when the count fell
+// outside the window or the log lacked a number; the caller then decodes
+// with sample.
 func (d *Decoder) sampleSelect(ctx context.Context, path string, o runOpts, guess int, pick func(n int) []int) (out []*Image, n int, ok bool, err error) {
 	seen := map[int]bool{}
 	for c := max(1, guess-guessWindow); c <= guess+guessWindow; c++ {
@@ -428,7 +443,9 @@ func (d *Decoder) sampleSelect(ctx context.Context, path string, o runOpts, gues
 	if o.vf != "" {
 		sel += "," + o.vf
 	}
-	o.vf, o.count = sel, &n
+	src := o.src
+	var lg ffmpegLog
+	o = runOpts{vf: sel, log: &lg}
 	var got []*Image
 	if _, err := d.run(ctx, path, o, func(_, w, h int, r *bufio.Reader) error {
 		m := NewImage(w, h)
@@ -437,16 +454,20 @@ func (d *Decoder) sampleSelect(ctx context.Context, path string, o runOpts, gues
 		}
 		got = append(got, m)
 		return nil
-	}); err != nil {
-		return nil, n, false, err
+	}); err != nil && !errors.Is(err, ErrNoFrames) {
+		return nil, 0, false, err
 	}
-	if n == 0 {
-		return nil, 0, false, fmt.Errorf("decode %s: %w", path, ErrNoFrames)
+	if !lg.Found || (src != nil && lg.CropIn == [2]int{}) {
+		return nil, 0, false, nil
 	}
+	n = lg.Decoded
 	// The frames written are the candidates below n, in order.
 	below, _ := slices.BinarySearch(cand, n)
 	if n < guess-guessWindow || n > guess+guessWindow || len(got) != below {
 		return nil, n, false, nil
+	}
+	if src != nil {
+		*src = lg.CropIn
 	}
 	idx := pick(n)
 	out = make([]*Image, len(idx))
@@ -499,6 +520,71 @@ func (k *keptFrames) release() {
 		chunkPool.Put(c)
 	}
 	*k = keptFrames{}
+}
+
+// ffmpegLog reads ffmpeg's log at level+verbose: each line tagged with its
+// level, the crop filter's sizes when configured, and the per-stream totals
+// at exit. Error lines go to errors, without their tag, as -v error would
+// print them.
+type ffmpegLog struct {
+	partial []byte
+	errors  tailWriter
+	// CropIn is the size of the frames entering the crop filter (after
+	// autorotation), 0 if no crop filter was configured.
+	CropIn [2]int
+	// Decoded is the largest "N frames decoded" of a video input
+	// stream; Found says whether one was printed.
+	Decoded int
+	Found   bool
+}
+
+var errorTags = []string{"[error] ", "[fatal] ", "[panic] "}
+
+func (l *ffmpegLog) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64<<10 {
+		l.partial = l.partial[:0]
+	}
+	return len(p), nil
+}
+
+func (l *ffmpegLog) line(s string) {
+	for _, tag := range errorTags {
+		if i := strings.Index(s, tag); i >= 0 {
+			l.errors.max = 4096
+			_, _ = l.errors.Write([]byte(s[:i] + s[i+len(tag):] + "\n"))
+			return
+		}
+	}
+	// [Parsed_crop_2 @ 0x...] [verbose] w:340 h:256 sar:1/1 -> w:224 h:224 sar:1/1
+	if strings.Contains(s, "[Parsed_crop_") && l.CropIn == [2]int{} {
+		if i := strings.Index(s, "] w:"); i >= 0 {
+			var w, h int
+			if _, err := fmt.Sscanf(s[i+2:], "w:%d h:%d", &w, &h); err == nil {
+				l.CropIn = [2]int{w, h}
+			}
+		}
+		return
+	}
+	//   Input stream #0:0 (video): 280 packets read (631567 bytes); 280 frames decoded;
+	if strings.Contains(s, "Input stream #") && strings.Contains(s, "(video):") {
+		if i := strings.Index(s, "bytes); "); i >= 0 {
+			var n int
+			if _, err := fmt.Sscanf(s[i+len("bytes); "):], "%d frames decoded", &n); err == nil {
+				if !l.Found || n > l.Decoded {
+					l.Decoded, l.Found = n, true
+				}
+			}
+		}
+	}
 }
 
 // tailWriter keeps the last max bytes written to it.

@@ -47,9 +47,10 @@ func TestClipPixels(t *testing.T) {
 		w, h   int
 		check  []int // segments compared
 		resize bool
+		n      int
 	}{
-		{"arm_wrestling.mp4", 340, 256, []int{0, 7}, false},
-		{"test.avi", 320, 240, []int{3}, true},
+		{"arm_wrestling.mp4", 340, 256, []int{0, 7}, false, 280},
+		{"test.avi", 320, 240, []int{3}, true, 164},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -59,6 +60,9 @@ func TestClipPixels(t *testing.T) {
 			s, err := r.Load(context.Background(), 0, 0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.Frames != tc.n {
+				t.Errorf("%d frames, want %d", s.Frames, tc.n)
 			}
 			for _, seg := range tc.check {
 				k := s.Indices[seg]
