@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -68,14 +67,13 @@ func NewDecoder() (*Decoder, error) {
 type runOpts struct {
 	// vf filters the frames written to the pipe.
 	vf string
-	// src, when set, receives the first frame's size before vf, from a
-	// second ffmpeg output that writes that frame whole.
+	// src, for sampleSelect, receives the size of the frames entering
+	// vf's crop filter, from log.
 	src *[2]int
-	// count, when set, receives the number of frames decoded, from an
-	// output that writes 4 bytes per frame: vf may drop frames.
-	count *int
 	// log, when set, runs ffmpeg at the verbose log level and receives
-	// what its log says (see ffmpegLog): no extra output needed.
+	// what its log says (see ffmpegLog). It beats a second ffmpeg output
+	// for the first frame or a frame count: each extra output costs
+	// about a fifth of the decode in CPU.
 	log *ffmpegLog
 }
 
@@ -95,18 +93,7 @@ func (d *Decoder) args(path string, o runOpts) []string {
 	if o.vf != "" {
 		a = append(a, "-vf", o.vf)
 	}
-	a = append(a, "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-")
-	fd := 3
-	if o.src != nil {
-		a = append(a, "-map", "0:v:0", "-frames:v", "1",
-			"-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", fmt.Sprintf("pipe:%d", fd))
-		fd++
-	}
-	if o.count != nil {
-		a = append(a, "-map", "0:v:0", "-vf", "crop=2:2:0:0,format=gray",
-			"-f", "rawvideo", fmt.Sprintf("pipe:%d", fd))
-	}
-	return a
+	return append(a, "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-")
 }
 
 // centerCropFilter is an ffmpeg filter that does group_scale and
@@ -151,46 +138,11 @@ func (d *Decoder) run(ctx context.Context, path string, o runOpts, fn frameFunc)
 	if err != nil {
 		return 0, fmt.Errorf("decode %s: %w", path, err)
 	}
-	// Readers of the extra outputs, in fd order from 3.
-	var extra []func(io.Reader)
-	if o.src != nil {
-		extra = append(extra, func(r io.Reader) {
-			if w, h, err := readPPMHeader(bufio.NewReader(r)); err == nil {
-				*o.src = [2]int{w, h}
-			}
-		})
-	}
-	if o.count != nil {
-		extra = append(extra, func(r io.Reader) {
-			n, _ := io.Copy(io.Discard, r)
-			*o.count = int(n / 4)
-		})
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for _, read := range extra {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return 0, fmt.Errorf("decode %s: %w", path, err)
-		}
-		cmd.ExtraFiles = append(cmd.ExtraFiles, pw)
-		// After Start only ffmpeg holds the write end open, so the
-		// reader sees EOF when ffmpeg exits.
-		defer pw.Close()
-		wg.Go(func() {
-			defer pr.Close()
-			read(pr)
-			_, _ = io.Copy(io.Discard, pr)
-		})
-	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("decode %s: %w (looked for %s)", path, ErrNoFFmpeg, d.FFmpeg)
 		}
 		return 0, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
-	}
-	for _, f := range cmd.ExtraFiles {
-		f.Close()
 	}
 	setPipeSize(out)
 	// The buffer only serves the few bytes of each PPM header: a read
@@ -341,7 +293,7 @@ func (d *Decoder) Sample(ctx context.Context, path string, pick func(n int) []in
 	return d.sample(ctx, path, runOpts{}, pick)
 }
 
-// sample is Sample with the options of run; o.count is not supported.
+// sample is Sample with the options of run.
 func (d *Decoder) sample(ctx context.Context, path string, o runOpts, pick func(n int) []int) ([]*Image, int, error) {
 	limit := d.MaxKeepBytes
 	if limit <= 0 {
@@ -418,9 +370,8 @@ const guessWindow = 3
 // where pick draws from a random stream): ffmpeg keeps only the frames pick
 // chooses for any count within guessWindow of the guess (select filter, so
 // the others are neither converted nor piped), and its verbose log gives
-// the true count, and o.src the size entering o.vf's crop filter. An extra
-// ffmpeg output would give them too, but costs about as much CPU as a
-// fifth of the decode. ok is false, with no error, when the count fell
+// the true count, and o.src the size entering o.vf's crop filter. ok is
+// false, with no error, when the count fell
 // outside the window or the log lacked a number; the caller then decodes
 // with sample.
 func (d *Decoder) sampleSelect(ctx context.Context, path string, o runOpts, guess int, pick func(n int) []int) (out []*Image, n int, ok bool, err error) {

@@ -195,9 +195,9 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 // count predicts the frame count, ffmpeg writes only the frames the centre
 // rule can pick for counts near it (sampleSelect), and the true count
 // decides. And ffmpeg does group_scale and the center crop itself when
-// group_scale would leave the frames unchanged (centerCropFilter), telling
-// from the first frame's size whether it did; pre reports frames so
-// cropped, which need only Normalize.
+// group_scale would leave the frames unchanged (centerCropFilter), its
+// log telling the frame size the filter saw, so whether it cropped; pre
+// reports frames so cropped, which need only Normalize.
 func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.Rand) (frames []*Image, pre bool, err error) {
 	c := &r.cfg
 	pick := func(n int) []int {
@@ -218,9 +218,16 @@ func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.R
 		}
 	}
 	if !ok {
-		if frames, s.Frames, err = c.Decoder.sample(ctx, path, o, pick); err != nil {
+		var lg ffmpegLog
+		if frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{vf: o.vf, log: &lg}, pick); err != nil {
 			return nil, false, err
 		}
+		src = lg.CropIn
+	}
+	if src == [2]int{} {
+		// The log did not say how the filter saw the frames.
+		frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
+		return frames, false, err
 	}
 	if min(src[0], src[1]) != c.ShortSize {
 		return frames, false, nil
