@@ -105,3 +105,21 @@ func ffmpegAlone(b testing.TB, ffmpeg, path string, clips, workers int) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkNormalize is the per-clip float conversion of a Kinetics test
+// clip: 8 frames of 224x224.
+func BenchmarkNormalize(b *testing.B) {
+	frames := make([]*Image, 8)
+	for i := range frames {
+		frames[i] = NewImage(224, 224)
+		for j := range frames[i].Pix {
+			frames[i].Pix[j] = uint8(j * (i + 1))
+		}
+	}
+	dst := make([]float32, 8*3*224*224)
+	cfg := kineticsConfig(Test)
+	b.SetBytes(8 * 3 * 224 * 224)
+	for b.Loop() {
+		Normalize(dst, frames, cfg.Mean, cfg.Std, false)
+	}
+}
