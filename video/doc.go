@@ -8,6 +8,16 @@
 // standard library and runs the ffmpeg executable over pipes, one process
 // per video.
 //
+// Frame counts come from decoding, so a clip's frames are only known once
+// ffmpeg reaches the end of the file. Outside Train two shortcuts keep
+// ffmpeg from converting and piping frames the clip does not use (the
+// reader's cost over ffmpeg alone is mostly that pipe): an MP4's packet
+// count guesses the frame count and a select filter keeps only the frames
+// the centre rule picks for counts near the guess, the true count,
+// counted on the side, deciding (a miss decodes again in full); and where
+// group_scale would leave the frames unchanged, ffmpeg does the center crop.
+// Both are checked against the plain path in the tests.
+//
 // What is matched, and how closely:
 //
 //   - Frames: every decoded frame counts once (ffmpeg -vsync passthrough), in

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,9 @@ import (
 	"time"
 )
 
+// TestFrameCounts decodes each real video once and checks the frame count,
+// the frame size, the centre rule's indices for seg_num 8 and the clip's
+// [8, 3, 224, 224] geometry after group_scale and center crop.
 func TestFrameCounts(t *testing.T) {
 	t.Parallel()
 	d := decoder(t)
@@ -23,22 +27,41 @@ func TestFrameCounts(t *testing.T) {
 		name string
 		n    int
 		w, h int
+		idx  []int // avg = n//8; (avg-1)//2 + i*avg
 	}{
-		{"part_0.mp4", 32, 340, 256},
-		{"test.avi", 164, 320, 240},
-		{"archery.avi", 131, 320, 240},
-		{"arm_wrestling.mp4", 280, 340, 256},
-		{"test.mp4", 300, 340, 256},
+		{"part_0.mp4", 32, 340, 256, []int{1, 5, 9, 13, 17, 21, 25, 29}},
+		{"test.avi", 164, 320, 240, []int{9, 29, 49, 69, 89, 109, 129, 149}},
+		{"archery.avi", 131, 320, 240, []int{7, 23, 39, 55, 71, 87, 103, 119}},
+		{"arm_wrestling.mp4", 280, 340, 256, []int{17, 52, 87, 122, 157, 192, 227, 262}},
+		{"test.mp4", 300, 340, 256, []int{18, 55, 92, 129, 166, 203, 240, 277}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			frames, n := mustSample(t, d, videoPath(t, tc.name), func(n int) []int { return []int{0, n - 1} })
+			t.Parallel()
+			var idx []int
+			frames, n := mustSample(t, d, videoPath(t, tc.name), func(n int) []int {
+				idx = SampleIndices(Test, n, 8, 1, nil)
+				return idx
+			})
 			if n != tc.n {
 				t.Errorf("decoded %d frames, want %d", n, tc.n)
 			}
+			if !slices.Equal(idx, tc.idx) {
+				t.Errorf("indices %v, want %v", idx, tc.idx)
+			}
 			for _, f := range frames {
 				if f.W != tc.w || f.H != tc.h {
-					t.Errorf("frame %dx%d, want %dx%d", f.W, f.H, tc.w, tc.h)
+					t.Fatalf("frame %dx%d, want %dx%d", f.W, f.H, tc.w, tc.h)
 				}
+			}
+			cfg := kineticsConfig(Test)
+			cfg.Decoder = d
+			r := newReader(t, cfg, []Item{{Path: tc.name, Label: 0}})
+			data, err := r.transform(nil, frames)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) != 8*3*224*224 {
+				t.Errorf("%d values, want 8*3*224*224", len(data))
 			}
 		})
 	}
@@ -53,7 +76,7 @@ func TestPixelsMatchIndependentDecode(t *testing.T) {
 		name string
 		idx  []int
 	}{
-		{"arm_wrestling.mp4", []int{17, 192, 279}},
+		// arm_wrestling.mp4 is checked by TestClipPixels.
 		{"part_0.mp4", []int{0, 31}},
 		{"test.avi", []int{81, 163}},
 	} {
@@ -194,7 +217,7 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	defer cancel()
 	frames := 0
 	start := time.Now()
-	_, err := d.run(ctx, videoPath(t, "test.mp4"), func(_, w, h int, r *bufio.Reader) error {
+	_, err := d.run(ctx, videoPath(t, "test.mp4"), runOpts{}, func(_, w, h int, r *bufio.Reader) error {
 		frames++
 		if frames == 3 {
 			cancel()
@@ -221,5 +244,34 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	// makes unlikely within this test).
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("ffmpeg (pid %d) still running after cancel", pid)
+	}
+}
+
+// TestSampleSelect decodes part_0.mp4 (32 frames) keeping only the frames
+// the centre rule can pick near a guessed count: with the guess within
+// guessWindow it gives Sample's frames, otherwise it reports the true count
+// and leaves the decode to Sample.
+func TestSampleSelect(t *testing.T) {
+	t.Parallel()
+	d := decoder(t)
+	path := videoPath(t, "part_0.mp4")
+	pick := func(n int) []int { return SampleIndices(Test, n, 8, 1, nil) }
+	want, _ := mustSample(t, d, path, pick)
+	for _, tc := range []struct {
+		guess int
+		ok    bool
+	}{
+		{32, true}, {35, true}, {28, false},
+	} {
+		got, n, ok, err := d.sampleSelect(context.Background(), path, runOpts{}, tc.guess, pick)
+		if err != nil || n != 32 || ok != tc.ok {
+			t.Errorf("guess %d: %d frames, ok %v, %v; want 32, %v", tc.guess, n, ok, err, tc.ok)
+			continue
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].Pix, want[i].Pix) {
+				t.Errorf("guess %d: frame %d differs from Sample's", tc.guess, i)
+			}
+		}
 	}
 }

@@ -125,6 +125,11 @@ func makeVideos(arm string) (string, error) {
 		// Odd sides, which 4:2:0 cannot code.
 		{"odd.mkv", append(src("101x57", 9), "-c:v", "libx264", "-pix_fmt", "yuv444p")},
 		{"vp9.webm", append(src("96x64", 15), "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8")},
+		// For smallConfig (short 48, target 40): exactly target square,
+		// which group_scale enlarges, and an odd center-crop offset that
+		// rounds up (round(7.5) = 8).
+		{"square.mp4", append(src("40x40", 6), "-c:v", "libx264", "-pix_fmt", "yuv444p")},
+		{"oddcrop.mp4", append(src("55x48", 6), "-c:v", "libx264", "-pix_fmt", "yuv444p")},
 		// Landscape larger than short_size, to exercise downscaling.
 		{"big.mp4", append(src("400x300", 10), "-c:v", "libx264", "-pix_fmt", "yuv444p")},
 	}

@@ -71,6 +71,19 @@ type Stats struct {
 type Reader struct {
 	cfg   Config
 	items []Item
+	// clips recycles the Data of samples that Next has copied into a
+	// batch: a clip is 4.8 MB of float32 at 8x224x224, and faulting in
+	// fresh memory for each cost more than normalising it.
+	clips sync.Pool
+}
+
+// clipBuf returns a buffer of SampleLen values, not zeroed: Normalize
+// writes every value.
+func (r *Reader) clipBuf() []float32 {
+	if p, ok := r.clips.Get().(*[]float32); ok {
+		return *p
+	}
+	return make([]float32, r.SampleLen())
 }
 
 // NewReader checks cfg and the items and returns a reader.
@@ -171,12 +184,15 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 		}
 	} else {
 		var err error
-		frames, s.Frames, err = c.Decoder.Sample(ctx, it.Path, func(n int) []int {
-			s.Indices = SampleIndices(c.Mode, n, c.SegNum, c.SegLen, rng)
-			return s.Indices
-		})
-		if err != nil {
+		var pre bool
+		if frames, pre, err = r.decode(ctx, it.Path, s, rng); err != nil {
 			return nil, err
+		}
+		if pre {
+			data := r.clipBuf()
+			Normalize(data, frames, c.Mean, c.Std, false)
+			s.Data = data
+			return s, nil
 		}
 	}
 	data, err := r.transform(rng, frames)
@@ -185,6 +201,59 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 	}
 	s.Data = data
 	return s, nil
+}
+
+// decode samples the frames of a video. Outside Train two shortcuts keep
+// ffmpeg from writing what the clip does not use. Where an MP4's packet
+// count predicts the frame count, ffmpeg writes only the frames the centre
+// rule can pick for counts near it (sampleSelect), and the true count
+// decides. And ffmpeg does group_scale and the center crop itself when
+// group_scale would leave the frames unchanged (centerCropFilter), its
+// log telling the frame size the filter saw, so whether it cropped; pre
+// reports frames so cropped, which need only Normalize.
+func (r *Reader) decode(ctx context.Context, path string, s *Sample, rng *rand.Rand) (frames []*Image, pre bool, err error) {
+	c := &r.cfg
+	pick := func(n int) []int {
+		s.Indices = SampleIndices(c.Mode, n, c.SegNum, c.SegLen, rng)
+		return s.Indices
+	}
+	if c.Mode == Train {
+		frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
+		return frames, false, err
+	}
+	var src [2]int
+	o := runOpts{vf: centerCropFilter(c.ShortSize, c.TargetSize), src: &src}
+	ok := false
+	if guess, known := mp4PacketCount(path); known {
+		frames, s.Frames, ok, err = c.Decoder.sampleSelect(ctx, path, o, guess, pick)
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	if !ok {
+		var lg ffmpegLog
+		if frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{vf: o.vf, log: &lg}, pick); err != nil {
+			return nil, false, err
+		}
+		src = lg.CropIn
+	}
+	if src == [2]int{} {
+		// The log did not say how the filter saw the frames.
+		frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
+		return frames, false, err
+	}
+	if min(src[0], src[1]) != c.ShortSize {
+		return frames, false, nil
+	}
+	for _, f := range frames {
+		if f.W != c.TargetSize || f.H != c.TargetSize {
+			// The size changed mid-stream: let the Go transforms
+			// see every frame whole.
+			frames, s.Frames, err = c.Decoder.sample(ctx, path, runOpts{}, pick)
+			return frames, false, err
+		}
+	}
+	return frames, true, nil
 }
 
 // transform is Paddle's imgs_transform.
@@ -211,7 +280,7 @@ func (r *Reader) transform(rng *rand.Rand, frames []*Image) ([]float32, error) {
 	} else if frames, err = GroupCenterCrop(frames, c.TargetSize); err != nil {
 		return nil, err
 	}
-	data := make([]float32, r.SampleLen())
+	data := r.clipBuf()
 	Normalize(data, frames, c.Mean, c.Std, flip)
 	return data, nil
 }
@@ -347,6 +416,7 @@ func (e *Epoch) Next(ctx context.Context) (*Batch, error) {
 	}
 	for i, s := range got {
 		copy(b.Data[i*n:], s.Data)
+		e.r.clips.Put(&s.Data)
 		b.Labels[i] = s.Label
 		b.IDs[i] = s.ID
 	}

@@ -43,7 +43,9 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // SampleIndices returns the seg_num*seglen frame indices that Paddle's
-// mp4_loader reads from a video of n decoded frames. With avg = n/segNum
+// mp4_loader (PaddlePaddle/models @ 4d7ec517db,
+// PaddleCV/video/reader/kinetics_reader.py) reads from a video of n decoded
+// frames. With avg = n/segNum
 // (floor), segment i starts at
 //
 //	train:             randint(0, avg-segLen) + i*avg

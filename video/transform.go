@@ -7,8 +7,11 @@ import (
 )
 
 // The transforms below are the group_* functions of Paddle's
-// kinetics_reader.py. Each takes the frames of one clip and treats them
-// alike.
+// kinetics_reader.py (PaddlePaddle/models @ 4d7ec517db,
+// PaddleCV/video/reader/kinetics_reader.py), in imgs_transform's order:
+// group_scale; for train group_multi_scale_crop (TSM only), then
+// group_random_crop and group_random_flip; otherwise group_center_crop.
+// Each takes the frames of one clip and treats them alike.
 
 // GroupScale is group_scale: a frame whose short side already equals size
 // is returned unchanged; otherwise the short side becomes size and the long

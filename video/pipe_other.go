@@ -1,0 +1,7 @@
+//go:build !linux
+
+package video
+
+import "io"
+
+func setPipeSize(io.Reader) {}
