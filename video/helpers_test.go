@@ -5,48 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/zoo-ml/zoo/internal/shareddata"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
 
 // dataDir finds shared/data: $ZOO_SHARED_DATA, else ../shared/data beside
 // the repository root (where CI clones it), else /work/shared/data.
-func dataDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("ZOO_SHARED_DATA"); d != "" {
-		if _, err := os.Stat(d); err != nil {
-			t.Fatalf("ZOO_SHARED_DATA=%s: %v", d, err)
-		}
-		return d
-	}
-	var tried []string
-	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				d := filepath.Join(dir, "..", "shared", "data")
-				if _, err := os.Stat(d); err == nil {
-					return d
-				}
-				tried = append(tried, d)
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	d := "/work/shared/data"
-	if _, err := os.Stat(d); err == nil {
-		return d
-	}
-	tried = append(tried, d)
-	t.Fatalf("shared test data not found (tried %s); set ZOO_SHARED_DATA", strings.Join(tried, ", "))
-	return ""
-}
+func dataDir(t testing.TB) string { return shareddata.Dir(t) }
 
 func videoPath(t testing.TB, name string) string {
 	t.Helper()

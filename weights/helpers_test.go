@@ -2,7 +2,7 @@ package weights
 
 import (
 	"encoding/binary"
-	"os"
+	"github.com/zoo-ml/zoo/internal/shareddata"
 	"path/filepath"
 	"testing"
 )
@@ -10,24 +10,7 @@ import (
 // dataDir finds the shared test data: $ZOO_SHARED_DATA, else
 // <repo>/../shared/data (how CI lays out the checkout), else
 // /work/shared/data. Missing data is a failure, not a skip.
-func dataDir(t testing.TB) string {
-	t.Helper()
-	var cands []string
-	if d := os.Getenv("ZOO_SHARED_DATA"); d != "" {
-		cands = append(cands, d)
-	}
-	if wd, err := os.Getwd(); err == nil {
-		cands = append(cands, filepath.Join(wd, "..", "..", "shared", "data"))
-	}
-	cands = append(cands, "/work/shared/data")
-	for _, c := range cands {
-		if st, err := os.Stat(filepath.Join(c, "paddle")); err == nil && st.IsDir() {
-			return c
-		}
-	}
-	t.Fatalf("shared test data not found in %v: set ZOO_SHARED_DATA", cands)
-	return ""
-}
+func dataDir(t testing.TB) string { return shareddata.Dir(t) }
 
 func stemDir(t testing.TB) string { return filepath.Join(dataDir(t), "paddle", "resnet50_stem") }
 
