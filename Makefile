@@ -1,7 +1,8 @@
 # zoo: `make run` sets up and runs the main job, `make test` runs the tests.
 GO      ?= go
 BIN     ?= bin
-PLUGINS := $(notdir $(wildcard plugins/*))
+# Every plugins/NAME with a cmd/zoo-plugin-NAME (plugins/internal holds shared code).
+PLUGINS := $(notdir $(patsubst %/cmd,%,$(wildcard plugins/*/cmd)))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 # OpenBLAS's sgemm is what makes the CPU kernels fast; `make deps` installs

@@ -342,6 +342,9 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		switch {
 		case o.Weights != "":
 			w[sdk.UseWeights] = o.Weights
+		case !m.Info.HasTask(sdk.ModeTrain) && !publishes(m.Info, sdk.UseWeights):
+			// A model that neither trains nor publishes weights (a rule,
+			// a wrapper around a service) runs as it is.
 		case o.Config == "":
 			dir := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
 			if dir == "" {
@@ -361,4 +364,14 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		}
 	}
 	return w, nil
+}
+
+// publishes reports whether the model has a weight set of that use.
+func publishes(m sdk.ModelInfo, use string) bool {
+	for _, ws := range m.WeightSets {
+		if ws.Use == use {
+			return true
+		}
+	}
+	return false
 }
