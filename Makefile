@@ -10,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build plugins deps test run bench proto lint clean
+.PHONY: all build plugins deps test run bench proto proto-python lint clean
 
 all: build
 
@@ -48,6 +48,10 @@ proto:
 		--go_out=sdk/internal/pb --go_opt=paths=source_relative \
 		--go-grpc_out=sdk/internal/pb --go-grpc_opt=paths=source_relative \
 		sdk/proto/zoo_plugin_v1.proto
+
+## proto-python: regenerate the Python plugin example's messages (Debian's protoc)
+proto-python:
+	protoc -I sdk/proto --python_out=examples/python-plugin sdk/proto/zoo_plugin_v1.proto
 
 ## lint: gofmt and go vet
 lint:
