@@ -154,7 +154,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy, TSM`},
+		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy, Oldie, ResNet, TSM`},
 		{"unknown mode", []string{"run", "alpha", "dance"}, 2, `unknown mode "dance": use train, test or infer`},
 		{"mode the model lacks", []string{"run", "beta", "train"}, 2, "model Beta does not support train"},
 		{"missing args", []string{"run", "alpha"}, 2, "run needs a model and a mode"},

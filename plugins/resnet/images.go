@@ -158,7 +158,9 @@ func randomResizedCrop(r *rand.Rand, img *video.Image, size int) (*video.Image, 
 	ar := math.Sqrt(3.0/4 + r.Float64()*(4.0/3-3.0/4))
 	w, h := ar, 1/ar
 	iw, ih := float64(img.W), float64(img.H)
-	bound := min((ih/iw)/(w*w), (iw/ih)/(h*h))
+	// Paddle's bound keeps the crop inside the image: (W/H)/w^2 caps the
+	// width, (H/W)/h^2 the height.
+	bound := min((iw/ih)/(w*w), (ih/iw)/(h*h))
 	smax, smin := min(1.0, bound), min(0.08, bound)
 	area := iw * ih * (smin + r.Float64()*(smax-smin))
 	t := math.Sqrt(area)
