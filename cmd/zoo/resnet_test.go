@@ -91,7 +91,7 @@ func TestResNetEndToEnd(t *testing.T) {
 	if r.code != 0 || tr.Videos != 3 || !strings.Contains(r.stdout, "1 video(s) could not be read") || !strings.Contains(r.stderr, "val.list:2") {
 		t.Fatalf("test on files: %d %+v\n%s\n%s", r.code, tr, r.stdout, r.stderr)
 	}
-	r = zoo(t, nil, "run", "ResNet", "infer", "--config", cfg, "--weights", ckpt, "--set", "INFER.image_path="+dir, "--save_dir", out, "--infer_topk", "1")
+	r = zoo(t, nil, "run", "ResNet", "infer", "--config", cfg, "--weights", ckpt, "--image_path", dir, "--save_dir", out, "--infer_topk", "1")
 	readJSON(t, filepath.Join(out, "ResNet_infer_result.json"), &recs)
 	var ids []string
 	for _, rec := range recs {
@@ -100,4 +100,12 @@ func TestResNetEndToEnd(t *testing.T) {
 	if r.code != 0 || fmt.Sprint(ids) != "[a.png b.jpg c.jpeg]" || recs[0].Names[0] == "" {
 		t.Fatalf("infer on a directory: %d %v %+v\n%s", r.code, ids, recs, r.stderr)
 	}
+}
+
+func TestImagePathFlag(t *testing.T) {
+	r := zoo(t, nil, "run", "ResNet", "test", "--image_path", t.TempDir())
+	oneLineError(t, r, 2, "--image_path is for infer")
+	missing := filepath.Join(t.TempDir(), "nope.jpg")
+	r = zoo(t, nil, "run", "ResNet", "infer", "--image-path", missing)
+	oneLineError(t, r, 2, "--image_path "+missing+": no such file")
 }
