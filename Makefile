@@ -1,7 +1,8 @@
 # zoo: `make run` sets up and runs the main job, `make test` runs the tests.
 GO      ?= go
 BIN     ?= bin
-PLUGINS := $(notdir $(wildcard plugins/*))
+# Every plugins/NAME with a cmd/zoo-plugin-NAME (plugins/internal holds shared code).
+PLUGINS := $(notdir $(patsubst %/cmd,%,$(wildcard plugins/*/cmd)))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 # OpenBLAS's sgemm is what makes the CPU kernels fast; `make deps` installs
@@ -9,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build plugins deps test run bench proto lint clean
+.PHONY: all build plugins deps test run bench proto proto-python lint clean
 
 all: build
 
@@ -47,6 +48,10 @@ proto:
 		--go_out=sdk/internal/pb --go_opt=paths=source_relative \
 		--go-grpc_out=sdk/internal/pb --go-grpc_opt=paths=source_relative \
 		sdk/proto/zoo_plugin_v1.proto
+
+## proto-python: regenerate the Python plugin example's messages (Debian's protoc)
+proto-python:
+	protoc -I sdk/proto --python_out=examples/python-plugin sdk/proto/zoo_plugin_v1.proto
 
 ## lint: gofmt and go vet
 lint:

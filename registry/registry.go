@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -52,6 +53,9 @@ type Registry struct {
 	Home       string
 	Bundled    map[string][]byte
 	Logger     hclog.Logger
+	// CallTimeout bounds a plugin's Describe and Open ($ZOO_PLUGIN_TIMEOUT);
+	// 0: sdk.DefaultCallTimeout.
+	CallTimeout time.Duration
 }
 
 // FromEnv builds the registry the zoo binary uses: its own directory,
@@ -85,7 +89,14 @@ func FromEnv(logger hclog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Registry{ExeDir: filepath.Dir(exe), SearchPath: sp, Home: home, Bundled: pins, Logger: logger}, nil
+	var timeout time.Duration
+	if v := os.Getenv("ZOO_PLUGIN_TIMEOUT"); v != "" {
+		timeout, err = time.ParseDuration(v)
+		if err != nil || timeout <= 0 {
+			return nil, fmt.Errorf("ZOO_PLUGIN_TIMEOUT=%s: want a positive duration such as 30s or 2m", v)
+		}
+	}
+	return &Registry{ExeDir: filepath.Dir(exe), SearchPath: sp, Home: home, Bundled: pins, Logger: logger, CallTimeout: timeout}, nil
 }
 
 func parsePins(s string) (map[string][]byte, error) {
@@ -178,7 +189,7 @@ func (r *Registry) Launch(ctx context.Context, p Plugin) (*sdk.Client, error) {
 	if p.Pin == nil && p.Source != SourceBundled {
 		return nil, fmt.Errorf("plugin %s: %s is not pinned: run `zoo plugins install %s` to trust it", p.Name, p.Path, p.Path)
 	}
-	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger})
+	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger, CallTimeout: r.CallTimeout})
 	if err != nil {
 		var le *sdk.LaunchError
 		if errors.As(err, &le) && le.Kind == "checksum" {
@@ -221,6 +232,9 @@ type Model struct {
 	Info   sdk.ModelInfo
 	Plugin Plugin
 	Minor  uint32
+	// Shadowed lists the plugins, found later, that also serve a model of
+	// this name and are ignored for it: the first plugin found wins.
+	Shadowed []Plugin
 }
 
 // Problem is a plugin that could not be described.
@@ -238,7 +252,7 @@ func (r *Registry) Models(ctx context.Context) ([]Model, []Problem, error) {
 	}
 	var models []Model
 	var problems []Problem
-	owner := map[string]Model{}
+	owner := map[string]int{} // lower-case name -> index in models
 	for _, p := range plugins {
 		c, err := r.Launch(ctx, p)
 		if err != nil {
@@ -255,16 +269,21 @@ func (r *Registry) Models(ctx context.Context) ([]Model, []Problem, error) {
 			problems = append(problems, Problem{p, fmt.Errorf("plugin %s describes no models", p.Name)})
 			continue
 		}
+		if lack := sdk.FeaturesAfter(minor); len(lack) > 0 {
+			r.Logger.Debug(fmt.Sprintf("plugin %s speaks protocol %d.%d, older than zoo's %d.%d: it lacks %s",
+				p.Name, sdk.ProtocolVersion, minor, sdk.ProtocolVersion, sdk.ProtocolMinor, strings.Join(lack, "; ")))
+		}
 		for _, mi := range infos {
 			key := strings.ToLower(mi.Name)
-			if prev, ok := owner[key]; ok {
+			if i, ok := owner[key]; ok {
+				prev := &models[i]
 				r.Logger.Warn(fmt.Sprintf("model %s is served by %s and %s: using %s (found first), ignoring %s",
 					mi.Name, prev.Plugin.Path, p.Path, prev.Plugin.Name, p.Name))
+				prev.Shadowed = append(prev.Shadowed, p)
 				continue
 			}
-			m := Model{Info: mi, Plugin: p, Minor: minor}
-			owner[key] = m
-			models = append(models, m)
+			owner[key] = len(models)
+			models = append(models, Model{Info: mi, Plugin: p, Minor: minor})
 		}
 	}
 	sort.SliceStable(models, func(i, j int) bool {

@@ -92,8 +92,8 @@ func TestModelsFromRealPlugin(t *testing.T) {
 	if a.Plugin.Name != "zoo-plugin-two" || a.Plugin.Source != registry.SourceBundled || a.Minor != sdk.ProtocolMinor {
 		t.Errorf("plugin = %+v minor %d", a.Plugin, a.Minor)
 	}
-	if got := len(a.Info.Config); got != 12 {
-		t.Errorf("Alpha has %d config keys, want 12", got)
+	if got := len(a.Info.Config); got != 13 {
+		t.Errorf("Alpha has %d config keys, want 13", got)
 	}
 	if a.Info.Config[1].Default != float64(2) {
 		t.Errorf("TRAIN.epoch default = %#v, want 2 (JSON number)", a.Info.Config[1].Default)
@@ -136,6 +136,11 @@ func TestLookupOrderAndDuplicates(t *testing.T) {
 	}
 	if len(models) != 2 || models[0].Plugin.Name != "zoo-plugin-two" {
 		t.Fatalf("models = %+v", models)
+	}
+	for _, m := range models {
+		if len(m.Shadowed) != 1 || m.Shadowed[0].Name != "zoo-plugin-again" {
+			t.Errorf("%s: shadowed %+v, want zoo-plugin-again", m.Info.Name, m.Shadowed)
+		}
 	}
 	if !strings.Contains(logs.String(), "model Alpha is served by") || !strings.Contains(logs.String(), "using zoo-plugin-two (found first), ignoring zoo-plugin-again") {
 		t.Errorf("no clear duplicate warning in logs:\n%s", logs.String())
@@ -364,5 +369,73 @@ func TestLargeTensorCrosses(t *testing.T) {
 	bad := sdk.Tensor{Shape: []int64{2, 2}, Data: []float32{1}}
 	if _, err := s.Infer(ctx, bad); sdk.CodeOf(err) != sdk.CodeInvalidArgument {
 		t.Errorf("malformed tensor: %v, want CodeInvalidArgument", err)
+	}
+}
+
+// TestHungPluginTimesOut: a plugin that never answers Describe is a
+// problem naming it and the timeout, after the timeout, and the other
+// plugins still count.
+func TestHungPluginTimesOut(t *testing.T) {
+	noOrphans(t)
+	r, _ := newRegistry(t, place(t, map[string]string{"zoo-plugin-two": "two", "zoo-plugin-hang": "hang"}))
+	r.CallTimeout = time.Second
+	start := time.Now()
+	models, problems, err := r.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Models took %v with a 1s call timeout", took)
+	}
+	var te *sdk.TimeoutError
+	if len(models) != 2 || len(problems) != 1 || !errors.As(problems[0].Err, &te) || te.Call != "Describe" ||
+		!strings.Contains(problems[0].Err.Error(), "zoo-plugin-hang did not answer Describe within 1s") {
+		t.Fatalf("models %d, problems %v", len(models), problems)
+	}
+	if !errors.Is(problems[0].Err, context.DeadlineExceeded) {
+		t.Errorf("%v does not wrap context.DeadlineExceeded", problems[0].Err)
+	}
+}
+
+// TestOlderMinorStillWorks: a plugin reporting protocol minor 0 (before
+// default jobs and session labels) is listed, its minor recorded, and a
+// session on it runs.
+func TestOlderMinorStillWorks(t *testing.T) {
+	noOrphans(t)
+	if sdk.ProtocolMinor < 1 {
+		t.Fatalf("sdk.ProtocolMinor %d: this test needs a host newer than the plugin", sdk.ProtocolMinor)
+	}
+	r, logs := newRegistry(t, place(t, map[string]string{"zoo-plugin-oldminor": "oldminor"}))
+	models, problems, err := r.Models(context.Background())
+	if err != nil || len(problems) > 0 || len(models) != 1 {
+		t.Fatalf("Models: %v %v %v", models, problems, err)
+	}
+	m := models[0]
+	if m.Minor != 0 || m.Info.Name != "Oldie" || m.Info.DefaultConfig != nil {
+		t.Fatalf("model %+v, minor %d", m.Info, m.Minor)
+	}
+	if !strings.Contains(logs.String(), "speaks protocol 1.0, older than zoo's 1.") || !strings.Contains(logs.String(), "OpenResponse.labels") {
+		t.Errorf("no note on the older minor:\n%s", logs)
+	}
+	c, err := r.Launch(context.Background(), m.Plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	sess, res, err := c.Open(context.Background(), sdk.OpenRequest{Model: "Oldie", Mode: sdk.ModeInfer, Config: sdk.Config{"INFER": {"samples": 3.0}}})
+	if err != nil || len(res.Labels) != 0 {
+		t.Fatalf("Open: %v, labels %v", err, res.Labels)
+	}
+	n := 0
+	for e, err := range sess.Run(context.Background(), sdk.RunRequest{Phase: sdk.PhaseInfer}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Prediction != nil {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d predictions, want 3", n)
 	}
 }

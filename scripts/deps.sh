@@ -20,8 +20,10 @@ need "Go 1.26 or later" golang-go sh -c 'command -v go && go version | grep -Eq 
 need "ffmpeg, to decode videos" ffmpeg command -v ffmpeg
 need "OpenBLAS, for fast matrix products" libopenblas-dev sh -c 'ls /usr/lib/*/libopenblas.so* /usr/lib/libopenblas.so* 2>/dev/null | grep -q .'
 need "a C compiler, for cgo" gcc command -v gcc
-need "python3 with gRPC, for the Python plugin test" python3-grpcio python3 -c 'import grpc'
-need "protobuf for python3, for the Python plugin test" python3-protobuf python3 -c 'import google.protobuf'
+# Debian's python3 (not a pyenv or venv one first on PATH) is where apt puts
+# these; the Python plugin test looks there too.
+need "python3 with gRPC, for the Python plugin test" python3-grpcio /usr/bin/python3 -c 'import grpc'
+need "protobuf for python3, for the Python plugin test" python3-protobuf /usr/bin/python3 -c 'import google.protobuf'
 
 if [ ${#missing_pkgs[@]} -eq 0 ]; then
   echo "deps: everything zoo needs is installed"

@@ -36,14 +36,36 @@ type LaunchConfig struct {
 	StartTimeout time.Duration
 	// Env is added to the plugin's environment.
 	Env []string
+	// CallTimeout bounds Describe and Open, the calls a hung plugin would
+	// otherwise block forever (default DefaultCallTimeout). Run, Save and
+	// Load are bounded by the caller's context: a pass may take hours.
+	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout is LaunchConfig.CallTimeout's default: Open may build
+// a ResNet-152 graph and read its 230 MB of parameters on a slow disk.
+const DefaultCallTimeout = 2 * time.Minute
+
+// TimeoutError reports a plugin that did not answer a call in time.
+type TimeoutError struct {
+	Plugin string
+	Call   string
+	After  time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("plugin %s did not answer %s within %v: it hangs, or is slower than ZOO_PLUGIN_TIMEOUT allows", e.Plugin, e.Call, e.After)
+}
+
+func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
 // Client is a running plugin process.
 type Client struct {
-	name   string
-	gp     *plugin.Client
-	rpc    pb.PluginClient
-	stderr *tail
+	name    string
+	timeout time.Duration
+	gp      *plugin.Client
+	rpc     pb.PluginClient
+	stderr  *tail
 }
 
 // Name is the plugin's executable name, e.g. zoo-plugin-tsm.
@@ -82,7 +104,10 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 		pc.SecureConfig = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
 	}
 	gp := plugin.NewClient(pc)
-	c := &Client{name: name, gp: gp, stderr: st}
+	c := &Client{name: name, gp: gp, stderr: st, timeout: cfg.CallTimeout}
+	if c.timeout <= 0 {
+		c.timeout = DefaultCallTimeout
+	}
 	proto, err := gp.Client()
 	if err != nil {
 		gp.Kill()
@@ -163,9 +188,11 @@ func (c *Client) Exited() bool { return c.gp.Exited() }
 
 // Describe asks the plugin for its models.
 func (c *Client) Describe(ctx context.Context) (minor uint32, models []ModelInfo, err error) {
-	resp, err := c.rpc.Describe(ctx, &pb.DescribeRequest{})
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.Describe(cctx, &pb.DescribeRequest{})
 	if err != nil {
-		return 0, nil, c.wrap(ctx, err)
+		return 0, nil, c.timedOut(ctx, cctx, "Describe", err)
 	}
 	for _, m := range resp.GetModels() {
 		mi, err := modelFromProto(m)
@@ -183,9 +210,11 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*RemoteSession, Ope
 	if err != nil {
 		return nil, OpenResult{}, err
 	}
-	resp, err := c.rpc.Open(ctx, pr)
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.Open(cctx, pr)
 	if err != nil {
-		return nil, OpenResult{}, c.wrap(ctx, err)
+		return nil, OpenResult{}, c.timedOut(ctx, cctx, "Open", err)
 	}
 	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes(), Labels: resp.GetLabels()}, nil
 }
@@ -262,6 +291,15 @@ func (s *RemoteSession) Load(ctx context.Context, dir, kind string) (LoadResult,
 func (s *RemoteSession) Close(ctx context.Context) error {
 	_, err := s.c.rpc.Close(ctx, &pb.CloseRequest{Session: s.id})
 	return s.c.wrap(ctx, err)
+}
+
+// timedOut is wrap for a call bounded by the client's timeout: when the
+// deadline, not the caller, ended the call, a *TimeoutError.
+func (c *Client) timedOut(ctx, cctx context.Context, call string, err error) error {
+	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return &TimeoutError{Plugin: c.name, Call: call, After: c.timeout}
+	}
+	return c.wrap(ctx, err)
 }
 
 // wrap turns a gRPC error into an *Error, an *ExitError when the process

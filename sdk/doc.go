@@ -2,7 +2,20 @@
 //
 // A plugin author implements Provider (and Session) and calls Serve from the
 // plugin's main; zoo's host calls Launch and gets a Client that returns the
-// same Go types. Protobuf and gRPC stay inside this package: the generated
+// same Go types. A minimal plugin:
+//
+//	func main() { sdk.Serve(myProvider{}) }
+//
+//	type myProvider struct{}
+//
+//	func (myProvider) Models(ctx context.Context) ([]sdk.ModelInfo, error) { ... }
+//	func (myProvider) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Session, sdk.OpenResult, error) { ... }
+//
+// A Session answers Run (one pass, streamed as events), Save, Load and
+// Close; Inferer is an optional extra. Report a user's mistake with Errorf
+// and a Code, log with Logger (never to stdout, which carries the
+// handshake). examples/zoo-plugin-echo is a complete plugin in a module of
+// its own, installed with `zoo plugins install`. Protobuf and gRPC stay inside this package: the generated
 // code lives in sdk/internal/pb and is converted at the edge (convert.go).
 //
 // The transport is hashicorp/go-plugin over gRPC. The handshake (Handshake)

@@ -10,7 +10,9 @@ const (
 	ProtocolVersion = 1
 	// ProtocolMinor counts backwards-compatible additions within the major
 	// version. A plugin reports the minor it was built with in Describe.
-	ProtocolMinor = 0
+	// History: 0, the first release; 1 added ModelInfo.default_config_json
+	// and OpenResponse.labels. See docs/plugins.md for the rule.
+	ProtocolMinor = 1
 
 	// MaxMessageBytes bounds one gRPC message each way. gRPC's default 4 MB
 	// is smaller than a single 8x3x224x224 float32 clip (4.8 MB); 256 MiB
@@ -27,4 +29,26 @@ var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "ZOO_PLUGIN_MAGIC_COOKIE",
 	MagicCookieValue: "7f1c2a9e-zoo-model-plugin",
+}
+
+// minorFeatures lists what each minor version added, for telling a user
+// what an older plugin lacks. A host must work without every one of them.
+var minorFeatures = []struct {
+	minor   uint32
+	feature string
+}{
+	{1, "a built-in default job (ModelInfo.default_config_json)"},
+	{1, "per-session class names (OpenResponse.labels)"},
+}
+
+// FeaturesAfter lists the protocol features a plugin reporting minor lacks:
+// empty for a plugin as new as this package or newer.
+func FeaturesAfter(minor uint32) []string {
+	var out []string
+	for _, f := range minorFeatures {
+		if f.minor > minor {
+			out = append(out, f.feature)
+		}
+	}
+	return out
 }

@@ -26,6 +26,12 @@ func Serve(p Provider) {
 	serve(p, Handshake, ProtocolMinor)
 }
 
+// ServeAt is Serve reporting an older minor protocol version, as a plugin
+// built with an older sdk would: for testing hosts against old plugins.
+func ServeAt(p Provider, minor uint32) {
+	serve(p, Handshake, minor)
+}
+
 // serve is Serve with the version numbers open, for protocol tests.
 func serve(p Provider, hs plugin.HandshakeConfig, minor uint32) {
 	plugin.Serve(&plugin.ServeConfig{

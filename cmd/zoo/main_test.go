@@ -32,15 +32,18 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "zoo-plugin-tsm"), "../../plugins/tsm/cmd/zoo-plugin-tsm")
-	if b, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build zoo-plugin-tsm: %v\n%s", err, b)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for _, p := range []string{"tsm", "resnet"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "zoo-plugin-"+p), "../../plugins/"+p+"/cmd/zoo-plugin-"+p)
+		if b, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build zoo-plugin-%s: %v\n%s", p, err, b)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	// zoo's own directory holds the plugins a CLI test may use; the broken
-	// ones are tested in registry.
-	for _, n := range []string{"badversion", "empty"} {
+	// ones are placed by the tests that need them (plugins_test.go) or
+	// tested in registry.
+	for _, n := range []string{"badversion", "empty", "hang"} {
 		os.Rename(filepath.Join(dir, "zoo-plugin-"+n), filepath.Join(dir, "broken-"+n))
 	}
 	binDir = dir
@@ -56,7 +59,13 @@ type result struct {
 
 func zoo(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "zoo"), args...)
+	return zooAt(t, binDir, env, args...)
+}
+
+// zooAt runs the zoo binary of dir, whose bundled plugins are dir's.
+func zooAt(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(dir, "zoo"), args...)
 	cmd.Env = append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH=", "ZOO_WEIGHTS_DIR="+t.TempDir(), "ZOO_OFFLINE=1")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Dir = t.TempDir()
@@ -97,7 +106,8 @@ func TestList(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("zoo list: %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"MODEL", "Alpha", "zoo-plugin-two", "1.0.0", "train,test,infer", "alpha_w", "Beta", "Crashy", "TSM", "tsm_kinetics"} {
+	for _, want := range []string{"MODEL", "Alpha", "zoo-plugin-two", "1.0.0", "train,test,infer", "alpha_w", "Beta", "Crashy", "TSM", "tsm_kinetics",
+		"ResNet", "zoo-plugin-resnet", "ResNet50_pretrained", "Oldie"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("zoo list lacks %q:\n%s", want, r.stdout)
 		}
@@ -107,7 +117,7 @@ func TestList(t *testing.T) {
 		Name  string   `json:"name"`
 		Tasks []string `json:"tasks"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 4 || rows[0].Name != "Alpha" {
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 6 || rows[0].Name != "Alpha" {
 		t.Fatalf("zoo list --json = %v %+v\n%s", err, rows, r.stdout)
 	}
 }
@@ -159,7 +169,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy, TSM`},
+		{"unknown model", []string{"run", "gamma", "train"}, 1, `unknown model "gamma": known models are Alpha, Beta, Crashy, Oldie, ResNet, TSM`},
 		{"unknown mode", []string{"run", "alpha", "dance"}, 2, `unknown mode "dance": use train, test or infer`},
 		{"mode the model lacks", []string{"run", "beta", "train"}, 2, "model Beta does not support train"},
 		{"missing args", []string{"run", "alpha"}, 2, "run needs a model and a mode"},
@@ -281,6 +291,13 @@ func TestTrainTestInfer(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func TestNaNInTestMetrics(t *testing.T) {
+	w := t.TempDir()
+	os.WriteFile(filepath.Join(w, "w"), []byte("3"), 0o644)
+	r := zoo(t, nil, "run", "alpha", "test", "--weights", w, "--save_dir", t.TempDir(), "--set", "TEST.nan_at=1")
+	oneLineError(t, r, 1, "test stopped: the plugin reported loss = NaN at iter 1")
+}
 
 func TestNaNStops(t *testing.T) {
 	save := t.TempDir()

@@ -176,6 +176,13 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 			prog.Start(req.Phase, epoch, int(total))
 		case e.Step != nil:
 			st := e.Step
+			if req.Phase != sdk.PhaseTrain {
+				// Training reports a NaN loss itself, with the last good
+				// checkpoint; evaluation has no checkpoint to offer.
+				if err := checkFinite(req.Phase, st); err != nil {
+					return p, err
+				}
+			}
 			n := float64(st.Samples)
 			if n <= 0 {
 				n = 1
@@ -211,6 +218,17 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 	}
 	p.seconds = time.Since(start).Seconds()
 	return p, nil
+}
+
+// checkFinite refuses an evaluation step whose metrics are not numbers: a
+// mean over the pass would be NaN and its result file meaningless.
+func checkFinite(phase string, st *sdk.Step) error {
+	for _, k := range []string{"loss", "top1", "top5"} {
+		if v, ok := st.Metrics[k]; ok && !finite(v) {
+			return fmt.Errorf("%s stopped: the plugin reported %s = %v at iter %d; the weights may hold NaN or the model diverged", phase, k, v, st.Iter)
+		}
+	}
+	return nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -11,7 +11,7 @@ import (
 )
 
 // Names of the test plugins, each a directory beside this file.
-var Names = []string{"two", "crash", "badversion", "empty"}
+var Names = []string{"two", "crash", "badversion", "empty", "hang", "oldminor"}
 
 // Build compiles zoo (when withZoo) and every test plugin into dir as
 // zoo-plugin-NAME, and returns dir. It is called from TestMain.

@@ -3,6 +3,7 @@ package tsm
 import (
 	"github.com/go-viper/mapstructure/v2"
 
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -176,12 +177,7 @@ func decode(c sdk.Config) (Config, error) {
 	case len(m.ImageMean) != 3 || len(m.ImageStd) != 3:
 		return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.image_mean and image_std need 3 values each (RGB)")
 	}
-	for _, d := range []int{18, 34, 50, 101, 152} {
-		if m.NumLayers == d {
-			return out, nil
-		}
-	}
-	return out, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", m.NumLayers)
+	return out, classifier.CheckDepth(m.NumLayers)
 }
 
 func (c ReaderConfig) check(section string) error {

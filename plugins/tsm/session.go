@@ -3,17 +3,14 @@ package tsm
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
-	"gorgonia.org/tensor"
 
 	"github.com/zoo-ml/zoo/nn/optim"
 	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
 	"github.com/zoo-ml/zoo/weights"
@@ -85,14 +82,14 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		}
 	}
 	if dir := req.Weights[sdk.UsePretrain]; dir != "" {
-		n, err := s.load(dir, func(name string) bool { return !strings.Contains(name, "fc_0") }, false)
+		n, err := s.load(dir, classifier.NotFC, false)
 		if err != nil {
 			return nil, res, err
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("pretrained: %d variables from %s (fc_0 left initialised)", n, dir))
 	}
 	if dir := req.Weights[sdk.UseWeights]; dir != "" {
-		n, err := s.load(dir, func(string) bool { return true }, false)
+		n, err := s.load(dir, classifier.All, false)
 		if err != nil {
 			return nil, res, err
 		}
@@ -102,115 +99,26 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 }
 
 func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
-	want := map[string]weights.Spec{}
-	for _, p := range s.model.Params() {
-		if !keep(p.Name) {
-			continue
-		}
-		dims := make([]int64, len(p.Shape))
-		for i, d := range p.Shape {
-			dims[i] = int64(d)
-		}
-		want[p.Name] = weights.Spec{DType: weights.FP32, Dims: dims}
-	}
-	return want
+	return classifier.Specs(s.model, keep)
 }
-
-// velocityName is Paddle's name of a parameter's Momentum accumulator.
-func velocityName(param string) string { return param + "_velocity_0" }
 
 // load reads the kept parameters (and, with velocity, the optimizer state
 // where the directory has it) from a Paddle parameter directory.
 func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
-	want := s.specs(keep)
-	ts, extra, err := weights.Load(dir, want)
-	if err != nil {
-		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	n, err := classifier.Load(s.model, dir, keep, velocity)
+	if err == nil {
+		s.log.Debug("loaded weights", "dir", dir, "loaded", n)
 	}
-	for name, t := range ts {
-		v, err := t.Float32s()
-		if err != nil {
-			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: %v", name, dir, err)
-		}
-		p, _ := s.model.Param(name)
-		if err := s.model.SetParam(name, p.Shape, v); err != nil {
-			return 0, err
-		}
-	}
-	n := len(ts)
-	if velocity {
-		var vs []string
-		for name := range want {
-			if slices.Contains(extra, velocityName(name)) {
-				vs = append(vs, velocityName(name))
-			}
-		}
-		vts, err := weights.ReadDir(dir, vs)
-		if err != nil {
-			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "optimizer state in %s: %v", dir, err)
-		}
-		for vn, t := range vts {
-			name := strings.TrimSuffix(vn, "_velocity_0")
-			p, _ := s.model.Param(name)
-			v, err := t.Float32s()
-			if err != nil || len(v) != p.Value.Shape().TotalSize() {
-				return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: wrong size for %s", vn, dir, name)
-			}
-			s.model.Optimizer().SetVelocity(name, tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(v)))
-		}
-		n += len(vts)
-	}
-	s.log.Debug("loaded weights", "dir", dir, "loaded", n, "ignored", len(extra))
-	return n, nil
+	return n, err
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
-	keep := func(string) bool { return true }
-	if kind == sdk.UsePretrain {
-		keep = func(name string) bool { return !strings.Contains(name, "fc_0") }
-	}
-	n, err := s.load(dir, keep, kind == sdk.LoadResume)
-	if err != nil {
-		return sdk.LoadResult{}, err
-	}
-	files, _ := weights.ListDir(dir)
-	return sdk.LoadResult{Loaded: n, Ignored: len(files) - n}, nil
+	return classifier.LoadKind(s.model, dir, kind)
 }
 
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
-func (s *session) Save(_ context.Context, dir string) error {
-	for _, p := range s.model.Params() {
-		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
-			return err
-		}
-		if v := s.model.Optimizer().Velocity(p.Name); v != nil {
-			if err := writeDense(dir, velocityName(p.Name), p.Shape, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func writeDense(dir, name string, shape []int, d *tensor.Dense) error {
-	dims := make([]int64, len(shape))
-	for i, v := range shape {
-		dims[i] = int64(v)
-	}
-	var vals []float32
-	switch d.Dtype() {
-	case tensor.Float32:
-		vals = d.Float32s()
-	case tensor.Float64:
-		for _, v := range d.Float64s() {
-			vals = append(vals, float32(v))
-		}
-	default:
-		return fmt.Errorf("save %s: dtype %v", name, d.Dtype())
-	}
-	return weights.WriteFile(filepath.Join(dir, name), weights.NewFloat32(name, dims, vals))
-}
+func (s *session) Save(_ context.Context, dir string) error { return classifier.Save(s.model, dir) }
 
 func (s *session) Close() error { return s.model.Close() }
 
@@ -332,29 +240,20 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		// Evaluation keeps every clip: a short last batch is padded to the
 		// graph's size and the padding's outputs dropped (stored batch-norm
 		// statistics make each clip's output independent of the others).
-		data := b.data
-		if n < graphBatch {
-			data = make([]float32, graphBatch*clip)
-			copy(data, b.data)
-		}
-		res, err := s.model.Forward(resnet.Eval, data, nil)
+		res, err := s.model.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, clip), nil)
 		if err != nil {
 			return err
 		}
 		k := s.cfg.Model.NumClasses
 		if req.Phase == sdk.PhaseInfer {
 			for i := 0; i < n; i++ {
-				scores := make([]float32, k)
-				for j := range scores {
-					scores[j] = float32(res.Probs[i*k+j])
-				}
-				p := &sdk.Prediction{ID: b.ids[i], Scores: sdk.Tensor{Shape: []int64{int64(k)}, Data: scores}, Label: b.labels[i]}
+				p := &sdk.Prediction{ID: b.ids[i], Scores: classifier.Scores(res.Probs, k, i), Label: b.labels[i]}
 				if err := emit(sdk.Event{Prediction: p}); err != nil {
 					return err
 				}
 			}
 		} else {
-			loss, top1, top5 := evalMetrics(res.Probs, k, b.labels)
+			loss, top1, top5 := classifier.EvalMetrics(res.Probs, k, b.labels)
 			m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
 			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
 				return err
@@ -369,27 +268,4 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	s.warnings = s.warnings[:0]
 	return ctx.Err()
-}
-
-// evalMetrics is the mean cross entropy and the top-1/top-5 fractions of
-// the first len(labels) rows of probs.
-func evalMetrics(probs []float64, k int, labels []int) (loss, top1, top5 float64) {
-	for i, l := range labels {
-		row := probs[i*k : (i+1)*k]
-		loss -= math.Log(math.Max(row[l], 1e-20))
-		rank := 0
-		for j, p := range row {
-			if p > row[l] || (p == row[l] && j < l) {
-				rank++
-			}
-		}
-		if rank == 0 {
-			top1++
-		}
-		if rank < 5 {
-			top5++
-		}
-	}
-	n := float64(len(labels))
-	return loss / n, top1 / n, top5 / n
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/registry"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Options are `zoo info`'s inputs.
@@ -67,6 +68,11 @@ func infoRun(opts *Options, m registry.Model) error {
 		fmt.Fprintf(out, "  %s\n", i.Description)
 	}
 	fmt.Fprintf(out, "plugin:  %s (%s)\n         %s\n", m.Plugin.Path, m.Plugin.Source, pin)
+	fmt.Fprintf(out, "protocol: %d.%d", sdk.ProtocolVersion, m.Minor)
+	if lack := sdk.FeaturesAfter(m.Minor); len(lack) > 0 {
+		fmt.Fprintf(out, " (older than zoo's %d.%d: no %s)", sdk.ProtocolVersion, sdk.ProtocolMinor, strings.Join(lack, ", no "))
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintf(out, "tasks:   %s\n", strings.Join(i.Tasks, ", "))
 	fmt.Fprintf(out, "labels:  %d", len(i.Labels))
 	if n := len(i.Labels); n > 0 {

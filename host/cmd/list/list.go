@@ -48,6 +48,9 @@ type Row struct {
 	Version    string   `json:"version"`
 	Tasks      []string `json:"tasks"`
 	WeightSets []string `json:"weight_sets"`
+	// Shadowed names the plugins that also serve this model and lose to
+	// Plugin, which was found first.
+	Shadowed []string `json:"shadowed,omitempty"`
 }
 
 func listRun(cmd *cobra.Command, opts *Options) error {
@@ -81,6 +84,12 @@ func listRun(cmd *cobra.Command, opts *Options) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Plugin, r.Version, strings.Join(r.Tasks, ","), ws)
 		}
 		tw.Flush()
+		for _, r := range rows {
+			if len(r.Shadowed) > 0 {
+				fmt.Fprintf(io.ErrOut, "note: %s is also served by %s; zoo uses %s (%s), found first\n",
+					r.Name, strings.Join(r.Shadowed, ", "), r.Plugin, r.Path)
+			}
+		}
 		if len(rows) == 0 && len(problems) == 0 {
 			fmt.Fprintln(io.ErrOut, "no plugins found: build them with `make`, or set ZOO_PLUGIN_PATH")
 		}
@@ -98,6 +107,9 @@ func toRow(m registry.Model) Row {
 	r := Row{Name: m.Info.Name, Plugin: m.Plugin.Name, Path: m.Plugin.Path, Version: m.Info.Version, Tasks: m.Info.Tasks}
 	for _, w := range m.Info.WeightSets {
 		r.WeightSets = append(r.WeightSets, w.Name)
+	}
+	for _, p := range m.Shadowed {
+		r.Shadowed = append(r.Shadowed, p.Name+" ("+p.Path+")")
 	}
 	return r
 }

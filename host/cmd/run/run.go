@@ -36,6 +36,7 @@ type Options struct {
 	Weights       string
 	Filelist      string
 	VideoPath     string
+	ImagePath     string
 	BatchSize     int
 	LearningRate  float64
 	Epoch         int
@@ -70,6 +71,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
   zoo run TSM train --config configs/tsm.txt --pretrain ~/.paddle/weights/ResNet50_pretrained
   zoo run TSM test --config configs/tsm.txt --weights checkpoints/TSM_epoch64 --filelist val.list
   zoo run TSM infer --config configs/tsm.txt --video_path video.mp4
+  zoo run ResNet infer --weights DIR --image_path photos/
   zoo run TSM train --set MODEL.temporal_shift=False`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
@@ -98,6 +100,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
 	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights directory to evaluate")
 	fl.StringVar(&opts.Filelist, "filelist", "", "the list of \"path label\" lines for this mode (infer: a directory too)")
 	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video file instead of a list")
+	fl.StringVar(&opts.ImagePath, "image-path", "", "infer: one image, or a directory of images, instead of a list")
 	fl.IntVar(&opts.BatchSize, "batch-size", 0, "override the config's batch_size (train and valid)")
 	fl.Float64Var(&opts.LearningRate, "learning-rate", 0, "override the config's learning_rate")
 	fl.IntVar(&opts.Epoch, "epoch", 0, "override the config's number of epochs")
@@ -148,6 +151,9 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	if o.VideoPath != "" && o.Mode != sdk.ModeInfer {
 		return cmdutil.FlagErrorf("--video_path is for infer")
 	}
+	if o.ImagePath != "" && o.Mode != sdk.ModeInfer {
+		return cmdutil.FlagErrorf("--image_path is for infer")
+	}
 	for _, d := range []struct{ flag, path string }{{"pretrain", o.Pretrain}, {"resume", o.Resume}, {"weights", o.Weights}} {
 		if d.path == "" {
 			continue
@@ -160,7 +166,7 @@ func (o *Options) validate(cmd *cobra.Command) error {
 			return cmdutil.FlagErrorf("--%s %s: not a directory of parameter files", d.flag, d.path)
 		}
 	}
-	for _, d := range []struct{ flag, path string }{{"config", o.Config}, {"video_path", o.VideoPath}} {
+	for _, d := range []struct{ flag, path string }{{"config", o.Config}, {"video_path", o.VideoPath}, {"image_path", o.ImagePath}} {
 		if d.path == "" {
 			continue
 		}
@@ -216,6 +222,11 @@ func BuildConfig(m sdk.ModelInfo, o *Options) (config.Config, error) {
 	if o.VideoPath != "" {
 		if err := config.ApplySet(cfg, schema, []string{"INFER.video_path=" + o.VideoPath}); err != nil {
 			return nil, fmt.Errorf("--video_path: model %s cannot infer a single video: %w", m.Name, err)
+		}
+	}
+	if o.ImagePath != "" {
+		if err := config.ApplySet(cfg, schema, []string{"INFER.image_path=" + o.ImagePath}); err != nil {
+			return nil, fmt.Errorf("--image_path: model %s cannot infer images: %w", m.Name, err)
 		}
 	}
 	if err := config.ApplySet(cfg, schema, o.Set); err != nil {
@@ -344,6 +355,9 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		switch {
 		case o.Weights != "":
 			w[sdk.UseWeights] = o.Weights
+		case !m.Info.HasTask(sdk.ModeTrain) && !publishes(m.Info, sdk.UseWeights):
+			// A model that neither trains nor publishes weights (a rule,
+			// a wrapper around a service) runs as it is.
 		case o.Config == "":
 			dir := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
 			if dir == "" {
@@ -363,4 +377,14 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		}
 	}
 	return w, nil
+}
+
+// publishes reports whether the model has a weight set of that use.
+func publishes(m sdk.ModelInfo, use string) bool {
+	for _, ws := range m.WeightSets {
+		if ws.Use == use {
+			return true
+		}
+	}
+	return false
 }

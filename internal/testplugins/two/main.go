@@ -34,6 +34,7 @@ func (provider) Models(context.Context) ([]sdk.ModelInfo, error) {
 		{Section: "VALID", Name: "batch_size", Type: "int", Default: 4},
 		{Section: "TEST", Name: "batch_size", Type: "int", Default: 3},
 		{Section: "TEST", Name: "videos", Type: "int", Default: 7},
+		{Section: "TEST", Name: "nan_at", Type: "int", Default: -1, Help: "test step whose loss is NaN"},
 		{Section: "INFER", Name: "videos", Type: "int", Default: 2},
 		{Section: "INFER", Name: "bad_tensor", Type: "bool", Default: false},
 	}
@@ -113,6 +114,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			// Batch i has loss i and top1 1 for even i: the driver's
 			// batch-weighted means are checkable by hand.
 			m := map[string]float64{"loss": float64(i), "top1": float64(1 - i%2), "top5": 1}
+			if i == int64(s.num("TEST", "nan_at")) {
+				m["loss"] = math.NaN()
+			}
 			if err := emit(sdk.Event{Step: &sdk.Step{Iter: i, Samples: b, Metrics: m}}); err != nil {
 				return err
 			}

@@ -1,0 +1,199 @@
+// Package classifier holds what zoo's ResNet-based classifier plugins
+// (plugins/tsm, plugins/resnet) share: Paddle parameter files in and out of
+// an nn/resnet model, the evaluation metrics and the padding of a short last
+// batch. It is internal to plugins/: the host never imports it.
+package classifier
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/weights"
+)
+
+// Specs lists the shapes of the model's kept parameters, as weights.Load
+// checks them.
+func Specs(m *resnet.Model, keep func(string) bool) map[string]weights.Spec {
+	want := map[string]weights.Spec{}
+	for _, p := range m.Params() {
+		if !keep(p.Name) {
+			continue
+		}
+		dims := make([]int64, len(p.Shape))
+		for i, d := range p.Shape {
+			dims[i] = int64(d)
+		}
+		want[p.Name] = weights.Spec{DType: weights.FP32, Dims: dims}
+	}
+	return want
+}
+
+// VelocityName is Paddle's name of a parameter's Momentum accumulator.
+func VelocityName(param string) string { return param + "_velocity_0" }
+
+// NotFC keeps every parameter but the classifier head (fc_0.*), which a
+// pretrained backbone initialises everything but.
+func NotFC(name string) bool { return !strings.Contains(name, "fc_0") }
+
+// All keeps every parameter.
+func All(string) bool { return true }
+
+// Load reads the kept parameters (and, with velocity, the optimizer state
+// where the directory has it) from a Paddle parameter directory into m, and
+// returns how many files it read. Errors are CodeInvalidArgument and name
+// the directory and the variable.
+func Load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (int, error) {
+	want := Specs(m, keep)
+	ts, extra, err := weights.Load(dir, want)
+	if err != nil {
+		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	for name, t := range ts {
+		v, err := t.Float32s()
+		if err != nil {
+			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: %v", name, dir, err)
+		}
+		p, _ := m.Param(name)
+		if err := m.SetParam(name, p.Shape, v); err != nil {
+			return 0, err
+		}
+	}
+	n := len(ts)
+	if velocity {
+		var vs []string
+		for name := range want {
+			if slices.Contains(extra, VelocityName(name)) {
+				vs = append(vs, VelocityName(name))
+			}
+		}
+		vts, err := weights.ReadDir(dir, vs)
+		if err != nil {
+			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "optimizer state in %s: %v", dir, err)
+		}
+		for vn, t := range vts {
+			name := strings.TrimSuffix(vn, "_velocity_0")
+			p, _ := m.Param(name)
+			v, err := t.Float32s()
+			if err != nil || len(v) != p.Value.Shape().TotalSize() {
+				return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: wrong size for %s", vn, dir, name)
+			}
+			m.Optimizer().SetVelocity(name, tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(v)))
+		}
+		n += len(vts)
+	}
+	return n, nil
+}
+
+// LoadKind is a Session.Load of a Paddle directory: pretrain skips fc_0,
+// resume also reads the Momentum velocities.
+func LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
+	keep := All
+	if kind == sdk.UsePretrain {
+		keep = NotFC
+	}
+	n, err := Load(m, dir, keep, kind == sdk.LoadResume)
+	if err != nil {
+		return sdk.LoadResult{}, err
+	}
+	files, _ := weights.ListDir(dir)
+	return sdk.LoadResult{Loaded: n, Ignored: len(files) - n}, nil
+}
+
+// Save writes every parameter and its Momentum velocity in Paddle's
+// one-file-per-variable format into dir.
+func Save(m *resnet.Model, dir string) error {
+	for _, p := range m.Params() {
+		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
+			return err
+		}
+		if v := m.Optimizer().Velocity(p.Name); v != nil {
+			if err := writeDense(dir, VelocityName(p.Name), p.Shape, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeDense(dir, name string, shape []int, d *tensor.Dense) error {
+	dims := make([]int64, len(shape))
+	for i, v := range shape {
+		dims[i] = int64(v)
+	}
+	var vals []float32
+	switch d.Dtype() {
+	case tensor.Float32:
+		vals = d.Float32s()
+	case tensor.Float64:
+		for _, v := range d.Float64s() {
+			vals = append(vals, float32(v))
+		}
+	default:
+		return fmt.Errorf("save %s: dtype %v", name, d.Dtype())
+	}
+	return weights.WriteFile(filepath.Join(dir, name), weights.NewFloat32(name, dims, vals))
+}
+
+// EvalMetrics is the mean cross entropy and the top-1/top-5 fractions of
+// the first len(labels) rows of probs ([rows, k]).
+func EvalMetrics(probs []float64, k int, labels []int) (loss, top1, top5 float64) {
+	for i, l := range labels {
+		row := probs[i*k : (i+1)*k]
+		loss -= math.Log(math.Max(row[l], 1e-20))
+		rank := 0
+		for j, p := range row {
+			if p > row[l] || (p == row[l] && j < l) {
+				rank++
+			}
+		}
+		if rank == 0 {
+			top1++
+		}
+		if rank < 5 {
+			top5++
+		}
+	}
+	n := float64(len(labels))
+	return loss / n, top1 / n, top5 / n
+}
+
+// Pad returns data grown with zeros to graphBatch samples of sampleSize
+// values, so that a short last batch runs through a fixed-size graph; the
+// padding's outputs are dropped by the caller (evaluation uses stored
+// batch-norm statistics, so each sample's output is independent of the
+// others).
+func Pad(data []float32, graphBatch, sampleSize int) []float32 {
+	if len(data) >= graphBatch*sampleSize {
+		return data
+	}
+	out := make([]float32, graphBatch*sampleSize)
+	copy(out, data)
+	return out
+}
+
+// Scores is row i of probs ([rows, k]) as a float32 tensor.
+func Scores(probs []float64, k, i int) sdk.Tensor {
+	scores := make([]float32, k)
+	for j := range scores {
+		scores[j] = float32(probs[i*k+j])
+	}
+	return sdk.Tensor{Shape: []int64{int64(k)}, Data: scores}
+}
+
+// Depths are the ResNet depths nn/resnet builds.
+var Depths = []int{18, 34, 50, 101, 152}
+
+// CheckDepth is a CodeInvalidArgument error unless d is one of Depths.
+func CheckDepth(d int) error {
+	if slices.Contains(Depths, d) {
+		return nil
+	}
+	return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", d)
+}

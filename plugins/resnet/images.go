@@ -1,0 +1,358 @@
+package resnet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"image"
+	_ "image/jpeg" // the formats Paddle's ImageNet lists hold
+	_ "image/png"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/zoo-ml/zoo/video"
+)
+
+// item is one line of an image list.
+type item struct {
+	path  string
+	label int // -1 when the list gives none
+	where string
+}
+
+// imageExts are the extensions a directory listing picks up.
+var imageExts = []string{".jpg", ".jpeg", ".png"}
+
+// parseList reads a "path label" list (paths relative to the list's
+// directory), or every image in a directory when path is one and labels are
+// not required.
+func parseList(path string, requireLabel bool) ([]item, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read list: %w", err)
+	}
+	if st.IsDir() {
+		if requireLabel {
+			return nil, fmt.Errorf("read list %s: a directory has no labels; give a list file of \"path label\" lines", path)
+		}
+		return listDir(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read list: %w", err)
+	}
+	defer f.Close()
+	dir := filepath.Dir(path)
+	var items []item
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		where := fmt.Sprintf("%s:%d", path, line)
+		fields := strings.Fields(text)
+		it := item{path: fields[0], label: -1, where: where}
+		if !filepath.IsAbs(it.path) {
+			it.path = filepath.Join(dir, it.path)
+		}
+		switch len(fields) {
+		case 1:
+			if requireLabel {
+				return nil, fmt.Errorf("%s: missing label after %q", where, fields[0])
+			}
+		case 2:
+			n, err := strconv.Atoi(fields[1])
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s: label %q is not a class index", where, fields[1])
+			}
+			it.label = n
+		default:
+			return nil, fmt.Errorf("%s: want \"path label\", got %d fields", where, len(fields))
+		}
+		items = append(items, it)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read list %s: %w", path, err)
+	}
+	return items, nil
+}
+
+func listDir(dir string) ([]item, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read list: %w", err)
+	}
+	var items []item
+	for _, e := range entries {
+		if e.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		items = append(items, item{path: p, label: -1, where: p})
+	}
+	return items, nil
+}
+
+// readImage decodes a JPEG or PNG file into an RGB image.
+func readImage(path string) (*video.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("not a JPEG or PNG image: %w", err)
+	}
+	// Cap the size before allocating: a header can claim anything.
+	const maxPixels = 100 << 20
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
+		return nil, fmt.Errorf("image size %dx%d is out of range", cfg.Width, cfg.Height)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	b := src.Bounds()
+	out := video.NewImage(b.Dx(), b.Dy())
+	for y := 0; y < out.H; y++ {
+		row := out.Pix[y*out.Stride:]
+		for x := 0; x < out.W; x++ {
+			r, g, bl, _ := src.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			row[3*x], row[3*x+1], row[3*x+2] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
+		}
+	}
+	return out, nil
+}
+
+// resizeShort is Paddle's resize_short: the short side becomes size, the
+// long side keeps the aspect ratio (rounded). Paddle resamples with
+// Lanczos; zoo uses video's Pillow-exact bilinear filter, which, widened
+// when downscaling, also antialiases.
+func resizeShort(img *video.Image, size int) *video.Image {
+	p := float64(size) / float64(min(img.W, img.H))
+	w, h := int(math.RoundToEven(float64(img.W)*p)), int(math.RoundToEven(float64(img.H)*p))
+	return video.ResizeBilinear(img, max(w, size), max(h, size))
+}
+
+// centerCrop is Paddle's crop_image(center=True): integer halves.
+func centerCrop(img *video.Image, size int) (*video.Image, error) {
+	return img.Crop((img.W-size)/2, (img.H-size)/2, size, size)
+}
+
+// randomResizedCrop is Paddle's random_crop (scale [0.08, 1], ratio
+// [3/4, 4/3]) followed by the resize to size x size.
+func randomResizedCrop(r *rand.Rand, img *video.Image, size int) (*video.Image, error) {
+	ar := math.Sqrt(3.0/4 + r.Float64()*(4.0/3-3.0/4))
+	w, h := ar, 1/ar
+	iw, ih := float64(img.W), float64(img.H)
+	// Paddle's bound keeps the crop inside the image: (W/H)/w^2 caps the
+	// width, (H/W)/h^2 the height.
+	bound := min((iw/ih)/(w*w), (ih/iw)/(h*h))
+	smax, smin := min(1.0, bound), min(0.08, bound)
+	area := iw * ih * (smin + r.Float64()*(smax-smin))
+	t := math.Sqrt(area)
+	cw, ch := max(int(t*w), 1), max(int(t*h), 1)
+	cw, ch = min(cw, img.W), min(ch, img.H)
+	c, err := img.Crop(r.IntN(img.W-cw+1), r.IntN(img.H-ch+1), cw, ch)
+	if err != nil {
+		return nil, err
+	}
+	return video.ResizeBilinear(c, size, size), nil
+}
+
+// preprocess turns an image into the network's [3, size, size] input:
+// training takes a random resized crop and a random flip (drawn from r),
+// evaluation resizes the short side to short and crops the centre.
+func preprocess(dst []float32, img *video.Image, train bool, r *rand.Rand, short, size int, mean, std [3]float32) error {
+	flip := false
+	var err error
+	if train {
+		img, err = randomResizedCrop(r, img, size)
+		flip = r.Float64() < 0.5
+	} else {
+		img, err = centerCrop(resizeShort(img, short), size)
+	}
+	if err != nil {
+		return err
+	}
+	video.Normalize(dst, []*video.Image{img}, mean, std, flip)
+	return nil
+}
+
+// imageSource reads a list of image files in batches, decoding a batch's
+// images in parallel. A file that fails to read is skipped with a warning.
+type imageSource struct {
+	items       []item
+	train       bool
+	batch       int
+	workers     int
+	short, size int
+	mean, std   [3]float32
+	numClasses  int
+	seed        uint64
+	warn        func(path string, err error)
+}
+
+func (s *imageSource) count() (int, int) {
+	n := len(s.items)
+	if s.train {
+		return n / s.batch, n / s.batch * s.batch
+	}
+	return (n + s.batch - 1) / s.batch, n
+}
+
+func (s *imageSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+	return func(yield func(batch, error) bool) {
+		order := make([]int, len(s.items))
+		for i := range order {
+			order[i] = i
+		}
+		if s.train {
+			r := rand.New(rand.NewPCG(s.seed, uint64(epoch)))
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		sample := 3 * s.size * s.size
+		for start := 0; start < len(order); start += s.batch {
+			n := min(s.batch, len(order)-start)
+			if n < s.batch && s.train {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(batch{}, err)
+				return
+			}
+			data := make([]float32, n*sample)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			next := make(chan int)
+			for w := 0; w < min(s.workers, n); w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range next {
+						i := order[start+j]
+						// One stream per image and epoch: augmentation does
+						// not depend on the worker count.
+						r := rand.New(rand.NewPCG(s.seed^uint64(i)<<20, uint64(epoch)))
+						it := s.items[i]
+						if it.label >= s.numClasses {
+							errs[j] = fmt.Errorf("label %d is not below MODEL.num_classes %d", it.label, s.numClasses)
+							continue
+						}
+						img, err := readImage(it.path)
+						if err == nil {
+							err = preprocess(data[j*sample:(j+1)*sample], img, s.train, r, s.short, s.size, s.mean, s.std)
+						}
+						errs[j] = err
+					}
+				}()
+			}
+			for j := 0; j < n; j++ {
+				next <- j
+			}
+			close(next)
+			wg.Wait()
+			b := batch{}
+			for j := 0; j < n; j++ {
+				it := s.items[order[start+j]]
+				if errs[j] != nil {
+					s.warn(it.where, errs[j])
+					continue
+				}
+				b.data = append(b.data, data[j*sample:(j+1)*sample]...)
+				b.labels = append(b.labels, it.label)
+				b.ids = append(b.ids, it.path)
+			}
+			if len(b.labels) == 0 {
+				continue
+			}
+			if s.train && len(b.labels) < s.batch {
+				// Training runs a fixed-size graph: refill a batch that lost
+				// images by repeating its good ones.
+				for k := 0; len(b.labels) < s.batch; k++ {
+					b.data = append(b.data, b.data[k*sample:(k+1)*sample]...)
+					b.labels = append(b.labels, b.labels[k])
+					b.ids = append(b.ids, b.ids[k])
+				}
+			}
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+}
+
+// synthSource is the built-in dataset.
+type synthSource struct {
+	split, images, batch, size int
+	noise                      float64
+	train                      bool
+	seed                       uint64
+}
+
+func (s *synthSource) count() (int, int) {
+	if s.train {
+		n := s.images / s.batch
+		return n, n * s.batch
+	}
+	return (s.images + s.batch - 1) / s.batch, s.images
+}
+
+func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+	return func(yield func(batch, error) bool) {
+		order := make([]int, s.images)
+		for i := range order {
+			order[i] = i
+		}
+		if s.train {
+			r := rand.New(rand.NewPCG(s.seed, uint64(epoch)))
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		sample := 3 * s.size * s.size
+		for start := 0; start < len(order); start += s.batch {
+			n := min(s.batch, len(order)-start)
+			if n < s.batch && s.train {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(batch{}, err)
+				return
+			}
+			b := batch{data: make([]float32, n*sample), labels: make([]int, n), ids: make([]string, n)}
+			for j := 0; j < n; j++ {
+				i := order[start+j]
+				b.labels[j] = synthImage(b.data[j*sample:(j+1)*sample], s.split, i, s.size, s.noise)
+				b.ids[j] = fmt.Sprintf("synthetic-%d", i)
+			}
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+}
+
+// batch is one batch of images laid out [N, 3, H, W].
+type batch struct {
+	data   []float32
+	labels []int
+	ids    []string
+}
+
+// source yields the batches of one pass.
+type source interface {
+	count() (batches, images int)
+	epoch(ctx context.Context, epoch int) iter.Seq2[batch, error]
+}

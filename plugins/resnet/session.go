@@ -1,0 +1,270 @@
+package resnet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/zoo-ml/zoo/nn/optim"
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+// session is one opened ResNet: a model and the data of its mode.
+type session struct {
+	cfg      Config
+	seed     int64
+	model    *resnet.Model
+	sched    optim.Piecewise
+	builtin  bool // no filelist: the synthetic dataset
+	sources  map[string]source
+	warnings []sdk.Warning // unreadable images, drained into the Run stream
+}
+
+func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
+	if req.Device == "gpu" {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
+			"this zoo-plugin-resnet was built for the CPU: drop --use_gpu")
+	}
+	cfg, err := decode(req.Config)
+	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}}
+	rc := cfg.Train.ReaderConfig
+	switch req.Mode {
+	case sdk.ModeTest:
+		rc = cfg.Test
+	case sdk.ModeInfer:
+		rc = cfg.Infer.ReaderConfig
+	}
+	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.ImagePath != "")
+	m, err := resnet.New(resnet.Config{
+		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: 1, NoDropout: true,
+		BaseWidth: cfg.Model.BaseWidth, BatchSize: rc.BatchSize, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+	})
+	if err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	s.model = m
+	t := cfg.Train
+	s.sched = optim.TSMSchedule(t.LearningRate, t.LearningRateDecay, t.DecayEpochs, max(t.TotalImages, 1), max(t.BatchSize, 1))
+	res := sdk.OpenResult{}
+	res.Notes = append(res.Notes, fmt.Sprintf("ResNet-%d, %dx%d, %d classes, batch %d",
+		cfg.Model.NumLayers, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
+	if s.builtin {
+		res.Notes = append(res.Notes, "data: the built-in synthetic dataset (stripe orientation tells its classes apart)")
+		if cfg.Model.NumClasses == len(synthClasses) {
+			res.Labels = synthLabels()
+		}
+	}
+	if res.Labels == nil && cfg.Model.NumClasses != 1000 {
+		res.Labels = make([]string, cfg.Model.NumClasses)
+		for i := range res.Labels {
+			res.Labels[i] = fmt.Sprint(i)
+		}
+	}
+	if dir := req.Weights[sdk.UsePretrain]; dir != "" {
+		n, err := classifier.Load(m, dir, classifier.NotFC, false)
+		if err != nil {
+			m.Close()
+			return nil, res, err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("pretrained: %d variables from %s (fc_0 left initialised)", n, dir))
+	}
+	if dir := req.Weights[sdk.UseWeights]; dir != "" {
+		n, err := classifier.Load(m, dir, classifier.All, false)
+		if err != nil {
+			m.Close()
+			return nil, res, err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("weights: %d variables from %s", n, dir))
+	}
+	return s, res, nil
+}
+
+func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
+	return classifier.LoadKind(s.model, dir, kind)
+}
+
+func (s *session) Save(_ context.Context, dir string) error { return classifier.Save(s.model, dir) }
+
+func (s *session) Close() error { return s.model.Close() }
+
+func (s *session) source(phase string) (source, error) {
+	if src, ok := s.sources[phase]; ok {
+		return src, nil
+	}
+	src, err := s.newSource(phase)
+	if err != nil {
+		return nil, err
+	}
+	s.sources[phase] = src
+	return src, nil
+}
+
+func (s *session) newSource(phase string) (source, error) {
+	graphBatch := s.model.Config().BatchSize
+	var rc ReaderConfig
+	var split, images int
+	switch phase {
+	case sdk.PhaseTrain:
+		rc, split, images = s.cfg.Train.ReaderConfig, splitTrain, s.cfg.Synthetic.TrainImages
+	case sdk.PhaseValid:
+		rc, split, images = s.cfg.Valid, splitValid, s.cfg.Synthetic.ValidImages
+	case sdk.PhaseTest:
+		rc, split, images = s.cfg.Test, splitTest, s.cfg.Synthetic.TestImages
+	case sdk.PhaseInfer:
+		rc, split, images = s.cfg.Infer.ReaderConfig, splitInfer, s.cfg.Synthetic.InferImages
+	default:
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "unknown phase %q", phase)
+	}
+	section := strings.ToUpper(phase)
+	if rc.TargetSize != s.model.Config().Height {
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one image size per session",
+			section, rc.TargetSize, s.model.Config().Height)
+	}
+	if err := rc.check(section); err != nil {
+		return nil, err
+	}
+	train := phase == sdk.PhaseTrain
+	imagePath := ""
+	if phase == sdk.PhaseInfer {
+		imagePath = s.cfg.Infer.ImagePath
+	}
+	if rc.Filelist == "" && imagePath == "" {
+		if !s.builtin {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist is empty: give a list with --filelist or in the config", section)
+		}
+		if images < 1 {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.%s_images must be at least 1", phase)
+		}
+		if train && images < graphBatch {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.train_images %d is less than one batch of %d", images, graphBatch)
+		}
+		return &synthSource{split: split, images: images, batch: graphBatch, size: rc.TargetSize,
+			noise: s.cfg.Synthetic.Noise, train: train, seed: uint64(s.seed)}, nil
+	}
+	var items []item
+	if imagePath != "" {
+		st, err := os.Stat(imagePath)
+		if err != nil {
+			return nil, sdk.Errorf(sdk.CodeNotFound, "image_path %s: no such file or directory", imagePath)
+		}
+		if st.IsDir() {
+			items, err = listDir(imagePath)
+			if err != nil {
+				return nil, sdk.Errorf(sdk.CodeInvalidArgument, "image_path %s: %v", imagePath, err)
+			}
+		} else {
+			items = []item{{path: imagePath, label: -1, where: imagePath}}
+		}
+	} else {
+		var err error
+		items, err = parseList(rc.Filelist, phase != sdk.PhaseInfer)
+		if err != nil {
+			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", section, err)
+		}
+	}
+	if len(items) == 0 {
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] %s%s lists no images", section, rc.Filelist, imagePath)
+	}
+	if train && len(items) < graphBatch {
+		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[TRAIN] filelist %s lists %d images, less than one batch of %d", rc.Filelist, len(items), graphBatch)
+	}
+	var mean, std [3]float32
+	for i := 0; i < 3; i++ {
+		mean[i], std[i] = float32(s.cfg.Model.ImageMean[i]), float32(s.cfg.Model.ImageStd[i])
+	}
+	return &imageSource{items: items, train: train, batch: graphBatch,
+		workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), short: rc.ShortSize, size: rc.TargetSize,
+		mean: mean, std: std, numClasses: s.cfg.Model.NumClasses, seed: uint64(s.seed),
+		warn: func(path string, err error) {
+			s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
+		}}, nil
+}
+
+// flush emits the warnings collected since the last call.
+func (s *session) flush(emit func(sdk.Event) error) error {
+	for _, w := range s.warnings {
+		if err := emit(sdk.Event{Warning: &w}); err != nil {
+			return err
+		}
+	}
+	s.warnings = s.warnings[:0]
+	return nil
+}
+
+// Run runs one pass of a phase, checking ctx between batches so that an
+// interrupt leaves the model between two whole steps.
+func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Event) error) error {
+	src, err := s.source(req.Phase)
+	if err != nil {
+		return err
+	}
+	steps, images := src.count()
+	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(images)}}); err != nil {
+		return err
+	}
+	graphBatch := s.model.Config().BatchSize
+	sample := s.model.Config().InputSize() / graphBatch
+	k := s.cfg.Model.NumClasses
+	var iter int64
+	for b, err := range src.epoch(ctx, req.Epoch) {
+		if err != nil {
+			return err
+		}
+		if err := s.flush(emit); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if req.MaxSteps > 0 && iter >= req.MaxSteps {
+			return nil
+		}
+		n := len(b.labels)
+		if req.Phase == sdk.PhaseTrain {
+			lr := s.sched.At(int(req.GlobalStep + iter))
+			res, err := s.model.TrainStep(b.data, b.labels, lr)
+			if err != nil {
+				return err
+			}
+			m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
+			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+				return err
+			}
+			iter++
+			continue
+		}
+		res, err := s.model.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, sample), nil)
+		if err != nil {
+			return err
+		}
+		if req.Phase == sdk.PhaseInfer {
+			for i := 0; i < n; i++ {
+				p := &sdk.Prediction{ID: b.ids[i], Scores: classifier.Scores(res.Probs, k, i), Label: b.labels[i]}
+				if err := emit(sdk.Event{Prediction: p}); err != nil {
+					return err
+				}
+			}
+		} else {
+			loss, top1, top5 := classifier.EvalMetrics(res.Probs, k, b.labels)
+			m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
+			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+				return err
+			}
+		}
+		iter++
+	}
+	if err := s.flush(emit); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
