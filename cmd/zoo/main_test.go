@@ -17,6 +17,7 @@ import (
 	"github.com/zoo-ml/zoo/host/driver"
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/internal/testplugins"
+	"github.com/zoo-ml/zoo/weights"
 )
 
 var binDir string
@@ -294,7 +295,9 @@ func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 func TestNaNInTestMetrics(t *testing.T) {
 	w := t.TempDir()
-	os.WriteFile(filepath.Join(w, "w"), []byte("3"), 0o644)
+	if err := weights.WriteFile(filepath.Join(w, "w"), weights.NewFloat32("w", []int64{1}, []float32{3})); err != nil {
+		t.Fatal(err)
+	}
 	r := zoo(t, nil, "run", "alpha", "test", "--weights", w, "--save_dir", t.TempDir(), "--set", "TEST.nan_at=1")
 	oneLineError(t, r, 1, "test stopped: the plugin reported loss = NaN at iter 1")
 }

@@ -307,7 +307,7 @@ func TestWeightsFetchErrors(t *testing.T) {
 	}
 
 	r = zoo(t, env, "weights", "fetch", "alpha_w", "gamma")
-	oneLineError(t, r, 1, `unknown weight set or model "gamma": known weight sets are alpha_w, ResNet50_pretrained, tsm_kinetics (of models Alpha, TSM)`)
+	oneLineError(t, r, 1, `unknown weight set or model "gamma": known weight sets are alpha_w, ResNet50_pretrained, tsm_kinetics (of models Alpha, ResNet, TSM)`)
 	oneLineError(t, zoo(t, env, "weights", "fetch", "beta"), 1, `unknown weight set or model "beta"`)
 	oneLineError(t, zoo(t, env, "weights", "path"), 2, "path needs one weight set")
 	oneLineError(t, zoo(t, env, "weights", "rm", "a", "b"), 2, "rm needs one weight set")

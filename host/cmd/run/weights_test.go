@@ -38,7 +38,7 @@ func TestResolveWeights(t *testing.T) {
 		{Name: "m_gone", Dir: "gone", URL: "http://127.0.0.1:1/m_gone.tar.gz", Use: sdk.UseWeights},
 		{Name: "m_gone_pre", Dir: "gone_pre", URL: "http://127.0.0.1:1/m_gone_pre.tar.gz", Use: sdk.UsePretrain},
 	}}}
-	none := registry.Model{Info: sdk.ModelInfo{Name: "M"}}
+	none := registry.Model{Info: sdk.ModelInfo{Name: "M", Tasks: []string{"train", "test", "infer"}}}
 
 	tests := []struct {
 		name    string

@@ -75,14 +75,19 @@ func knownSets(ctx context.Context, f *cmdutil.Factory) ([]weights.Set, error) {
 // for all its sets, case-insensitively, each set once, in args' order. No
 // args selects every set.
 func selectSets(all []weights.Set, args []string) ([]weights.Set, error) {
-	if len(args) == 0 {
-		return all, nil
-	}
 	var out []weights.Set
 	add := func(s weights.Set) {
+		// Two models may share a set (TSM pretrains from the weights
+		// ResNet evaluates with): one directory, fetched once.
 		if !slices.ContainsFunc(out, func(o weights.Set) bool { return o.Name == s.Name }) {
 			out = append(out, s)
 		}
+	}
+	if len(args) == 0 {
+		for _, s := range all {
+			add(s)
+		}
+		return out, nil
 	}
 	for _, a := range args {
 		found := false
@@ -124,7 +129,9 @@ func unknownSet(all []weights.Set, name string) error {
 	}
 	var names, models []string
 	for _, s := range all {
-		names = append(names, s.Name)
+		if !slices.Contains(names, s.Name) {
+			names = append(names, s.Name)
+		}
 		if !slices.Contains(models, s.Model) {
 			models = append(models, s.Model)
 		}
