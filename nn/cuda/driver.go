@@ -327,3 +327,5 @@ func (d *Device) gemm(tA, tB bool, m, n, k int, a *Buf, aoff, lda, sA int, b *Bu
 		b.at(boff), C.int(ldb), C.longlong(sB), a.at(aoff), C.int(lda), C.longlong(sA),
 		C.float(beta), c.at(coff), C.int(ldc), C.longlong(sC), C.int(batch)))
 }
+
+func unlock() { runtime.UnlockOSThread() }
