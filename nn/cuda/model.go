@@ -71,7 +71,8 @@ type block struct {
 	c, hw   int
 }
 
-// New uploads m's parameters (and its config) to the device d.
+// New uploads m's parameters, running statistics and Momentum velocities
+// to the device d. Load weights into m before calling it.
 func New(d *Device, m *resnet.Model) (_ *Model, err error) {
 	d.lock()
 	defer runtime.UnlockOSThread()
@@ -103,7 +104,13 @@ func New(d *Device, m *resnet.Model) (_ *Model, err error) {
 		if g.vel[p.Name], err = g.alloc(n); err != nil {
 			return nil, err
 		}
-		if err := d.zero(g.vel[p.Name], 0, n); err != nil {
+		// a resumed model's velocities come along; a fresh one's are zero
+		if v := m.Optimizer().Velocity(p.Name); v != nil && v.Dtype() == tensor.Float32 && v.Shape().TotalSize() == n {
+			err = d.Upload(g.vel[p.Name], v.Float32s())
+		} else {
+			err = d.zero(g.vel[p.Name], 0, n)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

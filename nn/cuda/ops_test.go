@@ -5,6 +5,7 @@ package cuda
 import (
 	"math"
 	"math/rand"
+	"os"
 	"sync"
 	"testing"
 
@@ -21,6 +22,9 @@ var (
 func device(t *testing.T) *Device {
 	t.Helper()
 	devOnce.Do(func() { testDev, devErr = Open(0) })
+	if devErr != nil && os.Getenv("ZOO_REQUIRE_GPU") != "" {
+		t.Fatalf("ZOO_REQUIRE_GPU is set but the GPU does not open: %v", devErr)
+	}
 	if devErr != nil {
 		t.Skipf("no usable GPU (%v): the GPU twins run on a device machine, see docs/gpu.md", devErr)
 	}
