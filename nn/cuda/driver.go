@@ -282,6 +282,7 @@ func p(b *Buf) arg            { return uint64(b.ptr) }
 func pAt(b *Buf, off int) arg { return uint64(b.at(off)) }
 func i32(v int) arg           { return uint64(uint32(int32(v))) }
 func f32(v float64) arg       { return uint64(math.Float32bits(float32(v))) }
+func f64(v float64) arg       { return math.Float64bits(v) }
 
 var errNoKernel = errors.New("no such kernel")
 

@@ -92,7 +92,7 @@ __device__ double block_sum(double v, double *sh) {
 // ops.BNForwardTrain's statistics and bnOp's running-stat update, one
 // 256-thread block per channel: batch mean, biased variance, invstd, the
 // running averages, and the affine coefficients a, b of y = a*x + b.
-__global__ void bn_stats(const float *x, int N, int C, int HW, float eps, float momentum,
+__global__ void bn_stats(const float *x, int N, int C, int HW, double eps, float momentum,
 		const float *scale, const float *offset, float *mean, float *invstd,
 		float *rmean, float *rvar, float *a, float *b) {
 	__shared__ double sh[256];
@@ -109,7 +109,7 @@ __global__ void bn_stats(const float *x, int N, int C, int HW, float eps, float 
 	}
 	double va = block_sum(ss, sh) / m;
 	if (threadIdx.x == 0) {
-		double is = 1.0 / sqrt(va + (double)eps);
+		double is = 1.0 / sqrt(va + eps);
 		float fm = (float)mu, fv = (float)va;
 		mean[c] = fm; invstd[c] = (float)is;
 		rmean[c] = momentum * rmean[c] + (1.f - momentum) * fm;
@@ -121,11 +121,11 @@ __global__ void bn_stats(const float *x, int N, int C, int HW, float eps, float 
 
 // ops.BNForwardEval / convBN's coefficients from the running statistics,
 // and the mean and invstd the backward pass of an eval-mode BN uses.
-__global__ void bn_coef_eval(int C, float eps, const float *scale, const float *offset,
+__global__ void bn_coef_eval(int C, double eps, const float *scale, const float *offset,
 		const float *rmean, const float *rvar, float *mean, float *invstd, float *a, float *b) {
 	int c = (int)TID;
 	if (c >= C) return;
-	double is = 1.0 / sqrt((double)rvar[c] + (double)eps);
+	double is = 1.0 / sqrt((double)rvar[c] + eps);
 	double A = (double)scale[c] * is;
 	a[c] = (float)A; b[c] = (float)((double)offset[c] - (double)rmean[c] * A);
 	mean[c] = rmean[c]; invstd[c] = (float)is;

@@ -111,7 +111,7 @@ type BNStats struct {
 // BNForwardTrain is ops.BNForwardTrain plus bnOp's running-stat update
 // (rm, rv updated in place).
 func (d *Device) BNForwardTrain(n, c, hw int, eps, momentum float64, relu bool, x, scale, offset, y, rm, rv *Buf, st *BNStats) error {
-	if err := d.launch("bn_stats", [3]int{c, 1, 1}, [3]int{256, 1, 1}, p(x), i32(n), i32(c), i32(hw), f32(eps), f32(momentum),
+	if err := d.launch("bn_stats", [3]int{c, 1, 1}, [3]int{256, 1, 1}, p(x), i32(n), i32(c), i32(hw), f64(eps), f32(momentum),
 		p(scale), p(offset), p(st.Mean), p(st.Invstd), p(rm), p(rv), p(st.A), p(st.B)); err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (d *Device) BNForwardTrain(n, c, hw int, eps, momentum float64, relu bool, 
 
 // BNForwardEval is ops.BNForwardEval (and convBN's normalisation).
 func (d *Device) BNForwardEval(n, c, hw int, eps float64, relu bool, x, scale, offset, rm, rv, y *Buf, st *BNStats) error {
-	if err := d.run1("bn_coef_eval", c, i32(c), f32(eps), p(scale), p(offset), p(rm), p(rv), p(st.Mean), p(st.Invstd), p(st.A), p(st.B)); err != nil {
+	if err := d.run1("bn_coef_eval", c, i32(c), f64(eps), p(scale), p(offset), p(rm), p(rv), p(st.Mean), p(st.Invstd), p(st.A), p(st.B)); err != nil {
 		return err
 	}
 	return d.run1("bn_apply", n*c*hw, p(x), p(y), i32(n*c*hw), i32(c), i32(hw), p(st.A), p(st.B), b2i(relu))

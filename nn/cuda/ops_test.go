@@ -46,7 +46,7 @@ func up(t *testing.T, d *Device, v []float32) *Buf {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Free(b) })
+	t.Cleanup(func() { d.lock(); d.Free(b); unlock() })
 	if err := d.Upload(b, v); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,9 @@ func TestConvTwins(t *testing.T) {
 		{"1x1s2", ops.ConvGeom{N: 2, C: 6, H: 8, W: 8, K: 4, R: 1, S: 1, Stride: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// a subtest is a new goroutine: make the context current on its thread
+			d.lock()
+			defer unlock()
 			g := tc.g
 			r := rand.New(rand.NewSource(1))
 			nx, nw, ny := g.N*g.C*g.H*g.W, g.K*g.C*g.R*g.S, g.N*g.K*g.OH()*g.OW()
