@@ -520,6 +520,15 @@ func (g *Model) step(lr float64) error {
 	return g.d.Sync()
 }
 
+// Logits downloads the last forward pass's logits, BatchSize rows of
+// NumClasses.
+func (g *Model) Logits() ([]float32, error) {
+	g.d.lock()
+	defer runtime.UnlockOSThread()
+	out := make([]float32, g.cfg.BatchSize*g.cfg.NumClasses)
+	return out, g.d.Download(out, g.logits)
+}
+
 // Param downloads the named parameter (running statistics included).
 func (g *Model) Param(name string) ([]float32, error) {
 	b, ok := g.val[name]
