@@ -48,13 +48,17 @@ func CheckConfigs() map[string]resnet.Config {
 // Check runs cfg's eval forward and one training step on the CPU and on
 // the GPU from the same parameters and data, and compares them.
 func Check(d *Device, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {
+	return check(d, name, cfg, log)
+}
+
+func check(d backend, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {
 	res := CheckResult{Name: name}
 	cpu, err := resnet.New(cfg)
 	if err != nil {
 		return res, err
 	}
 	defer cpu.Close()
-	gpu, err := New(d, cpu)
+	gpu, err := newModel(d, cpu)
 	if err != nil {
 		return res, err
 	}

@@ -24,7 +24,7 @@ import (
 // including the dropout masks (drawn on the host from the same sequence a
 // fresh resnet.Model draws). A Model is not safe for concurrent use.
 type Model struct {
-	d      *Device
+	d      backend
 	cfg    resnet.Config
 	lay    resnet.Layout
 	params []*resnet.Param
@@ -73,7 +73,9 @@ type block struct {
 
 // New uploads m's parameters, running statistics and Momentum velocities
 // to the device d. Load weights into m before calling it.
-func New(d *Device, m *resnet.Model) (_ *Model, err error) {
+func New(d *Device, m *resnet.Model) (*Model, error) { return newModel(d, m) }
+
+func newModel(d backend, m *resnet.Model) (_ *Model, err error) {
 	d.lock()
 	defer runtime.UnlockOSThread()
 	cfg := m.Config()
@@ -588,7 +590,7 @@ func (g *Model) free() {
 // pool hands out gradient buffers of the largest activation's size: the
 // backward pass needs only a few at a time.
 type pool struct {
-	d     *Device
+	d     backend
 	size  int
 	free  []*Buf
 	owned []*Buf // everything else the model allocated

@@ -77,7 +77,7 @@ func relErr(got, want []float32) float64 {
 	return num / max(den, 1e-6)
 }
 
-func check(t *testing.T, name string, got, want []float32, tol float64) {
+func expect(t *testing.T, name string, got, want []float32, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
@@ -125,9 +125,9 @@ func TestConvTwins(t *testing.T) {
 			if err := d.ConvBackwardFilter(g, bx, bdy, bdw, sc); err != nil {
 				t.Fatal(err)
 			}
-			check(t, "y", down(t, d, by, ny), y, 1e-5)
-			check(t, "dx", down(t, d, bdx, nx), dx, 1e-5)
-			check(t, "dw", down(t, d, bdw, nw), dw, 1e-5)
+			expect(t, "y", down(t, d, by, ny), y, 1e-5)
+			expect(t, "dx", down(t, d, bdx, nx), dx, 1e-5)
+			expect(t, "dw", down(t, d, bdw, nw), dw, 1e-5)
 		})
 	}
 }
@@ -180,12 +180,12 @@ func TestBNTwins(t *testing.T) {
 			if err := d.BNBackward(n, c, hw, train, relu, bx, by, bdy, bs, st, bdx, bds, bdb); err != nil {
 				t.Fatal(err)
 			}
-			check(t, "y", down(t, d, by, n*c*hw), y, 1e-5)
-			check(t, "running mean", down(t, d, brm, c), wantRM, 1e-6)
-			check(t, "running variance", down(t, d, brv, c), wantRV, 1e-6)
-			check(t, "dx", down(t, d, bdx, n*c*hw), dx, 1e-5)
-			check(t, "dscale", down(t, d, bds, c), ds, 1e-5)
-			check(t, "doffset", down(t, d, bdb, c), db, 1e-5)
+			expect(t, "y", down(t, d, by, n*c*hw), y, 1e-5)
+			expect(t, "running mean", down(t, d, brm, c), wantRM, 1e-6)
+			expect(t, "running variance", down(t, d, brv, c), wantRV, 1e-6)
+			expect(t, "dx", down(t, d, bdx, n*c*hw), dx, 1e-5)
+			expect(t, "dscale", down(t, d, bds, c), ds, 1e-5)
+			expect(t, "doffset", down(t, d, bdb, c), db, 1e-5)
 		}
 	}
 }
@@ -208,8 +208,8 @@ func TestPoolShiftTwins(t *testing.T) {
 	if err := d.MaxPoolBackward(nc, h, w, 3, 2, 1, bam, bdy, bdx); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "maxpool y", down(t, d, by, nc*oh*ow), y, 0)
-	check(t, "maxpool dx", down(t, d, bdx, nc*h*w), dx, 1e-6)
+	expect(t, "maxpool y", down(t, d, by, nc*oh*ow), y, 0)
+	expect(t, "maxpool dx", down(t, d, bdx, nc*h*w), dx, 1e-6)
 
 	nt, tt, c, hw := 6, 3, 16, 5
 	c1, c2 := shiftChannels(c, 1.0/8)
@@ -221,7 +221,7 @@ func TestPoolShiftTwins(t *testing.T) {
 		if err := d.Shift(nt, tt, c, hw, c1, c2, back, up(t, d, xs), bys); err != nil {
 			t.Fatal(err)
 		}
-		check(t, "shift", down(t, d, bys, len(xs)), want, 0)
+		expect(t, "shift", down(t, d, bys, len(xs)), want, 0)
 	}
 }
 
@@ -248,7 +248,7 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.GlobalAvgPool(nt*f, hw, false, up(t, d, x), bgap); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "gap", down(t, d, bgap, nt*f), gap, 1e-7)
+	expect(t, "gap", down(t, d, bgap, nt*f), gap, 1e-7)
 	// segment mean
 	seg := make([]float32, n*f)
 	for i := 0; i < n; i++ {
@@ -264,7 +264,7 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.SegmentMean(n, tt, f, false, bgap, bseg); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "segment mean", down(t, d, bseg, n*f), seg, 1e-7)
+	expect(t, "segment mean", down(t, d, bseg, n*f), seg, 1e-7)
 	// fc
 	w, b := randn(r, f*k), randn(r, k)
 	logits := make([]float32, n*k)
@@ -281,7 +281,7 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.Linear(n, f, k, bseg, bw, up(t, d, b), blog); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "linear", down(t, d, blog, n*k), logits, 1e-5)
+	expect(t, "linear", down(t, d, blog, n*k), logits, 1e-5)
 	// softmax cross entropy and its gradient
 	labels := []int{3, 0}
 	probs, grad := make([]float32, n*k), make([]float32, n*k)
@@ -314,8 +314,8 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.SoftmaxCE(n, k, blog, lab, bprobs, bloss, bgrad); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "probs", down(t, d, bprobs, n*k), probs, 1e-6)
-	check(t, "softmax grad", down(t, d, bgrad, n*k), grad, 1e-6)
+	expect(t, "probs", down(t, d, bprobs, n*k), probs, 1e-6)
+	expect(t, "softmax grad", down(t, d, bgrad, n*k), grad, 1e-6)
 	l := down(t, d, bloss, 2*n)
 	var gl float64
 	for i := 0; i < n; i++ {
@@ -340,9 +340,9 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.LinearBackward(n, f, k, bseg, bw, bgrad, bdx, bdw, bdb); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "linear dx", down(t, d, bdx, n*f), dx, 1e-5)
-	check(t, "linear dw", down(t, d, bdw, f*k), dw, 1e-5)
-	check(t, "linear db", down(t, d, bdb, k), db, 1e-6)
+	expect(t, "linear dx", down(t, d, bdx, n*f), dx, 1e-5)
+	expect(t, "linear dw", down(t, d, bdw, f*k), dw, 1e-5)
+	expect(t, "linear db", down(t, d, bdb, k), db, 1e-6)
 	// dropout, add+relu, relu grad, momentum
 	a, c := randn(r, 50), randn(r, 50)
 	mask := make([]byte, 52)
@@ -363,15 +363,15 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.Dropout(50, bm, 0.5, ba, out); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "dropout", down(t, d, out, 50), drop, 0)
+	expect(t, "dropout", down(t, d, out, 50), drop, 0)
 	if err := d.AddReLU(50, ba, bc, out); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "add relu", down(t, d, out, 50), ar, 0)
+	expect(t, "add relu", down(t, d, out, 50), ar, 0)
 	if err := d.ReLUGrad(50, out, bc, out); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "relu grad", down(t, d, out, 50), rg, 0)
+	expect(t, "relu grad", down(t, d, out, 50), rg, 0)
 	wv, gv, vv := randn(r, 50), randn(r, 50), randn(r, 50)
 	bwv, bgv, bvv := up(t, d, wv), up(t, d, gv), up(t, d, vv)
 	mu, decay, lr := float32(0.9), float32(1e-4), float32(0.01)
@@ -382,6 +382,6 @@ func TestHeadTwins(t *testing.T) {
 	if err := d.Momentum(50, bwv, bgv, bvv, 0.9, 1e-4, 0.01); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "momentum w", down(t, d, bwv, 50), wv, 0)
-	check(t, "momentum v", down(t, d, bvv, 50), vv, 0)
+	expect(t, "momentum w", down(t, d, bwv, 50), wv, 0)
+	expect(t, "momentum v", down(t, d, bvv, 50), vv, 0)
 }
