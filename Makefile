@@ -64,15 +64,19 @@ cuda:
 
 ## cuda-check: what of the GPU build a machine without a GPU can check:
 ## vet and build every zoocuda package (cgo against the CUDA headers, linked
-## against the libraries), then compile every kernel with NVRTC for
-## compute_70, sm_80 and sm_90 (NVRTC needs no GPU). It cannot run a kernel,
-## so the numerics (the twin tests, zoo-gpucheck) and the speed stay
-## unchecked until scripts/gpu-check.sh runs on a GPU. Needs the same CUDA
-## packages as `make cuda`; CI does not run it.
+## against the libraries), then nn/cuda's tests: NVRTC compiles every kernel
+## for compute_70, sm_80 and sm_90 (NVRTC needs no GPU); the kernel twins
+## run on a CPU emulator of the kernels (the CUDA C compiled by cc, one
+## thread after another) against nn/ops; the GPU model runs on the host
+## backend and on the emulator against nn/resnet's graphs. It cannot run a
+## kernel on a GPU: real CUDA semantics (races between blocks, memory
+## limits), cuBLAS itself, CUDA 13's headers and the speed stay unchecked
+## until scripts/gpu-check.sh runs on one. Needs the CUDA packages of
+## `make cuda`; CI does not run it. About 3 minutes on 2 cores.
 cuda-check:
 	$(GO) vet -tags zoocuda ./nn/cuda/... ./nn/resnet/
 	$(GO) build -tags zoocuda ./nn/... ./plugins/tsm/...
-	$(GO) test -tags zoocuda -count=1 -run 'TestKernelsCompile' -v ./nn/cuda/
+	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/
 
 ## gotoolchain: .gotoolchain/ (trimmed Go + vendored modules, git-ignored)
 ## for scripts/gpu-check.sh on a device machine without Go or network

@@ -4,7 +4,9 @@ package cuda
 
 /*
 #cgo LDFLAGS: -lcuda -lcublas -lnvrtc
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cuda.h>
 #include <cublas_v2.h>
 #include <nvrtc.h>
@@ -26,6 +28,38 @@ static cublasStatus_t zooSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOpe
 		return cublasSgemm(h, ta, tb, m, n, k, &alpha, (const float *)a, lda, (const float *)b, ldb, &beta, (float *)c, ldc);
 	return cublasSgemmStridedBatched(h, ta, tb, m, n, k, &alpha, (const float *)a, lda, sa,
 		(const float *)b, ldb, sb, &beta, (float *)c, ldc, sc, batch);
+}
+// Host memory stands in for device memory: a "device pointer" is the
+// address, carried as an integer like a CUdeviceptr.
+static uint64_t zooHostAlloc(size_t n) { return (uint64_t)(uintptr_t)calloc(n, 1); }
+static void zooHostFree(uint64_t p) { free((void *)(uintptr_t)p); }
+static void zooHostCopyIn(uint64_t dst, const void *src, size_t n) { memcpy((void *)(uintptr_t)dst, src, n); }
+static void zooHostCopyOut(void *dst, uint64_t src, size_t n) { memcpy(dst, (const void *)(uintptr_t)src, n); }
+static void zooHostZero(uint64_t p, size_t n) { memset((void *)(uintptr_t)p, 0, n); }
+static void zooHostMove(uint64_t dst, uint64_t src, size_t n) { memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n); }
+
+// The reference for cublasSgemm(StridedBatched): column-major,
+// C = alpha*op(A)*op(B) + beta*C, in double.
+static void zooRefSgemm(int ta, int tb, int m, int n, int k, float alpha,
+		uint64_t pa, int lda, long long sa, uint64_t pb, int ldb, long long sb,
+		float beta, uint64_t pc, int ldc, long long sc, int batch) {
+	if (batch < 1) batch = 1;
+	for (int q = 0; q < batch; q++) {
+		const float *A = (const float *)(uintptr_t)pa + q * sa;
+		const float *B = (const float *)(uintptr_t)pb + q * sb;
+		float *C = (float *)(uintptr_t)pc + q * sc;
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < m; i++) {
+				double s = 0;
+				for (int l = 0; l < k; l++) {
+					float a = ta ? A[l + (long long)i * lda] : A[i + (long long)l * lda];
+					float b = tb ? B[j + (long long)l * ldb] : B[l + (long long)j * ldb];
+					s += (double)a * b;
+				}
+				float *c = &C[i + (long long)j * ldc];
+				*c = (float)(alpha * s + (beta == 0 ? 0 : (double)beta * *c));
+			}
+	}
 }
 */
 import "C"
@@ -78,15 +112,17 @@ func rtcErr(op string, r C.nvrtcResult) error {
 // the compiled kernels. The CUDA context is current on one OS thread at a
 // time, so every method that touches the GPU runs between lock and unlock.
 type Device struct {
-	dev     C.CUdevice
-	ctx     C.CUcontext
-	blas    C.cublasHandle_t
-	mod     C.CUmodule
-	fns     map[string]C.CUfunction
-	Name    string
-	Major   int // compute capability
-	Minor   int
-	MemSize int64
+	dev      C.CUdevice
+	ctx      C.CUcontext
+	blas     C.cublasHandle_t
+	mod      C.CUmodule
+	fns      map[string]C.CUfunction
+	emu      unsafe.Pointer // OpenEmulator's launcher; nil on a GPU
+	emuBlock int            // if > 0, the emulator's block size for reductions
+	Name     string
+	Major    int // compute capability
+	Minor    int
+	MemSize  int64
 }
 
 // Open initialises device ordinal and compiles the kernels with NVRTC for
@@ -144,8 +180,20 @@ func Open(ordinal int) (*Device, error) {
 	return d, nil
 }
 
+// newEmuDevice is a Device whose kernels run in OpenEmulator's library.
+func newEmuDevice(launcher unsafe.Pointer) *Device {
+	d := &Device{Name: "CPU emulator", emu: launcher, fns: map[string]C.CUfunction{}}
+	for _, k := range kernelNames {
+		d.fns[k] = nil
+	}
+	return d
+}
+
 // Close releases the cuBLAS handle, the kernels and the primary context.
 func (d *Device) Close() error {
+	if d.emu != nil {
+		return nil
+	}
 	d.lock()
 	defer runtime.UnlockOSThread()
 	C.cublasDestroy(d.blas)
@@ -155,11 +203,19 @@ func (d *Device) Close() error {
 
 func (d *Device) lock() {
 	runtime.LockOSThread()
+	if d.emu != nil {
+		return
+	}
 	C.cuCtxSetCurrent(d.ctx)
 }
 
 // Sync waits for the GPU to finish all work.
-func (d *Device) Sync() error { return cuErr("cuCtxSynchronize", C.cuCtxSynchronize()) }
+func (d *Device) Sync() error {
+	if d.emu != nil {
+		return nil
+	}
+	return cuErr("cuCtxSynchronize", C.cuCtxSynchronize())
+}
 
 // Compile compiles CUDA C source with NVRTC for arch ("sm_90"; a
 // "compute_XX" arch gives PTX instead of a cubin). It needs libnvrtc but no
@@ -222,6 +278,13 @@ func (d *Device) Alloc(n int) (*Buf, error) {
 	if n == 0 {
 		return b, nil
 	}
+	if d.emu != nil {
+		b.ptr = C.CUdeviceptr(C.zooHostAlloc(C.size_t(4 * n)))
+		if b.ptr == 0 {
+			return nil, fmt.Errorf("emulator: out of memory for %d values", n)
+		}
+		return b, nil
+	}
 	if err := cuErr(fmt.Sprintf("cuMemAlloc(%d MB)", 4*n>>20), C.cuMemAlloc(&b.ptr, C.size_t(4*n))); err != nil {
 		return nil, err
 	}
@@ -230,6 +293,10 @@ func (d *Device) Alloc(n int) (*Buf, error) {
 
 // Free releases b.
 func (d *Device) Free(b *Buf) {
+	if b != nil && b.ptr != 0 && d.emu != nil {
+		C.zooHostFree(C.uint64_t(b.ptr))
+		b.ptr = 0
+	}
 	if b != nil && b.ptr != 0 {
 		C.cuMemFree(b.ptr)
 		b.ptr = 0
@@ -244,6 +311,10 @@ func (d *Device) Upload(b *Buf, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	if d.emu != nil {
+		C.zooHostCopyIn(C.uint64_t(b.ptr), unsafe.Pointer(&src[0]), C.size_t(4*len(src)))
+		return nil
+	}
 	return cuErr("cuMemcpyHtoD", C.cuMemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), C.size_t(4*len(src))))
 }
 
@@ -253,6 +324,10 @@ func (d *Device) uploadBytes(b *Buf, src []byte) error {
 		return fmt.Errorf("upload: %d bytes into a buffer of %d", len(src), 4*b.n)
 	}
 	if len(src) == 0 {
+		return nil
+	}
+	if d.emu != nil {
+		C.zooHostCopyIn(C.uint64_t(b.ptr), unsafe.Pointer(&src[0]), C.size_t(len(src)))
 		return nil
 	}
 	return cuErr("cuMemcpyHtoD", C.cuMemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), C.size_t(len(src))))
@@ -266,16 +341,28 @@ func (d *Device) Download(dst []float32, b *Buf) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	if d.emu != nil {
+		C.zooHostCopyOut(unsafe.Pointer(&dst[0]), C.uint64_t(b.ptr), C.size_t(4*len(dst)))
+		return nil
+	}
 	return cuErr("cuMemcpyDtoH", C.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, C.size_t(4*len(dst))))
 }
 
 // zero clears n elements of b from off.
 func (d *Device) zero(b *Buf, off, n int) error {
+	if d.emu != nil {
+		C.zooHostZero(C.uint64_t(b.at(off)), C.size_t(4*n))
+		return nil
+	}
 	return cuErr("cuMemsetD32", C.cuMemsetD32(b.at(off), 0, C.size_t(n)))
 }
 
 // copyBuf copies n elements.
 func (d *Device) copyBuf(dst *Buf, doff int, src *Buf, soff, n int) error {
+	if d.emu != nil {
+		C.zooHostMove(C.uint64_t(dst.at(doff)), C.uint64_t(src.at(soff)), C.size_t(4*n))
+		return nil
+	}
 	return cuErr("cuMemcpyDtoD", C.cuMemcpyDtoD(dst.at(doff), src.at(soff), C.size_t(4*n)))
 }
 
@@ -299,6 +386,9 @@ func (d *Device) launch(name string, grid, block [3]int, args ...arg) error {
 	}
 	if len(args) > 32 {
 		return fmt.Errorf("launch %s: %d arguments", name, len(args))
+	}
+	if d.emu != nil {
+		return d.emuLaunch(name, grid, block, args)
 	}
 	// Each argument sits in its own 8-byte slot; CUDA reads as many bytes
 	// from a slot as the kernel's parameter has, so a 4-byte int or float
@@ -328,9 +418,22 @@ func (d *Device) gemm(tA, tB bool, m, n, k int, a *Buf, aoff, lda, sA int, b *Bu
 	if tB {
 		opB = C.CUBLAS_OP_T
 	}
+	if d.emu != nil {
+		C.zooRefSgemm(C.int(b2int(tB)), C.int(b2int(tA)), C.int(n), C.int(m), C.int(k), 1,
+			C.uint64_t(b.at(boff)), C.int(ldb), C.longlong(sB), C.uint64_t(a.at(aoff)), C.int(lda), C.longlong(sA),
+			C.float(beta), C.uint64_t(c.at(coff)), C.int(ldc), C.longlong(sC), C.int(batch))
+		return nil
+	}
 	return blasErr("cublasSgemm", C.zooSgemm(d.blas, opB, opA, C.int(n), C.int(m), C.int(k), 1,
 		b.at(boff), C.int(ldb), C.longlong(sB), a.at(aoff), C.int(lda), C.longlong(sA),
 		C.float(beta), c.at(coff), C.int(ldc), C.longlong(sC), C.int(batch)))
 }
 
 func unlock() { runtime.UnlockOSThread() }
+
+func b2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
