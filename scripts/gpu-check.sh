@@ -115,7 +115,7 @@ timeout $(lim 240) go build -tags zoocuda -o bin/zoo-gpucheck ./nn/cuda/cmd/zoo-
 timeout $(lim 120) go test -tags zoocuda -c -o bin/nn-cuda.test ./nn/cuda || { echo "test build failed"; exit 1; }
 
 step "kernel twins (nn/cuda tests)"
-ZOO_REQUIRE_GPU=1 timeout $(lim 60) bin/nn-cuda.test -test.v -test.count=1 2>&1 | tee "$OUT/twins.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|error' | grep -v '=== RUN'
+ZOO_REQUIRE_GPU=1 timeout $(lim 60) bin/nn-cuda.test -test.v -test.count=1 -test.run 'Twins/gpu' 2>&1 | tee "$OUT/twins.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|error' | grep -v '=== RUN'
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "twins FAILED"; fail=1; }
 
 step "numerics: GPU vs CPU build ($CHECKS)"
