@@ -214,7 +214,9 @@ func (d *Device) Sync() error {
 	if d.emu != nil {
 		return nil
 	}
-	return cuErr("cuCtxSynchronize", C.cuCtxSynchronize())
+	// all work goes to the legacy default stream; cuCtxSynchronize grew a
+	// _v2 with another signature in recent CUDA, this call did not
+	return cuErr("cuStreamSynchronize", C.cuStreamSynchronize(nil))
 }
 
 // Compile compiles CUDA C source with NVRTC for arch ("sm_90"; a
