@@ -54,7 +54,7 @@ if ! command -v go >/dev/null || [ "$(printf '%s\n' "$need" "$(go env GOVERSION 
 	rm -rf /tmp/zoo-go && mkdir -p /tmp/zoo-go && tar -C /tmp/zoo-go -xzf .gotoolchain/go.tar.gz
 	export GOROOT=/tmp/zoo-go/go PATH=/tmp/zoo-go/go/bin:$PATH
 fi
-export GOTOOLCHAIN=local
+export GOTOOLCHAIN=local GOCACHE=${GOCACHE:-/tmp/zoo-gocache} GOPATH=${GOPATH:-/tmp/zoo-gopath}
 if [ -f .gotoolchain/vendor.tar.gz ]; then
 	rm -rf vendor && tar -xzf .gotoolchain/vendor.tar.gz
 	trap 'rm -rf vendor' EXIT # a vendor/ left behind would change every later go command here
