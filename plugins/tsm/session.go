@@ -30,18 +30,21 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
+	useGPU   bool     // Device "gpu": batches run on gpu (the CUDA build only)
+	gpu      gpuModel // the model's GPU twin, made by runner on first use
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
 	if req.Device == "gpu" {
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
-			"this zoo-plugin-tsm was built for the CPU: build the CUDA one with `make cuda`, or drop --use_gpu")
+		if err := checkGPU(); err != nil {
+			return nil, sdk.OpenResult{}, err
+		}
 	}
 	cfg, err := decode(req.Config)
 	if err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm")}
+	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm"), useGPU: req.Device == "gpu"}
 	// The graph's batch size: training validates in training-size batches
 	// (evaluation uses stored statistics, so batching does not change it).
 	rc := cfg.Train.ReaderConfig
@@ -122,6 +125,9 @@ func velocityName(param string) string { return param + "_velocity_0" }
 // load reads the kept parameters (and, with velocity, the optimizer state
 // where the directory has it) from a Paddle parameter directory.
 func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
+	if err := s.syncFromGPU(true); err != nil {
+		return 0, err
+	}
 	want := s.specs(keep)
 	ts, extra, err := weights.Load(dir, want)
 	if err != nil {
@@ -180,6 +186,9 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
 func (s *session) Save(_ context.Context, dir string) error {
+	if err := s.syncFromGPU(false); err != nil {
+		return err
+	}
 	for _, p := range s.model.Params() {
 		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
 			return err
@@ -212,7 +221,12 @@ func writeDense(dir, name string, shape []int, d *tensor.Dense) error {
 	return weights.WriteFile(filepath.Join(dir, name), weights.NewFloat32(name, dims, vals))
 }
 
-func (s *session) Close() error { return s.model.Close() }
+func (s *session) Close() error {
+	if s.gpu != nil {
+		s.gpu.Close()
+	}
+	return s.model.Close()
+}
 
 // source returns (building once) the data of a phase.
 func (s *session) source(phase string) (source, error) {
@@ -298,6 +312,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	graphBatch := s.model.Config().BatchSize
 	clip := s.model.Config().InputSize() / graphBatch
+	r, err := s.runner()
+	if err != nil {
+		return err
+	}
 	var iter int64
 	for b, err := range src.epoch(ctx, req.Epoch) {
 		if err != nil {
@@ -318,7 +336,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter))
-			res, err := s.model.TrainStep(b.data, b.labels, lr)
+			res, err := r.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err
 			}
@@ -337,7 +355,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			data = make([]float32, graphBatch*clip)
 			copy(data, b.data)
 		}
-		res, err := s.model.Forward(resnet.Eval, data, nil)
+		res, err := r.Forward(resnet.Eval, data, nil)
 		if err != nil {
 			return err
 		}
