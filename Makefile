@@ -10,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build plugins deps test run bench proto proto-python lint clean
+.PHONY: all build plugins deps test run bench proto proto-python lint clean cuda cuda-check gotoolchain
 
 all: build
 
@@ -57,6 +57,36 @@ proto-python:
 lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GOFLAGS_TAGS) ./...
+
+## cuda: the GPU build (docs/gpu.md): bin/zoo-plugin-tsm and bin/zoo-gpucheck
+## with -tags zoocuda (not "cuda": that tag turns gorgonia itself into its
+## CUDA build, which needs cuDNN 8). Needs the CUDA headers and libcuda,
+## libcublas, libnvrtc (Debian: nvidia-cuda-dev from non-free), no nvcc.
+CUDA_TAGS ?= zoocuda,openblas
+cuda:
+	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-plugin-tsm ./plugins/tsm/cmd/zoo-plugin-tsm
+	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-gpucheck ./nn/cuda/cmd/zoo-gpucheck
+
+## cuda-check: what of the GPU build a machine without a GPU can check:
+## vet and build every zoocuda package (cgo against the CUDA headers, linked
+## against the libraries), then nn/cuda's tests: NVRTC compiles every kernel
+## for compute_70, sm_80 and sm_90 (NVRTC needs no GPU); the kernel twins
+## run on a CPU emulator of the kernels (the CUDA C compiled by cc, one
+## thread after another) against nn/ops; the GPU model runs on the host
+## backend and on the emulator against nn/resnet's graphs. It cannot run a
+## kernel on a GPU: real CUDA semantics (races between blocks, memory
+## limits), cuBLAS itself, CUDA 13's headers and the speed stay unchecked
+## until scripts/gpu-check.sh runs on one. Needs the CUDA packages of
+## `make cuda`; CI does not run it. About 3 minutes on 2 cores.
+cuda-check:
+	$(GO) vet -tags zoocuda ./nn/cuda/... ./nn/resnet/
+	$(GO) build -tags zoocuda ./nn/... ./plugins/tsm/...
+	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/
+
+## gotoolchain: .gotoolchain/ (trimmed Go + vendored modules, git-ignored)
+## for scripts/gpu-check.sh on a device machine without Go or network
+gotoolchain:
+	scripts/pack-gotoolchain.sh
 
 clean:
 	rm -rf $(BIN)

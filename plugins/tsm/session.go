@@ -27,18 +27,21 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
+	useGPU   bool     // Device "gpu": batches run on gpu (the CUDA build only)
+	gpu      gpuModel // the model's GPU twin, made by runner on first use
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
 	if req.Device == "gpu" {
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
-			"this zoo-plugin-tsm was built for the CPU: build the CUDA one with `make cuda`, or drop --use_gpu")
+		if err := checkGPU(); err != nil {
+			return nil, sdk.OpenResult{}, err
+		}
 	}
 	cfg, err := decode(req.Config)
 	if err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm")}
+	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm"), useGPU: req.Device == "gpu"}
 	// The graph's batch size: training validates in training-size batches
 	// (evaluation uses stored statistics, so batching does not change it).
 	rc := cfg.Train.ReaderConfig
@@ -105,6 +108,9 @@ func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
 // load reads the kept parameters (and, with velocity, the optimizer state
 // where the directory has it) from a Paddle parameter directory.
 func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
+	if err := s.syncFromGPU(true); err != nil {
+		return 0, err
+	}
 	n, err := classifier.Load(s.model, dir, keep, velocity)
 	if err == nil {
 		s.log.Debug("loaded weights", "dir", dir, "loaded", n)
@@ -118,9 +124,19 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
-func (s *session) Save(_ context.Context, dir string) error { return classifier.Save(s.model, dir) }
+func (s *session) Save(_ context.Context, dir string) error {
+	if err := s.syncFromGPU(false); err != nil {
+		return err
+	}
+	return classifier.Save(s.model, dir)
+}
 
-func (s *session) Close() error { return s.model.Close() }
+func (s *session) Close() error {
+	if s.gpu != nil {
+		s.gpu.Close()
+	}
+	return s.model.Close()
+}
 
 // source returns (building once) the data of a phase.
 func (s *session) source(phase string) (source, error) {
@@ -206,6 +222,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	graphBatch := s.model.Config().BatchSize
 	clip := s.model.Config().InputSize() / graphBatch
+	r, err := s.runner()
+	if err != nil {
+		return err
+	}
 	var iter int64
 	for b, err := range src.epoch(ctx, req.Epoch) {
 		if err != nil {
@@ -226,7 +246,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter))
-			res, err := s.model.TrainStep(b.data, b.labels, lr)
+			res, err := r.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err
 			}
@@ -240,7 +260,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		// Evaluation keeps every clip: a short last batch is padded to the
 		// graph's size and the padding's outputs dropped (stored batch-norm
 		// statistics make each clip's output independent of the others).
-		res, err := s.model.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, clip), nil)
+		res, err := r.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, clip), nil)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,15 @@
+//go:build !zoocuda
+
+package tsm
+
+import (
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/sdk"
+)
+
+func checkGPU() error {
+	return sdk.Errorf(sdk.CodeFailedPrecondition,
+		"this zoo-plugin-tsm was built for the CPU: build the CUDA one with `make cuda`, or drop --use_gpu")
+}
+
+func newGPUModel(*resnet.Model) (gpuModel, error) { return nil, checkGPU() }
