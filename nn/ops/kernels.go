@@ -464,3 +464,6 @@ func Shift[T Float](nt, t, c, hw, c1, c2 int, back bool, x, y []T) {
 func gemm[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	blas.Gemm(tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 }
+
+// BLAS describes the matrix-multiply backend and its kernel set.
+func BLAS() string { return blas.Backend() + " (" + blas.Kernels() + ")" }
