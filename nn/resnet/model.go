@@ -234,6 +234,9 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			return nil, fmt.Errorf("gradients: %w", err)
 		}
 		for i, gn := range grads {
+			if ps[i].Grad == nil {
+				ps[i].Grad = tensor.New(tensor.Of(c.Dtype), tensor.WithShape(ps[i].Shape...))
+			}
 			if _, err := ops.Keep(gn, ps[i].Grad); err != nil {
 				return nil, err
 			}
