@@ -52,7 +52,26 @@ func (g ConvGeom) OW() int { return (g.W+2*g.Pad-g.S)/g.Stride + 1 }
 // is a plain matrix product per image.
 func (g ConvGeom) pointwise() bool { return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 }
 
-// im2col writes the [C*R*S, OH*OW] patch matrix of one image.
+// validCols returns the range [lo, hi) of output columns j whose input
+// column x0 + j*stride lies inside [0, w), for ow output columns.
+func validCols(x0, stride, w, ow int) (lo, hi int) {
+	if x0 < 0 {
+		lo = (-x0 + stride - 1) / stride
+	}
+	// largest j with x0 + j*stride <= w-1
+	if w-1-x0 < 0 {
+		return 0, 0
+	}
+	hi = min(ow, (w-1-x0)/stride+1)
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// im2col writes the [C*R*S, OH*OW] patch matrix of one image. Each patch
+// row is a copy of an input row (strided for stride > 1) between zero
+// borders, so the bounds are worked out once per row, not per element.
 func im2col[T Float](g ConvGeom, x, col []T) {
 	oh, ow := g.OH(), g.OW()
 	for c := 0; c < g.C; c++ {
@@ -60,6 +79,8 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 		for r := 0; r < g.R; r++ {
 			for s := 0; s < g.S; s++ {
 				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				x0 := s - g.Pad
+				lo, hi := validCols(x0, g.Stride, g.W, ow)
 				for i := 0; i < oh; i++ {
 					y := i*g.Stride - g.Pad + r
 					dst := row[i*ow : (i+1)*ow]
@@ -68,26 +89,16 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 						continue
 					}
 					src := xc[y*g.W : (y+1)*g.W]
-					x0 := s - g.Pad
+					clear(dst[:lo])
+					clear(dst[hi:])
 					if g.Stride == 1 {
-						// contiguous run with zero borders
-						for j := range dst {
-							xx := x0 + j
-							if xx >= 0 && xx < g.W {
-								dst[j] = src[xx]
-							} else {
-								dst[j] = 0
-							}
-						}
+						copy(dst[lo:hi], src[x0+lo:x0+hi])
 						continue
 					}
-					for j := range dst {
-						xx := x0 + j*g.Stride
-						if xx >= 0 && xx < g.W {
-							dst[j] = src[xx]
-						} else {
-							dst[j] = 0
-						}
+					xx := x0 + lo*g.Stride
+					for j := lo; j < hi; j++ {
+						dst[j] = src[xx]
+						xx += g.Stride
 					}
 				}
 			}
@@ -104,6 +115,8 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 		for r := 0; r < g.R; r++ {
 			for s := 0; s < g.S; s++ {
 				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				x0 := s - g.Pad
+				lo, hi := validCols(x0, g.Stride, g.W, ow)
 				for i := 0; i < oh; i++ {
 					y := i*g.Stride - g.Pad + r
 					if y < 0 || y >= g.H {
@@ -111,12 +124,17 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 					}
 					dst := dc[y*g.W : (y+1)*g.W]
 					src := row[i*ow : (i+1)*ow]
-					x0 := s - g.Pad
-					for j, v := range src {
-						xx := x0 + j*g.Stride
-						if xx >= 0 && xx < g.W {
-							dst[xx] += v
+					if g.Stride == 1 {
+						d := dst[x0+lo : x0+hi]
+						for j, v := range src[lo:hi] {
+							d[j] += v
 						}
+						continue
+					}
+					xx := x0 + lo*g.Stride
+					for j := lo; j < hi; j++ {
+						dst[xx] += src[j]
+						xx += g.Stride
 					}
 				}
 			}

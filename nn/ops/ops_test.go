@@ -47,6 +47,58 @@ var convCases = []struct {
 	{"3x3s2p1", ConvGeom{N: 1, C: 3, H: 7, W: 8, K: 2, R: 3, S: 3, Stride: 2, Pad: 1}},
 	{"7x7s2p3", ConvGeom{N: 2, C: 3, H: 11, W: 9, K: 4, R: 7, S: 7, Stride: 2, Pad: 3}},
 	{"3x3p0", ConvGeom{N: 1, C: 2, H: 5, W: 5, K: 3, R: 3, S: 3, Stride: 1}},
+	{"5x5s3p4", ConvGeom{N: 2, C: 2, H: 4, W: 3, K: 3, R: 5, S: 5, Stride: 3, Pad: 4}},
+	{"3x3s2p2", ConvGeom{N: 1, C: 2, H: 6, W: 7, K: 2, R: 3, S: 3, Stride: 2, Pad: 2}},
+}
+
+// TestIm2colMatchesNaive checks the patch matrix element by element, and
+// col2im as its adjoint: <im2col(x), c> = <x, col2im(c)>.
+func TestIm2colMatchesNaive(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(2))
+			x := randDense(rng, g.C, g.H, g.W).Data().([]float64)
+			oh, ow := g.OH(), g.OW()
+			col := make([]float64, g.C*g.R*g.S*oh*ow)
+			for i := range col {
+				col[i] = math.NaN() // every element must be written
+			}
+			im2col(g, x, col)
+			for c := 0; c < g.C; c++ {
+				for r := 0; r < g.R; r++ {
+					for s := 0; s < g.S; s++ {
+						for i := 0; i < oh; i++ {
+							for j := 0; j < ow; j++ {
+								y, xx := i*g.Stride-g.Pad+r, j*g.Stride-g.Pad+s
+								want := 0.0
+								if y >= 0 && y < g.H && xx >= 0 && xx < g.W {
+									want = x[(c*g.H+y)*g.W+xx]
+								}
+								if got := col[(((c*g.R+r)*g.S+s)*oh+i)*ow+j]; got != want {
+									t.Fatalf("col[c%d r%d s%d i%d j%d] = %v, want %v", c, r, s, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+			cv := randDense(rng, len(col)).Data().([]float64)
+			dx := make([]float64, len(x))
+			col2im(g, cv, dx)
+			var lhs, rhs float64
+			for i := range col {
+				lhs += col[i] * cv[i]
+			}
+			for i := range x {
+				rhs += x[i] * dx[i]
+			}
+			if math.Abs(lhs-rhs) > 1e-10*(1+math.Abs(lhs)) {
+				t.Fatalf("<im2col(x), c> = %v, <x, col2im(c)> = %v", lhs, rhs)
+			}
+		})
+	}
 }
 
 func TestConvForwardMatchesDirect(t *testing.T) {
