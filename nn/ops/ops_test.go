@@ -533,3 +533,82 @@ func TestConvBNEvalMatchesSeparateOps(t *testing.T) {
 		}
 	}
 }
+
+// TestConvBNAddReLUEvalMatchesSeparateOps: the fused inference op with a
+// shortcut equals Conv2D -> BatchNorm(eval) -> AddReLU(shortcut), in
+// float64 and float32.
+func TestConvBNAddReLUEvalMatchesSeparateOps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			t.Run(tc.name+"/"+dt.String(), func(t *testing.T) {
+				g := tc.g
+				rng := rand.New(rand.NewSource(13))
+				x, w := randDense(rng, g.N, g.C, g.H, g.W), randDense(rng, g.K, g.C, g.R, g.S)
+				short := randDense(rng, g.N, g.K, g.OH(), g.OW())
+				_, scale, offset, st := bnInputs(rng, 1, g.K, 1, 1)
+				if dt == tensor.Float32 {
+					x, w, short, scale, offset = toF32(x), toF32(w), toF32(short), toF32(scale), toF32(offset)
+					st.Mean, st.Variance = toF32(st.Mean), toF32(st.Variance)
+				}
+				gr := G.NewGraph()
+				xn, wn, shn := inputNode(gr, "x", x), inputNode(gr, "w", w), inputNode(gr, "short", short)
+				sn, on := inputNode(gr, "s", scale), inputNode(gr, "o", offset)
+				fused, err := ConvBNAddReLUEval(xn, wn, sn, on, shn, g.Stride, g.Pad, st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := Conv2D(xn, wn, g.Stride, g.Pad, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bn, err := BatchNorm(c, sn, on, st, false, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sep, err := AddReLU(bn, shn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, got := alloc(dt, sep.Shape()...), alloc(dt, fused.Shape()...)
+				if _, err := Keep(sep, want); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Keep(fused, got); err != nil {
+					t.Fatal(err)
+				}
+				m := G.NewTapeMachine(gr)
+				defer m.Close()
+				if err := m.RunAll(); err != nil {
+					t.Fatal(err)
+				}
+				tol := 1e-12
+				if dt == tensor.Float32 {
+					tol = 1e-5
+				}
+				zeros := 0
+				gv, wv := toF64(got), toF64(want)
+				for i, v := range wv {
+					if math.Abs(gv[i]-v) > tol*(1+math.Abs(v)) {
+						t.Fatalf("y[%d] = %v, separate ops %v", i, gv[i], v)
+					}
+					if v == 0 {
+						zeros++
+					}
+				}
+				if zeros == 0 {
+					t.Fatal("ReLU clipped nothing: the check is vacuous")
+				}
+			})
+		}
+	}
+}
+
+func toF32(d *tensor.Dense) *tensor.Dense {
+	v := toF64(d)
+	out := alloc(tensor.Float32, d.Shape()...)
+	for i, x := range v {
+		out.Float32s()[i] = float32(x)
+	}
+	return out
+}

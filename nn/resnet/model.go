@@ -171,6 +171,28 @@ func (m *Model) build(mode Mode) (*graph, error) {
 		return y, nil
 	}
 
+	// convBNAdd is a block's last conv+BN, the shortcut added and ReLU'd:
+	// one op for inference.
+	convBNAdd := func(x *G.Node, s convSpec, short *G.Node) (*G.Node, error) {
+		if !train {
+			bn := bnName(s.name)
+			st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+			y, err := ops.ConvBNAddReLUEval(x, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], short, s.stride, s.pd, st)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+			return y, nil
+		}
+		y, err := convBN(x, s, true, false)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = ops.AddReLU(y, short); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		return y, nil
+	}
+
 	a := m.arch
 	h, err := convBN(x, a.stem, false, true)
 	if err != nil {
@@ -187,19 +209,20 @@ func (m *Model) build(mode Mode) (*graph, error) {
 				return nil, fmt.Errorf("%s: %w", b.name, err)
 			}
 		}
-		for _, s := range b.convs {
-			if h, err = convBN(h, s, true, s.relu); err != nil {
-				return nil, err
-			}
-		}
 		short := in
 		if b.short != nil {
 			if short, err = convBN(in, *b.short, true, false); err != nil {
 				return nil, err
 			}
 		}
-		if h, err = ops.AddReLU(h, short); err != nil {
-			return nil, fmt.Errorf("%s: %w", b.name, err)
+		last := len(b.convs) - 1
+		for _, s := range b.convs[:last] {
+			if h, err = convBN(h, s, true, s.relu); err != nil {
+				return nil, err
+			}
+		}
+		if h, err = convBNAdd(h, b.convs[last], short); err != nil {
+			return nil, err
 		}
 	}
 	if h, err = ops.GlobalAvgPool(h); err != nil {
