@@ -21,8 +21,14 @@ type convBNOp struct {
 	// residual: a fifth input, the block's shortcut, is added before the
 	// ReLU (relu is then set).
 	residual bool
-	col      colBuf
+	// shift: the input is TemporalShift'ed first (pointwise convs only)
+	shift *shiftGeom
+	col   colBuf
 }
+
+// shiftGeom is a temporal shift: t frames per clip, channels [0,c1) taken
+// from the previous frame, [c1,c2) from the next.
+type shiftGeom struct{ t, c1, c2 int }
 
 // ConvBNEval is Conv2D followed by BatchNorm in evaluation mode (running
 // statistics from st) and, when relu is set, a ReLU, computed as one op.
@@ -50,6 +56,25 @@ func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *
 	op.residual = true
 	op.name = fmt.Sprintf("ConvBNAddReLU%dx%d/%d", op.g.R, op.g.S, stride)
 	return G.ApplyOp(op, x, w, scale, offset, short)
+}
+
+// ShiftConvBNEval is TemporalShift(x, segNum, ratio) followed by
+// ConvBNEval with a 1x1 stride-1 filter, computed as one op that never
+// materialises the shifted input: the conv is split by input channel range
+// into three products, each reading its own frame of x.
+func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st *BNState, relu bool) (*G.Node, error) {
+	op, err := newConvBN(x, w, scale, offset, 1, 0, st, relu)
+	if err != nil {
+		return nil, err
+	}
+	xs := x.Shape()
+	if !op.g.pointwise() || segNum < 1 || xs[0]%segNum != 0 {
+		return nil, fmt.Errorf("shift+conv+bn: input %v, filter %v: want a 1x1 filter and %d frames per clip", xs, w.Shape(), segNum)
+	}
+	c := xs[1]
+	op.shift = &shiftGeom{t: segNum, c1: int(float64(c) * ratio), c2: int(float64(c) * 2 * ratio)}
+	op.name = "ShiftConvBN1x1/1"
+	return G.ApplyOp(op, x, w, scale, offset)
 }
 
 func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*convBNOp, error) {
@@ -124,7 +149,7 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	if op.residual {
 		short = data[T](in[4])
 	}
-	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), func(n int) {
+	after := func(n int) {
 		for k := 0; k < g.K; k++ {
 			yk := yd[(n*g.K+k)*ohw:][:ohw]
 			if short == nil {
@@ -136,5 +161,10 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 				yk[j] = max(ak*yk[j]+bk+s, 0)
 			}
 		}
-	})
+	}
+	if sh := op.shift; sh != nil {
+		shiftConvForward(g, sh.t, sh.c1, sh.c2, data[T](in[0]), data[T](in[1]), yd, after)
+		return
+	}
+	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
 }

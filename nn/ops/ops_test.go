@@ -612,3 +612,134 @@ func toF32(d *tensor.Dense) *tensor.Dense {
 	}
 	return out
 }
+
+// TestConvBackwardFilterOverwrites: the filter gradient does not depend on
+// what its output and scratch buffers held before (they are reused from
+// step to step).
+func TestConvBackwardFilterOverwrites(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(3))
+			x := randDense(rng, g.N, g.C, g.H, g.W).Data().([]float64)
+			dy := randDense(rng, g.N, g.K, g.OH(), g.OW()).Data().([]float64)
+			want := make([]float64, g.K*g.C*g.R*g.S)
+			ConvBackwardFilter(g, x, dy, want, nil)
+			got := make([]float64, len(want))
+			buf := make([]float64, g.ScratchSize(true))
+			for _, b := range [][]float64{got, buf} {
+				for i := range b {
+					b[i] = math.NaN()
+				}
+			}
+			ConvBackwardFilter(g, x, dy, got, buf)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("dw[%d] = %v over a dirty buffer, %v over a clean one", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestShiftConvMatchesShiftThenConv: the fused shift + pointwise conv
+// equals Shift followed by ConvForward, for shift ratios that leave each
+// of the three channel ranges empty in turn, and clips of one frame.
+func TestShiftConvMatchesShiftThenConv(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		clips, t  int
+		c, k, hw  int
+		ratio     float64
+		wantZeros bool
+	}{
+		{"tsm", 2, 4, 16, 5, 6, 1.0 / 8, false},
+		{"quarter", 1, 3, 8, 3, 4, 1.0 / 4, false},
+		{"half", 2, 2, 6, 4, 3, 0.5, false},
+		{"none", 1, 3, 5, 2, 4, 0, false},
+		{"one_frame", 3, 1, 8, 3, 2, 1.0 / 8, false},
+		{"all_shifted_one_frame", 2, 1, 4, 3, 2, 0.5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.clips * tc.t
+			g := ConvGeom{N: n, C: tc.c, H: 1, W: tc.hw, K: tc.k, R: 1, S: 1, Stride: 1}
+			c1, c2 := int(float64(tc.c)*tc.ratio), int(float64(tc.c)*2*tc.ratio)
+			rng := rand.New(rand.NewSource(8))
+			x := randDense(rng, n, tc.c, 1, tc.hw).Data().([]float64)
+			w := randDense(rng, tc.k, tc.c, 1, 1).Data().([]float64)
+			shifted := make([]float64, len(x))
+			Shift(n, tc.t, tc.c, tc.hw, c1, c2, false, x, shifted)
+			want := make([]float64, n*tc.k*tc.hw)
+			ConvForward(g, shifted, w, want, nil)
+			got := make([]float64, len(want))
+			got32 := make([]float32, len(want))
+			for i := range got {
+				got[i], got32[i] = math.NaN(), float32(math.NaN())
+			}
+			ShiftConvForward(g, tc.t, c1, c2, x, w, got)
+			ShiftConvForward(g, tc.t, c1, c2, f32s(x), f32s(w), got32)
+			zeros := 0
+			for i, v := range want {
+				if math.Abs(got[i]-v) > 1e-12*(1+math.Abs(v)) {
+					t.Fatalf("y[%d] = %v, shift then conv %v", i, got[i], v)
+				}
+				if math.Abs(float64(got32[i])-v) > 1e-5*(1+math.Abs(v)) {
+					t.Fatalf("float32 y[%d] = %v, shift then conv %v", i, got32[i], v)
+				}
+				if v == 0 {
+					zeros++
+				}
+			}
+			if tc.wantZeros != (zeros == len(want)) {
+				t.Fatalf("%d of %d outputs are zero", zeros, len(want))
+			}
+		})
+	}
+}
+
+// TestShiftConvBNEvalMatchesSeparateOps: the fused op equals
+// TemporalShift -> ConvBNEval.
+func TestShiftConvBNEvalMatchesSeparateOps(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(14))
+	const n, c, k, h, w = 6, 16, 5, 3, 2
+	x, wt := randDense(rng, n, c, h, w), randDense(rng, k, c, 1, 1)
+	_, scale, offset, st := bnInputs(rng, 1, k, 1, 1)
+	gr := G.NewGraph()
+	xn, wn := inputNode(gr, "x", x), inputNode(gr, "w", wt)
+	sn, on := inputNode(gr, "s", scale), inputNode(gr, "o", offset)
+	fused, err := ShiftConvBNEval(xn, wn, sn, on, 3, 1.0/8, st, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := TemporalShift(xn, 3, 1.0/8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sep, err := ConvBNEval(sh, wn, sn, on, 1, 0, st, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := alloc(tensor.Float64, sep.Shape()...), alloc(tensor.Float64, fused.Shape()...)
+	if _, err := Keep(sep, want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Keep(fused, got); err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(gr)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range want.Float64s() {
+		if math.Abs(got.Float64s()[i]-v) > 1e-12*(1+math.Abs(v)) {
+			t.Fatalf("y[%d] = %v, separate ops %v", i, got.Float64s()[i], v)
+		}
+	}
+	if _, err := ShiftConvBNEval(xn, inputNode(gr, "w3", randDense(rng, k, c, 3, 3)), sn, on, 3, 1.0/8, st, true); err == nil {
+		t.Error("a 3x3 filter was accepted")
+	}
+}

@@ -203,8 +203,12 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	}
 	for _, b := range a.blocks {
 		in := h
-		if c.TemporalShift {
-			// residual shift: only branch2a's input is shifted
+		// residual shift: only branch2a's input is shifted. Inference
+		// folds it into a 1x1 branch2a (the bottleneck's) instead of
+		// copying the shifted input.
+		s0 := b.convs[0]
+		fuseShift := c.TemporalShift && !train && s0.k == 1 && s0.stride == 1 && s0.pd == 0 && len(b.convs) > 1
+		if c.TemporalShift && !fuseShift {
 			if h, err = ops.TemporalShift(h, c.SegNum, c.ShiftRatio); err != nil {
 				return nil, fmt.Errorf("%s: %w", b.name, err)
 			}
@@ -216,7 +220,15 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			}
 		}
 		last := len(b.convs) - 1
-		for _, s := range b.convs[:last] {
+		for i, s := range b.convs[:last] {
+			if i == 0 && fuseShift {
+				bn := bnName(s.name)
+				st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+				if h, err = ops.ShiftConvBNEval(h, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], c.SegNum, c.ShiftRatio, st, s.relu); err != nil {
+					return nil, fmt.Errorf("%s: %w", s.name, err)
+				}
+				continue
+			}
 			if h, err = convBN(h, s, true, s.relu); err != nil {
 				return nil, err
 			}
