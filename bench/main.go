@@ -27,6 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/zoo-ml/zoo/nn/resnet"
 )
 
@@ -80,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("zoo-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	iters := fs.Int("iters", 3, "timed iterations per case (forward b8: 1), after one warm-up")
-	only := fs.String("only", "", "run only the cases whose name contains this")
+	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
 	python := fs.String("python", "", "python3 with torch for the PyTorch peer (default: the first of python3, /usr/bin/python3 that imports torch); \"none\" skips it")
 	child := fs.String("case", "", "internal: run this one case and print its measurement as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -104,11 +106,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if py == "" {
 		fmt.Fprintln(stdout, "# PyTorch: skipped or not found (install python3-torch), zoo only")
 	}
+	if hint := kernelHint(resnet.BLAS()); hint != "" {
+		fmt.Fprintln(stdout, "# "+hint)
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\tzoo s/clip\tzoo cpu-s/clip\tzoo GFLOP/s\tzoo RSS MB\tzoo alloc MB/clip\ttorch s/clip\ttorch cpu-s/clip\ttorch RSS MB\tratio wall\tratio cpu\t")
 	failed := false
 	for _, c := range cases(*iters) {
-		if *only != "" && !strings.Contains(c.Name, *only) {
+		if !selected(c.Name, *only) {
 			continue
 		}
 		fmt.Fprintf(stderr, "zoo-bench: %s ...\n", c.Name)
@@ -145,6 +150,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func selected(name, only string) bool {
+	if only == "" {
+		return true
+	}
+	for _, s := range strings.Split(only, ",") {
+		if s != "" && strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // runChild runs one case in this process and prints its measurement.
@@ -261,6 +278,16 @@ func sourceDir() string {
 	}
 	self, _ := os.Executable()
 	return filepath.Dir(self)
+}
+
+// kernelHint says when OpenBLAS runs AVX2 kernels on a CPU with AVX-512:
+// OPENBLAS_CORETYPE=Haswell in the environment does that, and halves
+// sgemm's speed.
+func kernelHint(blas string) string {
+	if !strings.Contains(blas, "Haswell") || !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BW || !cpu.X86.HasAVX512DQ || !cpu.X86.HasAVX512VL {
+		return ""
+	}
+	return fmt.Sprintf("note: OpenBLAS runs its AVX2 (Haswell) kernels on this AVX-512 CPU (OPENBLAS_CORETYPE=%q); OPENBLAS_CORETYPE=SkylakeX doubles sgemm speed here", os.Getenv("OPENBLAS_CORETYPE"))
 }
 
 func loadavg() string {
