@@ -10,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build plugins deps test run bench proto proto-python lint clean cuda cuda-check gotoolchain
+.PHONY: all build plugins deps test run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain
 
 all: build
 
@@ -36,8 +36,15 @@ test: deps
 run: deps build
 	$(BIN)/zoo run TSM train
 
-## bench: the benchmarks, with the peers they are compared to
-bench: build
+## bench: zoo's TSM against PyTorch's (python3-torch) in one run: s/clip, GFLOP/s, peak RSS
+bench: $(BIN)/zoo-bench
+	$(BIN)/zoo-bench $(BENCHFLAGS)
+
+$(BIN)/zoo-bench: $(GOFILES) go.mod go.sum
+	$(GO) build $(GOFLAGS_TAGS) -o $@ ./bench
+
+## bench-go: the Go micro-benchmarks (go test -bench), a few iterations each
+bench-go:
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 3x ./...
 
 ## proto: regenerate sdk/internal/pb from sdk/proto (protoc from Debian's protobuf-compiler)

@@ -18,13 +18,66 @@ type convBNOp struct {
 	g    ConvGeom
 	st   *BNState
 	relu bool
-	col  colBuf
+	// residual: a fifth input, the block's shortcut, is added before the
+	// ReLU (relu is then set).
+	residual bool
+	// shift: the input is TemporalShift'ed first (pointwise convs only)
+	shift *shiftGeom
+	col   colBuf
 }
+
+// shiftGeom is a temporal shift: t frames per clip, channels [0,c1) taken
+// from the previous frame, [c1,c2) from the next.
+type shiftGeom struct{ t, c1, c2 int }
 
 // ConvBNEval is Conv2D followed by BatchNorm in evaluation mode (running
 // statistics from st) and, when relu is set, a ReLU, computed as one op.
 // It has no gradient: use it in evaluation graphs only.
 func ConvBNEval(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*G.Node, error) {
+	op, err := newConvBN(x, w, scale, offset, stride, pad, st, relu)
+	if err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(op, x, w, scale, offset)
+}
+
+// ConvBNAddReLUEval is ConvBNEval (without its ReLU) followed by
+// AddReLU(·, short): the last conv of a residual block with the shortcut
+// added, computed as one op. Adding the shortcut while each image's conv
+// output is still in cache saves a pass over the block's output.
+func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *BNState) (*G.Node, error) {
+	op, err := newConvBN(x, w, scale, offset, stride, pad, st, true)
+	if err != nil {
+		return nil, err
+	}
+	if !short.Shape().Eq(op.out) {
+		return nil, fmt.Errorf("conv+bn+add: shortcut %v, conv output %v", short.Shape(), op.out)
+	}
+	op.residual = true
+	op.name = fmt.Sprintf("ConvBNAddReLU%dx%d/%d", op.g.R, op.g.S, stride)
+	return G.ApplyOp(op, x, w, scale, offset, short)
+}
+
+// ShiftConvBNEval is TemporalShift(x, segNum, ratio) followed by
+// ConvBNEval with a 1x1 stride-1 filter, computed as one op that never
+// materialises the shifted input: the conv is split by input channel range
+// into three products, each reading its own frame of x.
+func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st *BNState, relu bool) (*G.Node, error) {
+	op, err := newConvBN(x, w, scale, offset, 1, 0, st, relu)
+	if err != nil {
+		return nil, err
+	}
+	xs := x.Shape()
+	if !op.g.pointwise() || segNum < 1 || xs[0]%segNum != 0 {
+		return nil, fmt.Errorf("shift+conv+bn: input %v, filter %v: want a 1x1 filter and %d frames per clip", xs, w.Shape(), segNum)
+	}
+	c := xs[1]
+	op.shift = &shiftGeom{t: segNum, c1: int(float64(c) * ratio), c2: int(float64(c) * 2 * ratio)}
+	op.name = "ShiftConvBN1x1/1"
+	return G.ApplyOp(op, x, w, scale, offset)
+}
+
+func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*convBNOp, error) {
 	xs, ws := x.Shape(), w.Shape()
 	if xs.Dims() != 4 || ws.Dims() != 4 || xs[1] != ws[1] {
 		return nil, fmt.Errorf("conv+bn: input %v and filter %v do not fit", xs, ws)
@@ -41,16 +94,26 @@ func ConvBNEval(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu 
 	if st == nil || st.Mean == nil || st.Variance == nil || st.Mean.Shape().TotalSize() != g.K || st.Variance.Shape().TotalSize() != g.K {
 		return nil, fmt.Errorf("conv+bn: running statistics missing or not [%d]", g.K)
 	}
-	op := &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
-		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}
-	return G.ApplyOp(op, x, w, scale, offset)
+	return &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
+		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}, nil
 }
 
-func (op *convBNOp) Arity() int    { return 4 }
-func (op *convBNOp) Type() hm.Type { return fnType(4, 4, 4, 1, 1) }
+func (op *convBNOp) Arity() int {
+	if op.residual {
+		return 5
+	}
+	return 4
+}
+
+func (op *convBNOp) Type() hm.Type {
+	if op.residual {
+		return fnType(4, 4, 4, 1, 1, 4)
+	}
+	return fnType(4, 4, 4, 1, 1)
+}
 
 func (op *convBNOp) Do(vs ...G.Value) (G.Value, error) {
-	in, err := denses(vs, 4)
+	in, err := denses(vs, op.Arity())
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +145,26 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	}
 	ohw := g.OH() * g.OW()
 	yd := data[T](y)
-	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), func(n int) {
+	var short []T
+	if op.residual {
+		short = data[T](in[4])
+	}
+	after := func(n int) {
 		for k := 0; k < g.K; k++ {
-			bnApply(1, 1, ohw, 0, a[k], b[k], op.relu, yd[(n*g.K+k)*ohw:][:ohw], yd[(n*g.K+k)*ohw:][:ohw])
+			yk := yd[(n*g.K+k)*ohw:][:ohw]
+			if short == nil {
+				bnApply(1, 1, ohw, 0, a[k], b[k], op.relu, yk, yk)
+				continue
+			}
+			ak, bk := a[k], b[k]
+			for j, s := range short[(n*g.K+k)*ohw:][:ohw] {
+				yk[j] = max(ak*yk[j]+bk+s, 0)
+			}
 		}
-	})
+	}
+	if sh := op.shift; sh != nil {
+		shiftConvForward(g, sh.t, sh.c1, sh.c2, data[T](in[0]), data[T](in[1]), yd, after)
+		return
+	}
+	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
 }

@@ -3,10 +3,11 @@
 // NCHW convolution as im2col + gemm (a plain gemm for 1x1 stride-1 convs,
 // images split over GOMAXPROCS goroutines), batch normalisation (optionally
 // fused with a ReLU) with running statistics kept outside gorgonia, an
-// inference-only conv+BN+ReLU, max and global average pooling, the TSM
-// temporal shift, fluid's downgrade_in_infer dropout, a fully connected
-// layer, softmax with cross entropy, and Keep, which copies a node's value
-// (a gradient, say) out of the graph while it runs.
+// inference-only conv+BN+ReLU (also with the residual shortcut added, or
+// with the TSM shift folded into a 1x1 conv), max and global average
+// pooling, the TSM temporal shift, fluid's downgrade_in_infer dropout, a
+// fully connected layer, softmax with cross entropy, and Keep, which copies
+// a node's value (a gradient, say) out of the graph while it runs.
 //
 // Every op works on float32 and float64 tensors (float64 is what the
 // gradient checks use). Each forward op implements gorgonia.SDOp; its

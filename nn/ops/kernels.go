@@ -52,7 +52,26 @@ func (g ConvGeom) OW() int { return (g.W+2*g.Pad-g.S)/g.Stride + 1 }
 // is a plain matrix product per image.
 func (g ConvGeom) pointwise() bool { return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 }
 
-// im2col writes the [C*R*S, OH*OW] patch matrix of one image.
+// validCols returns the range [lo, hi) of output columns j whose input
+// column x0 + j*stride lies inside [0, w), for ow output columns.
+func validCols(x0, stride, w, ow int) (lo, hi int) {
+	if x0 < 0 {
+		lo = (-x0 + stride - 1) / stride
+	}
+	// largest j with x0 + j*stride <= w-1
+	if w-1-x0 < 0 {
+		return 0, 0
+	}
+	hi = min(ow, (w-1-x0)/stride+1)
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// im2col writes the [C*R*S, OH*OW] patch matrix of one image. Each patch
+// row is a copy of an input row (strided for stride > 1) between zero
+// borders, so the bounds are worked out once per row, not per element.
 func im2col[T Float](g ConvGeom, x, col []T) {
 	oh, ow := g.OH(), g.OW()
 	for c := 0; c < g.C; c++ {
@@ -60,6 +79,8 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 		for r := 0; r < g.R; r++ {
 			for s := 0; s < g.S; s++ {
 				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				x0 := s - g.Pad
+				lo, hi := validCols(x0, g.Stride, g.W, ow)
 				for i := 0; i < oh; i++ {
 					y := i*g.Stride - g.Pad + r
 					dst := row[i*ow : (i+1)*ow]
@@ -68,26 +89,16 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 						continue
 					}
 					src := xc[y*g.W : (y+1)*g.W]
-					x0 := s - g.Pad
+					clear(dst[:lo])
+					clear(dst[hi:])
 					if g.Stride == 1 {
-						// contiguous run with zero borders
-						for j := range dst {
-							xx := x0 + j
-							if xx >= 0 && xx < g.W {
-								dst[j] = src[xx]
-							} else {
-								dst[j] = 0
-							}
-						}
+						copy(dst[lo:hi], src[x0+lo:x0+hi])
 						continue
 					}
-					for j := range dst {
-						xx := x0 + j*g.Stride
-						if xx >= 0 && xx < g.W {
-							dst[j] = src[xx]
-						} else {
-							dst[j] = 0
-						}
+					xx := x0 + lo*g.Stride
+					for j := lo; j < hi; j++ {
+						dst[j] = src[xx]
+						xx += g.Stride
 					}
 				}
 			}
@@ -104,6 +115,8 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 		for r := 0; r < g.R; r++ {
 			for s := 0; s < g.S; s++ {
 				row := col[((c*g.R+r)*g.S+s)*oh*ow:][:oh*ow]
+				x0 := s - g.Pad
+				lo, hi := validCols(x0, g.Stride, g.W, ow)
 				for i := 0; i < oh; i++ {
 					y := i*g.Stride - g.Pad + r
 					if y < 0 || y >= g.H {
@@ -111,12 +124,17 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 					}
 					dst := dc[y*g.W : (y+1)*g.W]
 					src := row[i*ow : (i+1)*ow]
-					x0 := s - g.Pad
-					for j, v := range src {
-						xx := x0 + j*g.Stride
-						if xx >= 0 && xx < g.W {
-							dst[xx] += v
+					if g.Stride == 1 {
+						d := dst[x0+lo : x0+hi]
+						for j, v := range src[lo:hi] {
+							d[j] += v
 						}
+						continue
+					}
+					xx := x0 + lo*g.Stride
+					for j := lo; j < hi; j++ {
+						dst[xx] += src[j]
+						xx += g.Stride
 					}
 				}
 			}
@@ -210,6 +228,44 @@ func convForward[T Float](g ConvGeom, x, w, y, buf []T, after func(n int)) {
 	})
 }
 
+// ShiftConvForward computes y = conv(Shift(x)) for a pointwise conv g
+// (1x1, stride 1, no padding) and Shift as in Shift (t frames per clip,
+// channels [0,c1) from the previous frame, [c1,c2) from the next), without
+// the shifted copy of x: image n's product is W[:, 0:c1]·x[n-1] +
+// W[:, c1:c2]·x[n+1] + W[:, c2:C]·x[n] over the matching channel rows,
+// leaving out the frames past the clip's ends.
+func ShiftConvForward[T Float](g ConvGeom, t, c1, c2 int, x, w, y []T) {
+	shiftConvForward(g, t, c1, c2, x, w, y, nil)
+}
+
+func shiftConvForward[T Float](g ConvGeom, t, c1, c2 int, x, w, y []T, after func(n int)) {
+	hw := g.H * g.W
+	overImages(g, func(_, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			yn := y[n*g.K*hw : (n+1)*g.K*hw]
+			ti := n % t
+			beta := T(0)
+			part := func(frame, a, b int) {
+				if a >= b || frame < 0 || frame >= t {
+					return
+				}
+				m := n - ti + frame
+				blas.Gemm(false, false, g.K, hw, b-a, w[a:], g.C, x[(m*g.C+a)*hw:], hw, beta, yn, hw)
+				beta = 1
+			}
+			part(ti, c2, g.C)
+			part(ti-1, 0, c1)
+			part(ti+1, c1, c2)
+			if beta == 0 {
+				clear(yn)
+			}
+			if after != nil {
+				after(n)
+			}
+		}
+	})
+}
+
 // ConvBackwardData computes dx from dy and w; dx is overwritten.
 func ConvBackwardData[T Float](g ConvGeom, w, dy, dx, buf []T) {
 	crs, cs := g.C*g.R*g.S, g.ColSize()
@@ -244,16 +300,23 @@ func ConvBackwardFilter[T Float](g ConvGeom, x, dy, dw, buf []T) {
 		if k > 0 {
 			acc = partials[(k-1)*ws : k*ws]
 		}
-		clear(acc)
+		if lo == hi {
+			clear(acc)
+		}
 		for n := lo; n < hi; n++ {
 			xn := x[n*g.C*hw : (n+1)*g.C*hw]
 			dyn := dy[n*g.K*ohw : (n+1)*g.K*ohw]
+			// the first image overwrites acc, so it needs no clearing
+			beta := T(1)
+			if n == lo {
+				beta = 0
+			}
 			if g.pointwise() {
-				blas.Gemm(false, true, g.K, g.C, ohw, dyn, ohw, xn, hw, 1, acc, g.C)
+				blas.Gemm(false, true, g.K, g.C, ohw, dyn, ohw, xn, hw, beta, acc, g.C)
 				continue
 			}
 			im2col(g, xn, col)
-			blas.Gemm(false, true, g.K, crs, ohw, dyn, ohw, col, ohw, 1, acc, crs)
+			blas.Gemm(false, true, g.K, crs, ohw, dyn, ohw, col, ohw, beta, acc, crs)
 		}
 	})
 	for k := 1; k < nw; k++ {
@@ -271,21 +334,17 @@ func BNForwardTrain[T Float](n, c, hw int, eps float64, relu bool, x, scale, off
 	m := float64(n * hw)
 	parallelFor(c, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
-			var s float64
+			// One pass for both moments, taken about the channel's first
+			// value so that a large mean does not cancel the variance.
+			k := float64(x[ch*hw])
+			var s, ss float64
 			for i := 0; i < n; i++ {
-				for _, v := range x[(i*c+ch)*hw:][:hw] {
-					s += float64(v)
-				}
+				a, b := sumSq(x[(i*c+ch)*hw:][:hw], k)
+				s, ss = s+a, ss+b
 			}
-			mu := s / m
-			var ss float64
-			for i := 0; i < n; i++ {
-				for _, v := range x[(i*c+ch)*hw:][:hw] {
-					d := float64(v) - mu
-					ss += d * d
-				}
-			}
-			va := ss / m
+			d := s / m
+			mu := k + d
+			va := max(ss/m-d*d, 0)
 			is := 1 / math.Sqrt(va+eps)
 			mean[ch], variance[ch], invstd[ch] = T(mu), T(va), T(is)
 			a := float64(scale[ch]) * is
@@ -293,6 +352,25 @@ func BNForwardTrain[T Float](n, c, hw int, eps float64, relu bool, x, scale, off
 			bnApply(n, c, hw, ch, T(a), T(b), relu, x, y)
 		}
 	})
+}
+
+// sumSq returns the sum and the sum of squares of x - k, in float64 with
+// four accumulators each (one chain of dependent adds would leave the
+// loop waiting on add latency).
+func sumSq[T Float](x []T, k float64) (s, ss float64) {
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		a, b, c, d := float64(v[0])-k, float64(v[1])-k, float64(v[2])-k, float64(v[3])-k
+		s0, s1, s2, s3 = s0+a, s1+b, s2+c, s3+d
+		q0, q1, q2, q3 = q0+a*a, q1+b*b, q2+c*c, q3+d*d
+	}
+	for ; i < len(x); i++ {
+		a := float64(x[i]) - k
+		s0, q0 = s0+a, q0+a*a
+	}
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
 }
 
 // BNForwardEval normalises x with the given (running) statistics.
@@ -332,46 +410,90 @@ func BNBackward[T Float](n, c, hw int, train, relu bool, x, y, dy, scale, mean, 
 	parallelFor(c, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mu, is := float64(mean[ch]), float64(invstd[ch])
-			var sdy, sdyx float64
+			// sdy = sum(g), sdxm = sum(g*(x-mu)), g masked by the ReLU
+			var sdy, sdxm float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
-				xs, gs := x[off:][:hw], dy[off:][:hw]
 				var ys []T
 				if relu {
 					ys = y[off:][:hw]
 				}
-				for j, g := range gs {
-					if relu && ys[j] <= 0 {
-						continue
-					}
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(xs[j]) - mu) * is
-				}
+				a, b := gradSums(dy[off:][:hw], x[off:][:hw], ys, mu)
+				sdy, sdxm = sdy+a, sdxm+b
 			}
-			dscale[ch], doffset[ch] = T(sdyx), T(sdy)
+			dscale[ch], doffset[ch] = T(sdxm*is), T(sdy)
+			// dx = k*(g - sdy/m - xhat*sum(g*xhat)/m), xhat = (x-mu)*is,
+			// written as k*g + c1*x + c0
 			k := float64(scale[ch]) * is
+			var c1, c0 float64
+			if train {
+				c1 = -k * is * is * sdxm / m
+				c0 = -k*sdy/m - c1*mu
+			}
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
 				xs, gs, ds := x[off:][:hw], dy[off:][:hw], dx[off:][:hw]
-				var ys []T
 				if relu {
-					ys = y[off:][:hw]
+					ys := y[off:][:hw]
+					for j, g := range gs {
+						gv := float64(g)
+						if ys[j] <= 0 {
+							gv = 0
+						}
+						ds[j] = T(k*gv + c1*float64(xs[j]) + c0)
+					}
+					continue
 				}
 				for j, g := range gs {
-					gv := float64(g)
-					if relu && ys[j] <= 0 {
-						gv = 0
-					}
-					if train {
-						xh := (float64(xs[j]) - mu) * is
-						ds[j] = T(k * (gv - sdy/m - xh*sdyx/m))
-					} else {
-						ds[j] = T(k * gv)
-					}
+					ds[j] = T(k*float64(g) + c1*float64(xs[j]) + c0)
 				}
 			}
 		}
 	})
+}
+
+// gradSums returns sum(g) and sum(g*(x-mu)) over one plane, g zeroed where
+// y <= 0 when y is not nil, with four accumulators each.
+func gradSums[T Float](g, x, y []T, mu float64) (sg, sgx float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	x = x[:len(g)]
+	if y != nil {
+		y = y[:len(g)]
+	}
+	for ; i+4 <= len(g); i += 4 {
+		gv, xv := g[i:i+4:i+4], x[i:i+4:i+4]
+		g0, g1, g2, g3 := float64(gv[0]), float64(gv[1]), float64(gv[2]), float64(gv[3])
+		if y != nil {
+			yv := y[i : i+4 : i+4]
+			if yv[0] <= 0 {
+				g0 = 0
+			}
+			if yv[1] <= 0 {
+				g1 = 0
+			}
+			if yv[2] <= 0 {
+				g2 = 0
+			}
+			if yv[3] <= 0 {
+				g3 = 0
+			}
+		}
+		a0, a1, a2, a3 = a0+g0, a1+g1, a2+g2, a3+g3
+		b0 += g0 * (float64(xv[0]) - mu)
+		b1 += g1 * (float64(xv[1]) - mu)
+		b2 += g2 * (float64(xv[2]) - mu)
+		b3 += g3 * (float64(xv[3]) - mu)
+	}
+	for ; i < len(g); i++ {
+		gv := float64(g[i])
+		if y != nil && y[i] <= 0 {
+			gv = 0
+		}
+		a0 += gv
+		b0 += gv * (float64(x[i]) - mu)
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
 // MaxPoolForward is a max pool with a square window; padding never wins
@@ -464,3 +586,6 @@ func Shift[T Float](nt, t, c, hw, c1, c2 int, back bool, x, y []T) {
 func gemm[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	blas.Gemm(tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 }
+
+// BLAS describes the matrix-multiply backend and its kernel set.
+func BLAS() string { return blas.Backend() + " (" + blas.Kernels() + ")" }

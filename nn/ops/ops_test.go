@@ -47,6 +47,58 @@ var convCases = []struct {
 	{"3x3s2p1", ConvGeom{N: 1, C: 3, H: 7, W: 8, K: 2, R: 3, S: 3, Stride: 2, Pad: 1}},
 	{"7x7s2p3", ConvGeom{N: 2, C: 3, H: 11, W: 9, K: 4, R: 7, S: 7, Stride: 2, Pad: 3}},
 	{"3x3p0", ConvGeom{N: 1, C: 2, H: 5, W: 5, K: 3, R: 3, S: 3, Stride: 1}},
+	{"5x5s3p4", ConvGeom{N: 2, C: 2, H: 4, W: 3, K: 3, R: 5, S: 5, Stride: 3, Pad: 4}},
+	{"3x3s2p2", ConvGeom{N: 1, C: 2, H: 6, W: 7, K: 2, R: 3, S: 3, Stride: 2, Pad: 2}},
+}
+
+// TestIm2colMatchesNaive checks the patch matrix element by element, and
+// col2im as its adjoint: <im2col(x), c> = <x, col2im(c)>.
+func TestIm2colMatchesNaive(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(2))
+			x := randDense(rng, g.C, g.H, g.W).Data().([]float64)
+			oh, ow := g.OH(), g.OW()
+			col := make([]float64, g.C*g.R*g.S*oh*ow)
+			for i := range col {
+				col[i] = math.NaN() // every element must be written
+			}
+			im2col(g, x, col)
+			for c := 0; c < g.C; c++ {
+				for r := 0; r < g.R; r++ {
+					for s := 0; s < g.S; s++ {
+						for i := 0; i < oh; i++ {
+							for j := 0; j < ow; j++ {
+								y, xx := i*g.Stride-g.Pad+r, j*g.Stride-g.Pad+s
+								want := 0.0
+								if y >= 0 && y < g.H && xx >= 0 && xx < g.W {
+									want = x[(c*g.H+y)*g.W+xx]
+								}
+								if got := col[(((c*g.R+r)*g.S+s)*oh+i)*ow+j]; got != want {
+									t.Fatalf("col[c%d r%d s%d i%d j%d] = %v, want %v", c, r, s, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+			cv := randDense(rng, len(col)).Data().([]float64)
+			dx := make([]float64, len(x))
+			col2im(g, cv, dx)
+			var lhs, rhs float64
+			for i := range col {
+				lhs += col[i] * cv[i]
+			}
+			for i := range x {
+				rhs += x[i] * dx[i]
+			}
+			if math.Abs(lhs-rhs) > 1e-10*(1+math.Abs(lhs)) {
+				t.Fatalf("<im2col(x), c> = %v, <x, col2im(c)> = %v", lhs, rhs)
+			}
+		})
+	}
 }
 
 func TestConvForwardMatchesDirect(t *testing.T) {
@@ -479,5 +531,215 @@ func TestConvBNEvalMatchesSeparateOps(t *testing.T) {
 				t.Fatalf("%s: ReLU clipped nothing: the check is vacuous", tc.name)
 			}
 		}
+	}
+}
+
+// TestConvBNAddReLUEvalMatchesSeparateOps: the fused inference op with a
+// shortcut equals Conv2D -> BatchNorm(eval) -> AddReLU(shortcut), in
+// float64 and float32.
+func TestConvBNAddReLUEvalMatchesSeparateOps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			t.Run(tc.name+"/"+dt.String(), func(t *testing.T) {
+				g := tc.g
+				rng := rand.New(rand.NewSource(13))
+				x, w := randDense(rng, g.N, g.C, g.H, g.W), randDense(rng, g.K, g.C, g.R, g.S)
+				short := randDense(rng, g.N, g.K, g.OH(), g.OW())
+				_, scale, offset, st := bnInputs(rng, 1, g.K, 1, 1)
+				if dt == tensor.Float32 {
+					x, w, short, scale, offset = toF32(x), toF32(w), toF32(short), toF32(scale), toF32(offset)
+					st.Mean, st.Variance = toF32(st.Mean), toF32(st.Variance)
+				}
+				gr := G.NewGraph()
+				xn, wn, shn := inputNode(gr, "x", x), inputNode(gr, "w", w), inputNode(gr, "short", short)
+				sn, on := inputNode(gr, "s", scale), inputNode(gr, "o", offset)
+				fused, err := ConvBNAddReLUEval(xn, wn, sn, on, shn, g.Stride, g.Pad, st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := Conv2D(xn, wn, g.Stride, g.Pad, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bn, err := BatchNorm(c, sn, on, st, false, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sep, err := AddReLU(bn, shn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, got := alloc(dt, sep.Shape()...), alloc(dt, fused.Shape()...)
+				if _, err := Keep(sep, want); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Keep(fused, got); err != nil {
+					t.Fatal(err)
+				}
+				m := G.NewTapeMachine(gr)
+				defer m.Close()
+				if err := m.RunAll(); err != nil {
+					t.Fatal(err)
+				}
+				tol := 1e-12
+				if dt == tensor.Float32 {
+					tol = 1e-5
+				}
+				zeros := 0
+				gv, wv := toF64(got), toF64(want)
+				for i, v := range wv {
+					if math.Abs(gv[i]-v) > tol*(1+math.Abs(v)) {
+						t.Fatalf("y[%d] = %v, separate ops %v", i, gv[i], v)
+					}
+					if v == 0 {
+						zeros++
+					}
+				}
+				if zeros == 0 {
+					t.Fatal("ReLU clipped nothing: the check is vacuous")
+				}
+			})
+		}
+	}
+}
+
+func toF32(d *tensor.Dense) *tensor.Dense {
+	v := toF64(d)
+	out := alloc(tensor.Float32, d.Shape()...)
+	for i, x := range v {
+		out.Float32s()[i] = float32(x)
+	}
+	return out
+}
+
+// TestConvBackwardFilterOverwrites: the filter gradient does not depend on
+// what its output and scratch buffers held before (they are reused from
+// step to step).
+func TestConvBackwardFilterOverwrites(t *testing.T) {
+	t.Parallel()
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			rng := rand.New(rand.NewSource(3))
+			x := randDense(rng, g.N, g.C, g.H, g.W).Data().([]float64)
+			dy := randDense(rng, g.N, g.K, g.OH(), g.OW()).Data().([]float64)
+			want := make([]float64, g.K*g.C*g.R*g.S)
+			ConvBackwardFilter(g, x, dy, want, nil)
+			got := make([]float64, len(want))
+			buf := make([]float64, g.ScratchSize(true))
+			for _, b := range [][]float64{got, buf} {
+				for i := range b {
+					b[i] = math.NaN()
+				}
+			}
+			ConvBackwardFilter(g, x, dy, got, buf)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("dw[%d] = %v over a dirty buffer, %v over a clean one", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestShiftConvMatchesShiftThenConv: the fused shift + pointwise conv
+// equals Shift followed by ConvForward, for shift ratios that leave each
+// of the three channel ranges empty in turn, and clips of one frame.
+func TestShiftConvMatchesShiftThenConv(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		clips, t  int
+		c, k, hw  int
+		ratio     float64
+		wantZeros bool
+	}{
+		{"tsm", 2, 4, 16, 5, 6, 1.0 / 8, false},
+		{"quarter", 1, 3, 8, 3, 4, 1.0 / 4, false},
+		{"half", 2, 2, 6, 4, 3, 0.5, false},
+		{"none", 1, 3, 5, 2, 4, 0, false},
+		{"one_frame", 3, 1, 8, 3, 2, 1.0 / 8, false},
+		{"all_shifted_one_frame", 2, 1, 4, 3, 2, 0.5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.clips * tc.t
+			g := ConvGeom{N: n, C: tc.c, H: 1, W: tc.hw, K: tc.k, R: 1, S: 1, Stride: 1}
+			c1, c2 := int(float64(tc.c)*tc.ratio), int(float64(tc.c)*2*tc.ratio)
+			rng := rand.New(rand.NewSource(8))
+			x := randDense(rng, n, tc.c, 1, tc.hw).Data().([]float64)
+			w := randDense(rng, tc.k, tc.c, 1, 1).Data().([]float64)
+			shifted := make([]float64, len(x))
+			Shift(n, tc.t, tc.c, tc.hw, c1, c2, false, x, shifted)
+			want := make([]float64, n*tc.k*tc.hw)
+			ConvForward(g, shifted, w, want, nil)
+			got := make([]float64, len(want))
+			got32 := make([]float32, len(want))
+			for i := range got {
+				got[i], got32[i] = math.NaN(), float32(math.NaN())
+			}
+			ShiftConvForward(g, tc.t, c1, c2, x, w, got)
+			ShiftConvForward(g, tc.t, c1, c2, f32s(x), f32s(w), got32)
+			zeros := 0
+			for i, v := range want {
+				if math.Abs(got[i]-v) > 1e-12*(1+math.Abs(v)) {
+					t.Fatalf("y[%d] = %v, shift then conv %v", i, got[i], v)
+				}
+				if math.Abs(float64(got32[i])-v) > 1e-5*(1+math.Abs(v)) {
+					t.Fatalf("float32 y[%d] = %v, shift then conv %v", i, got32[i], v)
+				}
+				if v == 0 {
+					zeros++
+				}
+			}
+			if tc.wantZeros != (zeros == len(want)) {
+				t.Fatalf("%d of %d outputs are zero", zeros, len(want))
+			}
+		})
+	}
+}
+
+// TestShiftConvBNEvalMatchesSeparateOps: the fused op equals
+// TemporalShift -> ConvBNEval.
+func TestShiftConvBNEvalMatchesSeparateOps(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewSource(14))
+	const n, c, k, h, w = 6, 16, 5, 3, 2
+	x, wt := randDense(rng, n, c, h, w), randDense(rng, k, c, 1, 1)
+	_, scale, offset, st := bnInputs(rng, 1, k, 1, 1)
+	gr := G.NewGraph()
+	xn, wn := inputNode(gr, "x", x), inputNode(gr, "w", wt)
+	sn, on := inputNode(gr, "s", scale), inputNode(gr, "o", offset)
+	fused, err := ShiftConvBNEval(xn, wn, sn, on, 3, 1.0/8, st, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := TemporalShift(xn, 3, 1.0/8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sep, err := ConvBNEval(sh, wn, sn, on, 1, 0, st, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := alloc(tensor.Float64, sep.Shape()...), alloc(tensor.Float64, fused.Shape()...)
+	if _, err := Keep(sep, want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Keep(fused, got); err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(gr)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range want.Float64s() {
+		if math.Abs(got.Float64s()[i]-v) > 1e-12*(1+math.Abs(v)) {
+			t.Fatalf("y[%d] = %v, separate ops %v", i, got.Float64s()[i], v)
+		}
+	}
+	if _, err := ShiftConvBNEval(xn, inputNode(gr, "w3", randDense(rng, k, c, 3, 3)), sn, on, 3, 1.0/8, st, true); err == nil {
+		t.Error("a 3x3 filter was accepted")
 	}
 }

@@ -92,6 +92,8 @@ type Param struct {
 	Value     *tensor.Dense
 	Trainable bool
 	// Grad receives the gradient of trainable parameters in TrainStep.
+	// It is nil until the training graph is built: an inference-only
+	// model holds no gradient buffers.
 	Grad *tensor.Dense
 	// LRMult and NoDecay are the optimizer attributes Paddle's model
 	// gives the parameter (fc_0.b_0: learning rate x2, no L2 decay).
@@ -119,9 +121,6 @@ func newParams(c Config, a arch) []*Param {
 			}
 		}
 		p := &Param{Name: name, Shape: append([]int(nil), shape...), Value: v, Trainable: trainable, LRMult: 1}
-		if trainable {
-			p.Grad = tensor.New(tensor.Of(c.Dtype), tensor.WithShape(shape...))
-		}
 		ps = append(ps, p)
 		return p
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/ops"
 )
 
 // Mode selects the graph: Train uses batch statistics and dropout's mask,
@@ -129,3 +131,7 @@ func (c Config) blockName(s, i int) string {
 	}
 	return fmt.Sprintf("res%d%c", s+2, 'a'+i)
 }
+
+// BLAS describes the matrix-multiply backend the model's kernels use
+// ("gonum (go)", "openblas (Haswell)"), for benchmark reports.
+func BLAS() string { return ops.BLAS() }

@@ -171,6 +171,28 @@ func (m *Model) build(mode Mode) (*graph, error) {
 		return y, nil
 	}
 
+	// convBNAdd is a block's last conv+BN, the shortcut added and ReLU'd:
+	// one op for inference.
+	convBNAdd := func(x *G.Node, s convSpec, short *G.Node) (*G.Node, error) {
+		if !train {
+			bn := bnName(s.name)
+			st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+			y, err := ops.ConvBNAddReLUEval(x, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], short, s.stride, s.pd, st)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+			return y, nil
+		}
+		y, err := convBN(x, s, true, false)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = ops.AddReLU(y, short); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		return y, nil
+	}
+
 	a := m.arch
 	h, err := convBN(x, a.stem, false, true)
 	if err != nil {
@@ -181,15 +203,14 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	}
 	for _, b := range a.blocks {
 		in := h
-		if c.TemporalShift {
-			// residual shift: only branch2a's input is shifted
+		// residual shift: only branch2a's input is shifted. Inference
+		// folds it into a 1x1 branch2a (the bottleneck's) instead of
+		// copying the shifted input.
+		s0 := b.convs[0]
+		fuseShift := c.TemporalShift && !train && s0.k == 1 && s0.stride == 1 && s0.pd == 0 && len(b.convs) > 1
+		if c.TemporalShift && !fuseShift {
 			if h, err = ops.TemporalShift(h, c.SegNum, c.ShiftRatio); err != nil {
 				return nil, fmt.Errorf("%s: %w", b.name, err)
-			}
-		}
-		for _, s := range b.convs {
-			if h, err = convBN(h, s, true, s.relu); err != nil {
-				return nil, err
 			}
 		}
 		short := in
@@ -198,8 +219,22 @@ func (m *Model) build(mode Mode) (*graph, error) {
 				return nil, err
 			}
 		}
-		if h, err = ops.AddReLU(h, short); err != nil {
-			return nil, fmt.Errorf("%s: %w", b.name, err)
+		last := len(b.convs) - 1
+		for i, s := range b.convs[:last] {
+			if i == 0 && fuseShift {
+				bn := bnName(s.name)
+				st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
+				if h, err = ops.ShiftConvBNEval(h, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], c.SegNum, c.ShiftRatio, st, s.relu); err != nil {
+					return nil, fmt.Errorf("%s: %w", s.name, err)
+				}
+				continue
+			}
+			if h, err = convBN(h, s, true, s.relu); err != nil {
+				return nil, err
+			}
+		}
+		if h, err = convBNAdd(h, b.convs[last], short); err != nil {
+			return nil, err
 		}
 	}
 	if h, err = ops.GlobalAvgPool(h); err != nil {
@@ -234,6 +269,9 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			return nil, fmt.Errorf("gradients: %w", err)
 		}
 		for i, gn := range grads {
+			if ps[i].Grad == nil {
+				ps[i].Grad = tensor.New(tensor.Of(c.Dtype), tensor.WithShape(ps[i].Shape...))
+			}
 			if _, err := ops.Keep(gn, ps[i].Grad); err != nil {
 				return nil, err
 			}

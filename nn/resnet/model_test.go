@@ -276,3 +276,32 @@ func TestTopK(t *testing.T) {
 		t.Fatalf("top1 %d top5 %d, want 1, 2", top1, top5)
 	}
 }
+
+// TestEvalHoldsNoGradients: an inference-only model allocates no gradient
+// buffers; the training graph gives every trainable parameter one.
+func TestEvalHoldsNoGradients(t *testing.T) {
+	t.Parallel()
+	c := SmallConfig(5)
+	c.Height, c.Width = 16, 16
+	m, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Forward(Eval, randomInput(c.InputSize(), 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		if p.Grad != nil {
+			t.Fatalf("after an evaluation pass %s has a gradient buffer", p.Name)
+		}
+	}
+	if err := m.Build(Train); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		if (p.Grad != nil) != p.Trainable {
+			t.Errorf("%s (trainable %v): gradient buffer %v", p.Name, p.Trainable, p.Grad != nil)
+		}
+	}
+}

@@ -29,3 +29,6 @@ func dgemm(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int,
 // SetThreads is a no-op for gonum, whose gemm splits work over GOMAXPROCS
 // goroutines; limit runtime.GOMAXPROCS to bound it.
 func SetThreads(n int) {}
+
+// Kernels names gonum's kernels: pure Go (with its assembly helpers).
+func Kernels() string { return "go" }

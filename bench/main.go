@@ -1,0 +1,303 @@
+// Command zoo-bench times zoo's TSM models on this machine and, when
+// python3 with PyTorch is installed, the same TSM-ResNet-50 in PyTorch
+// (bench/tsm_torch.py) in the same run, and prints the ratio. `make bench`
+// runs it.
+//
+// Each case runs in a child process of its own (zoo-bench re-executes
+// itself with -case), so the peak RSS reported for a forward pass holds no
+// training buffers and no other case's. Every case reports wall and CPU
+// (user+system, getrusage) seconds per clip: on a machine shared with other
+// work wall time depends on the neighbours, CPU time much less.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/zoo-ml/zoo/nn/resnet"
+)
+
+// benchCase is one measurement: a model, a mode, a batch size and how
+// many timed iterations (after one untimed warm-up, which builds the graph
+// and allocates its buffers).
+type benchCase struct {
+	Name  string
+	Cfg   resnet.Config
+	Train bool
+	Iters int
+	// Torch is the tsm_torch.py arguments of the PyTorch peer, if any.
+	Torch []string
+}
+
+func r50(batch int) resnet.Config {
+	return resnet.Config{Depth: 50, NumClasses: 400, SegNum: 8, TemporalShift: true, BatchSize: batch, Height: 224, Width: 224}
+}
+
+// small is the geometry of plugins/tsm's DefaultJob, `zoo run TSM train`'s
+// model: TSM-ResNet-18, base width 16, 8 segments of 32x32, batch 16.
+func small() resnet.Config {
+	return resnet.Config{Depth: 18, NumClasses: 10, SegNum: 8, TemporalShift: true, BaseWidth: 16, BatchSize: 16, Height: 32, Width: 32}
+}
+
+func cases(iters int) []benchCase {
+	return []benchCase{
+		{Name: "tsm-r50 forward b1", Cfg: r50(1), Iters: iters, Torch: []string{"--case", "fwd", "--batch", "1"}},
+		{Name: "tsm-r50 forward b8", Cfg: r50(8), Iters: 1, Torch: []string{"--case", "fwd", "--batch", "8"}},
+		{Name: "tsm-r50 train b1", Cfg: r50(1), Train: true, Iters: iters, Torch: []string{"--case", "train", "--batch", "1"}},
+		{Name: "tsm-r18/16 32px forward b16", Cfg: small(), Iters: 2 * iters},
+		{Name: "tsm-r18/16 32px train b16", Cfg: small(), Train: true, Iters: 2 * iters},
+	}
+}
+
+// measurement is what one case's child process reports.
+type measurement struct {
+	WallPerClip float64 `json:"wall_s_per_clip"`
+	CPUPerClip  float64 `json:"cpu_s_per_clip"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	// AllocMBPerClip is the Go heap allocated per clip in the timed
+	// iterations: buffers reused across steps keep it small.
+	AllocMBPerClip float64 `json:"alloc_mb_per_clip"`
+	Iters          int     `json:"iters"`
+	Threads        int     `json:"threads"`
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zoo-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	iters := fs.Int("iters", 3, "timed iterations per case (forward b8: 1), after one warm-up")
+	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
+	python := fs.String("python", "", "python3 with torch for the PyTorch peer (default: the first of python3, /usr/bin/python3 that imports torch); \"none\" skips it")
+	child := fs.String("case", "", "internal: run this one case and print its measurement as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *child != "" {
+		return runChild(*child, *iters, stdout, stderr)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "zoo-bench: %v\n", err)
+		return 1
+	}
+	py := findPython(*python)
+	script := filepath.Join(sourceDir(), "tsm_torch.py")
+	if _, err := os.Stat(script); py != "" && err != nil {
+		fmt.Fprintf(stderr, "zoo-bench: no PyTorch peer: %v\n", err)
+		py = ""
+	}
+	fmt.Fprintf(stdout, "# %s  load %s  GOMAXPROCS %d  %s\n", time.Now().UTC().Format(time.RFC3339), loadavg(), runtime.GOMAXPROCS(0), "BLAS "+resnet.BLAS())
+	if py == "" {
+		fmt.Fprintln(stdout, "# PyTorch: skipped or not found (install python3-torch), zoo only")
+	}
+	if hint := kernelHint(resnet.BLAS()); hint != "" {
+		fmt.Fprintln(stdout, "# "+hint)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tzoo s/clip\tzoo cpu-s/clip\tzoo GFLOP/s\tzoo RSS MB\tzoo alloc MB/clip\ttorch s/clip\ttorch cpu-s/clip\ttorch RSS MB\tratio wall\tratio cpu\t")
+	failed := false
+	for _, c := range cases(*iters) {
+		if !selected(c.Name, *only) {
+			continue
+		}
+		fmt.Fprintf(stderr, "zoo-bench: %s ...\n", c.Name)
+		z, err := runJSON(exec.Command(self, "-case", c.Name, "-iters", fmt.Sprint(*iters)), stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "zoo-bench: %s: %v\n", c.Name, err)
+			failed = true
+			continue
+		}
+		fwd, train := c.Cfg.FLOPs()
+		flops := fwd
+		if c.Train {
+			flops = train
+		}
+		row := fmt.Sprintf("%s\t%.3f\t%.3f\t%.1f\t%.0f\t%.1f\t", c.Name, z.WallPerClip, z.CPUPerClip, float64(flops)/z.WallPerClip/1e9, z.PeakRSSMB, z.AllocMBPerClip)
+		if py != "" && c.Torch != nil {
+			fmt.Fprintf(stderr, "zoo-bench: %s (PyTorch) ...\n", c.Name)
+			cmd := exec.Command(py, append(append([]string{script}, c.Torch...), "--iters", fmt.Sprint(z.Iters))...)
+			t, err := runJSON(cmd, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "zoo-bench: %s (PyTorch): %v\n", c.Name, err)
+				row += "-\t-\t-\t-\t-\t"
+			} else {
+				row += fmt.Sprintf("%.3f\t%.3f\t%.0f\t%.2f\t%.2f\t", t.WallPerClip, t.CPUPerClip, t.PeakRSSMB, z.WallPerClip/t.WallPerClip, z.CPUPerClip/t.CPUPerClip)
+			}
+		} else {
+			row += "-\t-\t-\t-\t-\t"
+		}
+		fmt.Fprintln(tw, row)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "# load at the end %s; GFLOP/s counts convolutions and fc (resnet.Config.FLOPs), on wall time; ratio: zoo/PyTorch\n", loadavg())
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func selected(name, only string) bool {
+	if only == "" {
+		return true
+	}
+	for _, s := range strings.Split(only, ",") {
+		if s != "" && strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// runChild runs one case in this process and prints its measurement.
+func runChild(name string, iters int, stdout, stderr io.Writer) int {
+	for _, c := range cases(iters) {
+		if c.Name != name {
+			continue
+		}
+		m, err := measure(c)
+		if err != nil {
+			fmt.Fprintf(stderr, "zoo-bench: %s: %v\n", name, err)
+			return 1
+		}
+		if err := json.NewEncoder(stdout).Encode(m); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "zoo-bench: no case %q\n", name)
+	return 2
+}
+
+func measure(c benchCase) (measurement, error) {
+	m, err := resnet.New(c.Cfg)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer m.Close()
+	rng := rand.New(rand.NewSource(1))
+	in := make([]float32, c.Cfg.InputSize())
+	for i := range in {
+		in[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int, c.Cfg.BatchSize)
+	step := func() error {
+		if c.Train {
+			_, err := m.TrainStep(in, labels, 0.01)
+			return err
+		}
+		_, err := m.Forward(resnet.Eval, in, nil)
+		return err
+	}
+	if err := step(); err != nil { // builds the graph, allocates buffers
+		return measurement{}, err
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0, t0 := cpuSeconds(), time.Now()
+	for i := 0; i < c.Iters; i++ {
+		if err := step(); err != nil {
+			return measurement{}, err
+		}
+	}
+	wall, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
+	runtime.ReadMemStats(&ms1)
+	clips := float64(c.Iters * c.Cfg.BatchSize)
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return measurement{WallPerClip: wall / clips, CPUPerClip: cpu / clips, PeakRSSMB: float64(ru.Maxrss) / 1024,
+		AllocMBPerClip: float64(ms1.TotalAlloc-ms0.TotalAlloc) / clips / (1 << 20), Iters: c.Iters, Threads: runtime.GOMAXPROCS(0)}, nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// runJSON runs cmd and decodes the last line of its stdout.
+func runJSON(cmd *exec.Cmd, stderr io.Writer) (measurement, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, stderr
+	if err := cmd.Run(); err != nil {
+		return measurement{}, err
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var m measurement
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		return measurement{}, fmt.Errorf("read measurement %q: %w", lines[len(lines)-1], err)
+	}
+	if m.Iters == 0 {
+		return measurement{}, errors.New("measurement without iterations")
+	}
+	return m, nil
+}
+
+func findPython(flagValue string) string {
+	switch flagValue {
+	case "none":
+		return ""
+	case "":
+	default:
+		return flagValue
+	}
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if path, err := exec.LookPath(p); err == nil && exec.Command(path, "-c", "import torch").Run() == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// sourceDir is where tsm_torch.py is looked for: $ZOO_BENCH_DIR, else
+// bench/ under the working directory (make bench runs from the repository
+// root), else the executable's directory.
+func sourceDir() string {
+	if d := os.Getenv("ZOO_BENCH_DIR"); d != "" {
+		return d
+	}
+	if _, err := os.Stat(filepath.Join("bench", "tsm_torch.py")); err == nil {
+		return "bench"
+	}
+	self, _ := os.Executable()
+	return filepath.Dir(self)
+}
+
+// kernelHint says when OpenBLAS runs AVX2 kernels on a CPU with AVX-512:
+// OPENBLAS_CORETYPE=Haswell in the environment does that, and halves
+// sgemm's speed.
+func kernelHint(blas string) string {
+	if !strings.Contains(blas, "Haswell") || !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BW || !cpu.X86.HasAVX512DQ || !cpu.X86.HasAVX512VL {
+		return ""
+	}
+	return fmt.Sprintf("note: OpenBLAS runs its AVX2 (Haswell) kernels on this AVX-512 CPU (OPENBLAS_CORETYPE=%q); OPENBLAS_CORETYPE=SkylakeX doubles sgemm speed here", os.Getenv("OPENBLAS_CORETYPE"))
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
