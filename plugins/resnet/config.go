@@ -1,8 +1,6 @@
 package resnet
 
 import (
-	"github.com/go-viper/mapstructure/v2"
-
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -139,18 +137,8 @@ func DefaultJob() sdk.Config {
 // its defaults) into Config.
 func decode(c sdk.Config) (Config, error) {
 	var out Config
-	raw := map[string]any{}
-	for k, v := range c {
-		raw[k] = v
-	}
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: &out, WeaklyTypedInput: true, ErrorUnused: true, TagName: "mapstructure",
-	})
-	if err != nil {
+	if err := c.Decode(&out); err != nil {
 		return out, err
-	}
-	if err := dec.Decode(raw); err != nil {
-		return out, sdk.Errorf(sdk.CodeInvalidArgument, "config: %v", err)
 	}
 	m := out.Model
 	switch {

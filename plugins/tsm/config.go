@@ -1,8 +1,6 @@
 package tsm
 
 import (
-	"github.com/go-viper/mapstructure/v2"
-
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -153,18 +151,8 @@ func DefaultJob() sdk.Config {
 // merged over its defaults) into Config.
 func decode(c sdk.Config) (Config, error) {
 	var out Config
-	raw := map[string]any{}
-	for k, v := range c {
-		raw[k] = v
-	}
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: &out, WeaklyTypedInput: true, ErrorUnused: true, TagName: "mapstructure",
-	})
-	if err != nil {
+	if err := c.Decode(&out); err != nil {
 		return out, err
-	}
-	if err := dec.Decode(raw); err != nil {
-		return out, sdk.Errorf(sdk.CodeInvalidArgument, "config: %v", err)
 	}
 	m := out.Model
 	switch {
