@@ -250,8 +250,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if err != nil {
 				return err
 			}
-			m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
-			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+			if err := classifier.EmitTrain(emit, iter, n, res, lr); err != nil {
 				return err
 			}
 			iter++
@@ -265,19 +264,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			return err
 		}
 		k := s.cfg.Model.NumClasses
-		if req.Phase == sdk.PhaseInfer {
-			for i := 0; i < n; i++ {
-				p := &sdk.Prediction{ID: b.ids[i], Scores: classifier.Scores(res.Probs, k, i), Label: b.labels[i]}
-				if err := emit(sdk.Event{Prediction: p}); err != nil {
-					return err
-				}
-			}
-		} else {
-			loss, top1, top5 := classifier.EvalMetrics(res.Probs, k, b.labels)
-			m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
-			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
-				return err
-			}
+		if err := classifier.EmitEval(emit, req.Phase, iter, res.Probs, k, b.ids, b.labels); err != nil {
+			return err
 		}
 		iter++
 	}

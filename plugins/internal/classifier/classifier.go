@@ -197,3 +197,27 @@ func CheckDepth(d int) error {
 	}
 	return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", d)
 }
+
+// EmitTrain reports one training step's result for a batch of n samples.
+func EmitTrain(emit func(sdk.Event) error, iter int64, n int, res resnet.Result, lr float64) error {
+	m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
+	return emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}})
+}
+
+// EmitEval reports an evaluation batch: one Prediction per sample in the
+// infer phase, else one Step with the batch's loss and accuracies. probs
+// holds at least len(labels) rows of k classes (padding rows are ignored).
+func EmitEval(emit func(sdk.Event) error, phase string, iter int64, probs []float64, k int, ids []string, labels []int) error {
+	if phase == sdk.PhaseInfer {
+		for i := range labels {
+			p := &sdk.Prediction{ID: ids[i], Scores: Scores(probs, k, i), Label: labels[i]}
+			if err := emit(sdk.Event{Prediction: p}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	loss, top1, top5 := EvalMetrics(probs, k, labels)
+	m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
+	return emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(len(labels)), Metrics: m}})
+}
