@@ -61,7 +61,7 @@ type State struct {
 	Model      string `json:"model"`
 	Epoch      int    `json:"epoch"`       // the epoch the checkpoint ends
 	Complete   bool   `json:"complete"`    // false: interrupted inside Epoch
-	GlobalStep int64  `json:"global_step"` // training iterations done
+	GlobalStep int64  `json:"global_step"` // iterations done before the epoch resume runs next
 }
 
 // CheckpointName is Paddle's name for the checkpoint of an epoch.

@@ -44,6 +44,7 @@ func train(ctx context.Context, s Session, o Options) error {
 	}
 
 	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
+		epochStart := global
 		var nanErr *NaNError
 		onStep := func(st *sdk.Step) error {
 			ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
@@ -66,7 +67,7 @@ func train(ctx context.Context, s Session, o Options) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return interrupted(s, &o, epoch, global, err)
+				return interrupted(s, &o, epoch, epochStart, err)
 			}
 			return err
 		}
@@ -114,7 +115,9 @@ func train(ctx context.Context, s Session, o Options) error {
 var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
 
 // interrupted saves what training has after a Ctrl-C; the plugin stopped
-// between steps, so its state is consistent.
+// between steps, so its state is consistent. The state records the global
+// step at the start of the epoch: --resume repeats the whole epoch, and its
+// learning-rate schedule stays aligned with epoch boundaries.
 func interrupted(s Session, o *Options, epoch int, global int64, cause error) error {
 	if !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		return cause
