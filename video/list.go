@@ -39,6 +39,13 @@ var VideoExts = []string{".mp4", ".avi", ".mkv", ".webm", ".mov"}
 // place of a list (infer) lists every video in it, sorted by name, without
 // labels; with requireLabel it is an error.
 func ParseList(path string, requireLabel bool) ([]Item, error) {
+	return ParseFileList(path, requireLabel, "video", VideoExts)
+}
+
+// ParseFileList is ParseList for lists of any kind of file (plugins/resnet
+// reads image lists with it): a directory lists the files whose extension
+// is in exts, and kind ("video", "image") names them in errors.
+func ParseFileList(path string, requireLabel bool, kind string, exts []string) ([]Item, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read list: %w", err)
@@ -47,7 +54,7 @@ func ParseList(path string, requireLabel bool) ([]Item, error) {
 		if requireLabel {
 			return nil, fmt.Errorf("read list %s: a directory has no labels; give a list file of \"path label\" lines", path)
 		}
-		return listDir(path)
+		return listDir(path, kind, exts)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -89,26 +96,26 @@ func ParseList(path string, requireLabel bool) ([]Item, error) {
 		return nil, fmt.Errorf("read list %s: %w", path, err)
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("read list %s: no videos listed", path)
+		return nil, fmt.Errorf("read list %s: no %ss listed", path, kind)
 	}
 	return items, nil
 }
 
-func listDir(dir string) ([]Item, error) {
+func listDir(dir, kind string, exts []string) ([]Item, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read list: %w", err)
 	}
 	var items []Item
 	for _, e := range ents {
-		if e.IsDir() || !slices.Contains(VideoExts, strings.ToLower(filepath.Ext(e.Name()))) {
+		if e.IsDir() || !slices.Contains(exts, strings.ToLower(filepath.Ext(e.Name()))) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
 		items = append(items, Item{Path: p, Label: NoLabel, Where: p})
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("read list %s: no video files (%s) in the directory", dir, strings.Join(VideoExts, " "))
+		return nil, fmt.Errorf("read list %s: no %s files (%s) in the directory", dir, kind, strings.Join(exts, " "))
 	}
 	return items, nil
 }

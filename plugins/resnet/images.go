@@ -1,7 +1,6 @@
 package resnet
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"image"
@@ -11,96 +10,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/zoo-ml/zoo/video"
 )
 
-// item is one line of an image list.
-type item struct {
-	path  string
-	label int // -1 when the list gives none
-	where string
-}
-
 // imageExts are the extensions a directory listing picks up.
 var imageExts = []string{".jpg", ".jpeg", ".png"}
-
-// parseList reads a "path label" list (paths relative to the list's
-// directory), or every image in a directory when path is one and labels are
-// not required.
-func parseList(path string, requireLabel bool) ([]item, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read list: %w", err)
-	}
-	if st.IsDir() {
-		if requireLabel {
-			return nil, fmt.Errorf("read list %s: a directory has no labels; give a list file of \"path label\" lines", path)
-		}
-		return listDir(path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read list: %w", err)
-	}
-	defer f.Close()
-	dir := filepath.Dir(path)
-	var items []item
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		where := fmt.Sprintf("%s:%d", path, line)
-		fields := strings.Fields(text)
-		it := item{path: fields[0], label: -1, where: where}
-		if !filepath.IsAbs(it.path) {
-			it.path = filepath.Join(dir, it.path)
-		}
-		switch len(fields) {
-		case 1:
-			if requireLabel {
-				return nil, fmt.Errorf("%s: missing label after %q", where, fields[0])
-			}
-		case 2:
-			n, err := strconv.Atoi(fields[1])
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("%s: label %q is not a class index", where, fields[1])
-			}
-			it.label = n
-		default:
-			return nil, fmt.Errorf("%s: want \"path label\", got %d fields", where, len(fields))
-		}
-		items = append(items, it)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read list %s: %w", path, err)
-	}
-	return items, nil
-}
-
-func listDir(dir string) ([]item, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read list: %w", err)
-	}
-	var items []item
-	for _, e := range entries {
-		if e.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		items = append(items, item{path: p, label: -1, where: p})
-	}
-	return items, nil
-}
 
 // readImage decodes a JPEG or PNG file into an RGB image.
 func readImage(path string) (*video.Image, error) {
@@ -195,7 +111,7 @@ func preprocess(dst []float32, img *video.Image, train bool, r *rand.Rand, short
 // imageSource reads a list of image files in batches, decoding a batch's
 // images in parallel. A file that fails to read is skipped with a warning.
 type imageSource struct {
-	items       []item
+	items       []video.Item
 	train       bool
 	batch       int
 	workers     int
@@ -248,11 +164,11 @@ func (s *imageSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 						// not depend on the worker count.
 						r := rand.New(rand.NewPCG(s.seed^uint64(i)<<20, uint64(epoch)))
 						it := s.items[i]
-						if it.label >= s.numClasses {
-							errs[j] = fmt.Errorf("label %d is not below MODEL.num_classes %d", it.label, s.numClasses)
+						if it.Label >= s.numClasses {
+							errs[j] = fmt.Errorf("label %d is not below MODEL.num_classes %d", it.Label, s.numClasses)
 							continue
 						}
-						img, err := readImage(it.path)
+						img, err := readImage(it.Path)
 						if err == nil {
 							err = preprocess(data[j*sample:(j+1)*sample], img, s.train, r, s.short, s.size, s.mean, s.std)
 						}
@@ -269,12 +185,12 @@ func (s *imageSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 			for j := 0; j < n; j++ {
 				it := s.items[order[start+j]]
 				if errs[j] != nil {
-					s.warn(it.where, errs[j])
+					s.warn(it.Where, errs[j])
 					continue
 				}
 				b.data = append(b.data, data[j*sample:(j+1)*sample]...)
-				b.labels = append(b.labels, it.label)
-				b.ids = append(b.ids, it.path)
+				b.labels = append(b.labels, it.Label)
+				b.ids = append(b.ids, it.Path)
 			}
 			if len(b.labels) == 0 {
 				continue

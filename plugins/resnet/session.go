@@ -11,6 +11,7 @@ import (
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/video"
 )
 
 // session is one opened ResNet: a model and the data of its mode.
@@ -151,29 +152,26 @@ func (s *session) newSource(phase string) (source, error) {
 		return &synthSource{split: split, images: images, batch: graphBatch, size: rc.TargetSize,
 			noise: s.cfg.Synthetic.Noise, train: train, seed: uint64(s.seed)}, nil
 	}
-	var items []item
+	var items []video.Item
 	if imagePath != "" {
 		st, err := os.Stat(imagePath)
 		if err != nil {
 			return nil, sdk.Errorf(sdk.CodeNotFound, "image_path %s: no such file or directory", imagePath)
 		}
 		if st.IsDir() {
-			items, err = listDir(imagePath)
+			items, err = video.ParseFileList(imagePath, false, "image", imageExts)
 			if err != nil {
 				return nil, sdk.Errorf(sdk.CodeInvalidArgument, "image_path %s: %v", imagePath, err)
 			}
 		} else {
-			items = []item{{path: imagePath, label: -1, where: imagePath}}
+			items = []video.Item{{Path: imagePath, Label: video.NoLabel, Where: imagePath}}
 		}
 	} else {
 		var err error
-		items, err = parseList(rc.Filelist, phase != sdk.PhaseInfer)
+		items, err = video.ParseFileList(rc.Filelist, phase != sdk.PhaseInfer, "image", imageExts)
 		if err != nil {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", section, err)
 		}
-	}
-	if len(items) == 0 {
-		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] %s%s lists no images", section, rc.Filelist, imagePath)
 	}
 	if train && len(items) < graphBatch {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[TRAIN] filelist %s lists %d images, less than one batch of %d", rc.Filelist, len(items), graphBatch)

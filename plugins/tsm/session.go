@@ -199,9 +199,6 @@ func (s *session) newSource(phase string) (source, error) {
 		if err != nil {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", strings.ToUpper(phase), err)
 		}
-		if len(items) == 0 {
-			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist %s lists no videos", strings.ToUpper(phase), rc.Filelist)
-		}
 	}
 	warn := func(path string, err error) {
 		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
