@@ -56,11 +56,7 @@ one, its members for safety, every file as a Paddle parameter file.`,
 }
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
-	all, err := knownSets(ctx, opts.F)
-	if err != nil {
-		return err
-	}
-	set, err := findSet(all, opts.Name)
+	set, err := namedSet(ctx, opts.F, opts.Name)
 	if err != nil {
 		return err
 	}

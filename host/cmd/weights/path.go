@@ -37,11 +37,7 @@ func NewCmdPath(f *cmdutil.Factory, runF func(context.Context, *PathOptions) err
 }
 
 func pathRun(ctx context.Context, opts *PathOptions) error {
-	all, err := knownSets(ctx, opts.F)
-	if err != nil {
-		return err
-	}
-	set, err := findSet(all, opts.Name)
+	set, err := namedSet(ctx, opts.F, opts.Name)
 	if err != nil {
 		return err
 	}

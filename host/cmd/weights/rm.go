@@ -38,11 +38,7 @@ must bring the same bytes.`,
 }
 
 func rmRun(ctx context.Context, opts *RmOptions) error {
-	all, err := knownSets(ctx, opts.F)
-	if err != nil {
-		return err
-	}
-	set, err := findSet(all, opts.Name)
+	set, err := namedSet(ctx, opts.F, opts.Name)
 	if err != nil {
 		return err
 	}

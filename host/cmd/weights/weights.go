@@ -113,6 +113,15 @@ func selectSets(all []weights.Set, args []string) ([]weights.Set, error) {
 	return out, nil
 }
 
+// namedSet returns the weight set called name among every model's sets.
+func namedSet(ctx context.Context, f *cmdutil.Factory, name string) (weights.Set, error) {
+	all, err := knownSets(ctx, f)
+	if err != nil {
+		return weights.Set{}, err
+	}
+	return findSet(all, name)
+}
+
 // findSet returns the one set named name (case-insensitive).
 func findSet(all []weights.Set, name string) (weights.Set, error) {
 	for _, s := range all {
