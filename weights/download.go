@@ -16,6 +16,11 @@ import (
 // errIdle is the cause of an attempt cancelled for want of bytes.
 var errIdle = errors.New("idle timeout")
 
+// ErrTooLarge: an archive larger than the store's cap (MaxDownload), or a
+// server sending more than the size it announced. Not retried; the partial
+// download is removed.
+var ErrTooLarge = errors.New("archive too large")
+
 // httpError is a response with a status other than 200 or 206.
 type httpError struct {
 	status string
@@ -72,7 +77,7 @@ func (s *Store) download(ctx context.Context, set Set, url, part string) error {
 			return err
 		}
 		var pe *os.PathError
-		if errors.As(err, &pe) { // the disk, not the network
+		if errors.As(err, &pe) || noSpace(err) || errors.Is(err, ErrTooLarge) { // the disk or the cap, not the network
 			return err
 		}
 	}
@@ -84,7 +89,7 @@ func (s *Store) download(ctx context.Context, set Set, url, part string) error {
 func (s *Store) attempt(ctx context.Context, client *http.Client, set Set, url, part string, n int) error {
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return err
+		return diskFull(err, part, "")
 	}
 	defer f.Close()
 	have, err := f.Seek(0, io.SeekEnd)
@@ -145,6 +150,16 @@ func (s *Store) attempt(ctx context.Context, client *http.Client, set Set, url, 
 		return &httpError{status: resp.Status, code: resp.StatusCode}
 	}
 	timer.Reset(idle)
+	// The cap: the size the server announced, else the store's maximum,
+	// and never more than the maximum.
+	maxBytes := orDefault(s.MaxDownload, DefaultMaxDownload)
+	limit := maxBytes
+	if total > maxBytes {
+		return fmt.Errorf("the archive is %d bytes, above the limit of %d (raise it with %s): %w", total, maxBytes, MaxBytesEnv, ErrTooLarge)
+	}
+	if total >= 0 {
+		limit = total
+	}
 
 	start := time.Now()
 	done, base := have, have
@@ -159,12 +174,19 @@ func (s *Store) attempt(ctx context.Context, client *http.Client, set Set, url, 
 	}
 	emit(true)
 	buf := make([]byte, 256<<10)
+	w := fileWriter(f)
 	for {
 		k, rerr := resp.Body.Read(buf)
 		if k > 0 {
 			timer.Reset(idle)
-			if _, err := f.Write(buf[:k]); err != nil {
-				return err
+			if done+int64(k) > limit {
+				if total >= 0 {
+					return fmt.Errorf("the server sent more than the %d bytes it announced: %w", total, ErrTooLarge)
+				}
+				return fmt.Errorf("the archive is larger than the limit of %d bytes (the server did not say its size; raise the limit with %s): %w", maxBytes, MaxBytesEnv, ErrTooLarge)
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return diskFull(err, part, "")
 			}
 			done += int64(k)
 			emit(false)
@@ -182,9 +204,9 @@ func (s *Store) attempt(ctx context.Context, client *http.Client, set Set, url, 
 		return fmt.Errorf("got %d of %d bytes", done, total)
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return diskFull(err, part, "")
 	}
-	return f.Close()
+	return diskFull(f.Close(), part, "")
 }
 
 // causeOr prefers the idle timeout's message to the "context canceled"

@@ -3,6 +3,7 @@ package weights
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Sentinel errors, for errors.Is.
@@ -46,4 +47,44 @@ func withPath(err error, path string) error {
 		return &c
 	}
 	return fmt.Errorf("weights: %s: %w", path, trimPrefix(err))
+}
+
+// ErrNoSpace: a write the disk refused because it (or the user's quota) is
+// full. Errors wrapping it also wrap the system's ENOSPC.
+var ErrNoSpace = errors.New("no space left on device")
+
+// DiskFullError is a write refused for want of space. Path is the file zoo
+// was writing (or, while unpacking, the store directory the archive
+// member was going into) and Member the archive member, if any.
+type DiskFullError struct {
+	Path   string
+	Member string
+	Err    error // the system's error, wrapping ENOSPC
+}
+
+func (e *DiskFullError) Error() string {
+	what := "write " + e.Path
+	if e.Member != "" {
+		what = fmt.Sprintf("unpack member %q into %s", e.Member, e.Path)
+	}
+	return "weights: " + what + ": no space left on device; free space on that disk or set ZOO_WEIGHTS_DIR to a larger one"
+}
+
+func (e *DiskFullError) Unwrap() []error { return []error{ErrNoSpace, e.Err} }
+
+// noSpace reports whether err is the disk or the quota being full.
+func noSpace(err error) bool {
+	return errors.Is(err, ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || isQuota(err)
+}
+
+// diskFull returns a *DiskFullError for a full disk and err otherwise.
+func diskFull(err error, path, member string) error {
+	if err == nil || !noSpace(err) {
+		return err
+	}
+	var de *DiskFullError
+	if errors.As(err, &de) {
+		return de
+	}
+	return &DiskFullError{Path: path, Member: member, Err: err}
 }

@@ -66,6 +66,9 @@ func extractTarGz(r io.Reader, dst, name string, limit int64) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.Mkdir(target, 0o755); err != nil && !isDir(target) {
+				if noSpace(err) {
+					return &DiskFullError{Path: storeDir(dst), Member: h.Name, Err: err}
+				}
 				return fmt.Errorf("weights: %s: %w", name, err)
 			}
 		case tar.TypeReg, tar.TypeRegA:
@@ -75,15 +78,28 @@ func extractTarGz(r io.Reader, dst, name string, limit int64) error {
 			// O_EXCL: a member never overwrites an earlier one, nor
 			// writes through a link planted by one.
 			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if noSpace(err) {
+				return &DiskFullError{Path: storeDir(dst), Member: h.Name, Err: err}
+			}
 			if err != nil {
 				return unsafe(fmt.Sprintf("cannot create: %v", errors.Unwrap(err)))
 			}
-			w, err := io.Copy(f, io.LimitReader(tr, h.Size))
+			// Tell the disk's errors from the archive's: a full disk is
+			// not a corrupt archive.
+			fw := &errWriter{w: fileWriter(f)}
+			w, err := io.Copy(fw, io.LimitReader(tr, h.Size))
 			if cerr := f.Close(); err == nil {
 				err = cerr
+				fw.err = cerr
 			}
 			if err == nil && w != h.Size {
 				err = io.ErrUnexpectedEOF
+			}
+			if err != nil && fw.err != nil {
+				if noSpace(fw.err) {
+					return &DiskFullError{Path: storeDir(dst), Member: h.Name, Err: fw.err}
+				}
+				return fmt.Errorf("weights: %s: unpack member %q: %w", name, h.Name, fw.err)
 			}
 			if err != nil {
 				return fmt.Errorf("weights: %s: truncated or corrupt archive at member %q: %w", name, h.Name, err)
@@ -181,4 +197,29 @@ func realParents(dst, rel string) error {
 func isDir(p string) bool {
 	st, err := os.Lstat(p)
 	return err == nil && st.IsDir()
+}
+
+// errWriter remembers the error of its writer, so a copy's caller can tell
+// a write error from a read error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// storeDir names, for messages, the directory an unpack directory
+// (STORE/.NAME.tmp-*/.unpack) lives in: the store the user knows.
+func storeDir(unpack string) string {
+	d := filepath.Dir(filepath.Dir(unpack))
+	if strings.HasPrefix(filepath.Base(filepath.Dir(unpack)), ".") && filepath.Base(unpack) == ".unpack" {
+		return d
+	}
+	return unpack
 }

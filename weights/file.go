@@ -81,6 +81,11 @@ func WriteFile(path string, t *Tensor) error {
 	return atomicWrite(path, func(w io.Writer) error { return Encode(w, t) })
 }
 
+// fileWriter is what every file this package writes goes through (parameter
+// files, the lock file, downloads, unpacked archives). Tests replace it to
+// make writes fail as on a full disk, without a small filesystem.
+var fileWriter = func(f *os.File) io.Writer { return f }
+
 func atomicWrite(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -95,9 +100,10 @@ func atomicWrite(path string, write func(io.Writer) error) (err error) {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
+			err = diskFull(err, path, "")
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 256<<10)
+	bw := bufio.NewWriterSize(fileWriter(f), 256<<10)
 	if err = write(bw); err != nil {
 		return fmt.Errorf("weights: write %s: %w", path, err)
 	}
@@ -143,7 +149,11 @@ func checkName(name string) error {
 func isTemp(name string) bool { return strings.HasPrefix(name, ".") }
 
 // ListDir returns the sorted names of the variables (regular files not
-// starting with ".") in a one-file-per-variable directory.
+// starting with ".") in a one-file-per-variable directory. A symlink to a
+// regular file counts as one, wherever it points: DVC, git-annex and the
+// Hugging Face cache keep their files as links into an object store. A
+// dangling link is listed too, so reading it names the missing target (a
+// git-annex file not yet fetched) instead of calling the variable missing.
 func ListDir(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -151,7 +161,14 @@ func ListDir(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if isTemp(e.Name()) || !e.Type().IsRegular() {
+		if isTemp(e.Name()) {
+			continue
+		}
+		if e.Type()&os.ModeSymlink != 0 {
+			if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && !st.Mode().IsRegular() {
+				continue
+			}
+		} else if !e.Type().IsRegular() {
 			continue
 		}
 		names = append(names, e.Name())

@@ -39,3 +39,6 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		}
 	}
 }
+
+// isQuota reports an exceeded disk quota, which is a full disk to the user.
+func isQuota(err error) bool { return errors.Is(err, syscall.EDQUOT) }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,10 @@ type Set struct {
 	SHA256   string   // pinned sha256 of the archive, hex; empty: trust the first download
 	Use      string   // "pretrain" or "weights"
 	Required []string // variables the archive must hold
+	// Tensors is every variable the model reads from the set, with its
+	// dtype and dims; import, fetch and verify check them all, so a
+	// checkpoint of another model is refused whatever its names.
+	Tensors map[string]Spec
 }
 
 func (s Set) dir() string {
@@ -53,7 +58,14 @@ const (
 	// is about 100 MB and ResNet-152 weights about 250 MB; 8 GiB leaves room
 	// for any video model and stops a gzip bomb well before a disk fills.
 	DefaultMaxUnpacked = 8 << 30
+	// DefaultMaxDownload caps an archive whose server does not say its
+	// size (and refuses one that says it is larger): the same 8 GiB, as an
+	// archive is never larger than what it unpacks to by much.
+	DefaultMaxDownload = 8 << 30
 )
+
+// MaxBytesEnv names the variable that sets Store.MaxDownload.
+const MaxBytesEnv = "ZOO_WEIGHTS_MAX_BYTES"
 
 // LockFileName is the JSON file in the root that records the sha256 of
 // every archive installed without a pinned hash, and a digest of every
@@ -77,6 +89,9 @@ type Store struct {
 	ConnectTimeout time.Duration // DefaultConnectTimeout
 	IdleTimeout    time.Duration // no bytes for this long aborts an attempt (DefaultIdleTimeout)
 	MaxUnpacked    int64         // DefaultMaxUnpacked
+	MaxDownload    int64         // largest archive to download (DefaultMaxDownload)
+
+	envErr error // a bad variable FromEnv read, reported by every operation
 }
 
 // Phase names a step of Fetch or Import in a ProgressEvent.
@@ -118,13 +133,22 @@ func DefaultRoot() string {
 }
 
 // FromEnv returns a Store configured from ZOO_WEIGHTS_DIR,
-// ZOO_WEIGHTS_MIRROR and ZOO_OFFLINE=1.
+// ZOO_WEIGHTS_MIRROR, ZOO_WEIGHTS_MAX_BYTES and ZOO_OFFLINE=1. A bad value
+// is the error of every operation of the Store.
 func FromEnv() *Store {
-	return &Store{
+	s := &Store{
 		Root:    DefaultRoot(),
 		Mirror:  os.Getenv("ZOO_WEIGHTS_MIRROR"),
 		Offline: os.Getenv("ZOO_OFFLINE") == "1",
 	}
+	if v := os.Getenv(MaxBytesEnv); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			s.envErr = fmt.Errorf("weights: %s=%q: want a number of bytes above 0, e.g. %s=20000000000", MaxBytesEnv, v, MaxBytesEnv)
+		}
+		s.MaxDownload = n
+	}
+	return s
 }
 
 // Path returns the directory set is installed in.
@@ -173,6 +197,9 @@ func orDefault[T comparable](v, d T) T {
 
 // prepare checks the set and the root, and takes the set's lock.
 func (s *Store) prepare(ctx context.Context, set Set) (unlock func(), err error) {
+	if s.envErr != nil {
+		return nil, s.envErr
+	}
 	if err := checkName(set.Name); err != nil {
 		return nil, err
 	}
@@ -213,16 +240,35 @@ func (s *Store) Fetch(ctx context.Context, set Set) (string, error) {
 	}
 	part := filepath.Join(s.Root, "."+set.dir()+".tar.gz.part")
 	if err := s.download(ctx, set, url, part); err != nil {
-		if st, serr := os.Stat(part); serr == nil && st.Size() == 0 {
-			os.Remove(part) // nothing to resume
+		// What is left of the download: kept when the next fetch can resume
+		// it (the network failed, or Ctrl-C), removed when it cannot help
+		// (a full disk needs the space back; an archive above the cap).
+		left := ""
+		if st, serr := os.Stat(part); serr == nil {
+			switch {
+			case noSpace(err) || errors.Is(err, ErrTooLarge):
+				if rerr := os.Remove(part); rerr == nil {
+					left = fmt.Sprintf(" (removed the partial download %s)", part)
+				} else {
+					left = fmt.Sprintf(" (could not remove the partial download %s: %v)", part, rerr)
+				}
+			case st.Size() == 0:
+				os.Remove(part) // nothing to resume
+			default:
+				left = fmt.Sprintf("; kept the partial download %s (%d bytes): the next fetch resumes it", part, st.Size())
+			}
 		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("weights: fetch %q from %s: %w", set.Name, url, err)
+		switch {
+		case ctx.Err() != nil:
+			return "", fmt.Errorf("weights: fetch %q from %s: %w%s", set.Name, url, err, left)
+		case noSpace(err) || errors.Is(err, ErrTooLarge):
+			return "", fmt.Errorf("weights: fetch %q from %s: %w%s", set.Name, url, trimPrefix(err), left)
 		}
-		return "", fmt.Errorf("weights: fetch %q from %s into %s: %w; %s", set.Name, url, dst, err, hint)
+		return "", fmt.Errorf("weights: fetch %q from %s into %s: %w%s; %s", set.Name, url, dst, err, left, hint)
 	}
 	if err := s.install(ctx, set, part, url); err != nil {
-		// A complete but wrong archive: resuming it would never help.
+		// A complete but wrong archive: resuming it would never help; on a
+		// full disk, the space is needed back.
 		os.Remove(part)
 		return "", fmt.Errorf("weights: fetch %q: %w", set.Name, trimPrefix(err))
 	}
@@ -287,7 +333,11 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 	}
 	s.progress(ProgressEvent{Set: set.Name, Phase: PhaseExtract})
 	dst := s.Path(set)
-	var tree string
+	var (
+		prev     lockEntry
+		hadPrev  bool
+		recorded bool
+	)
 	err = replaceDir(dst, func(tmp string) error {
 		f, err := os.Open(archive)
 		if err != nil {
@@ -319,17 +369,34 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 		if err := os.RemoveAll(unpack); err != nil {
 			return fmt.Errorf("weights: %w", err)
 		}
-		tree, err = checkTree(ctx, tmp, set.Required, from)
+		tree, err := checkTree(ctx, tmp, set, from)
+		if err != nil {
+			return err
+		}
+		// Record the set before it is renamed into place, not after: a
+		// lock file that cannot be written (a full disk) then leaves the
+		// store as it was, instead of a set installed but not pinned.
+		err = s.updateLock(func(lf *lockData) {
+			prev, hadPrev = lf.Sets[set.Name]
+			e := prev
+			e.URL, e.ArchiveSHA256, e.TreeSHA256 = s.URL(set), sum, tree
+			lf.Sets[set.Name] = e
+		})
+		recorded = err == nil
 		return err
 	})
 	if err != nil {
-		return err
-	}
-	if err := s.updateLock(func(lf *lockData) {
-		e := lf.Sets[set.Name]
-		e.URL, e.ArchiveSHA256, e.TreeSHA256 = s.URL(set), sum, tree
-		lf.Sets[set.Name] = e
-	}); err != nil {
+		if recorded { // the rename failed: take the record back
+			if rerr := s.updateLock(func(lf *lockData) {
+				if hadPrev {
+					lf.Sets[set.Name] = prev
+				} else {
+					delete(lf.Sets, set.Name)
+				}
+			}); rerr != nil {
+				s.log().Error("could not restore the lock file", "set", set.Name, "err", rerr)
+			}
+		}
 		return err
 	}
 	s.log().Info("installed weights", "set", set.Name, "dir", dst, "sha256", sum)
@@ -338,27 +405,51 @@ func (s *Store) install(ctx context.Context, set Set, archive, from string) erro
 }
 
 // checkTree checks that every regular file under dir is a well-formed
-// parameter file and that the required variables are there, and returns
-// a digest of the tree (sha256 over each file's relative path and
-// sha256). Symlinks are not followed; their targets are files of the tree.
-func checkTree(ctx context.Context, dir string, required []string, from string) (string, error) {
+// parameter file, that every symlink resolves to a file or directory inside
+// dir (a link to /etc/passwd in a set is an error, not a variable), and
+// that the set's variables are there with their dtype and dims. It returns
+// a digest of the tree: sha256 over each file's relative path and sha256,
+// and each link's path and target. from names dir in messages.
+func checkTree(ctx context.Context, dir string, set Set, from string) (string, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("weights: %w", err)
+	}
 	tree := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
 		rel, _ := filepath.Rel(dir, p)
+		where := from + ": " + filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			ln, err := os.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("weights: %w", err)
+			}
+			target, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return fmt.Errorf("weights: %s: symlink to %q does not resolve", where, ln)
+			}
+			if !within(root, target) {
+				return fmt.Errorf("weights: %s: symlink to %q points outside the weight set", where, ln)
+			}
+			fmt.Fprintf(tree, "%s\x00-> %s\n", filepath.ToSlash(rel), ln)
+			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("weights: %s: not a regular file (%v)", where, d.Type())
+		}
 		if _, err := readHeader(p); err != nil {
 			var fe *FormatError
 			if errors.As(err, &fe) {
 				c := *fe
-				c.Path = from + ": " + filepath.ToSlash(rel)
+				c.Path = where
 				return &c
 			}
 			return err
@@ -373,17 +464,42 @@ func checkTree(ctx context.Context, dir string, required []string, from string) 
 	if err != nil {
 		return "", err
 	}
-	var missing []string
-	for _, r := range required {
-		if st, err := os.Lstat(filepath.Join(dir, r)); checkName(r) != nil || err != nil || !st.Mode().IsRegular() {
-			missing = append(missing, r)
+	me := &MismatchError{Dir: from}
+	names := slices.Clone(set.Required)
+	for n := range set.Tensors {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
 		}
 	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return "", &MismatchError{Dir: from, Missing: missing}
+	slices.Sort(names)
+	for _, r := range names {
+		p := filepath.Join(dir, r)
+		if st, err := os.Stat(p); checkName(r) != nil || err != nil || !st.Mode().IsRegular() {
+			me.Missing = append(me.Missing, r)
+			continue
+		}
+		want, ok := set.Tensors[r]
+		if !ok {
+			continue
+		}
+		h, err := readHeader(p)
+		if err != nil {
+			return "", err // the walk read it; it changed since
+		}
+		if h.dtype != want.DType || !slices.Equal(h.dims, want.Dims) {
+			me.Wrong = append(me.Wrong, wrongLine(r, from, want, h.dtype, h.dims))
+		}
+	}
+	if len(me.Missing) > 0 || len(me.Wrong) > 0 {
+		return "", me
 	}
 	return hex.EncodeToString(tree.Sum(nil)), nil
+}
+
+// within reports whether path is root or below it (both resolved).
+func within(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func fileSHA256(path string) (string, error) {
@@ -413,9 +529,9 @@ func (s *Store) verify(ctx context.Context, set Set) (bool, error) {
 	if !isDir(dst) {
 		return false, fmt.Errorf("weights: verify %q: %s: %w; run: zoo weights fetch %s", set.Name, dst, ErrNotInstalled, set.Name)
 	}
-	tree, err := checkTree(ctx, dst, set.Required, dst)
+	tree, err := checkTree(ctx, dst, set, dst)
 	if err != nil {
-		return false, fmt.Errorf("weights: verify %q: %w", set.Name, trimPrefix(err))
+		return false, fmt.Errorf("weights: verify %q: %w; run: zoo weights rm %s && zoo weights fetch %s", set.Name, trimPrefix(err), set.Name, set.Name)
 	}
 	lf, err := s.readLock()
 	if err != nil {
