@@ -67,7 +67,7 @@ func TestDiskFullChangesNothing(t *testing.T) {
 		name     string
 		fail     string // base name of the file whose writes fail
 		fetch    bool
-		previous bool // a set is installed before
+		previous bool   // a set is installed before
 		wantFile string // the message names this
 	}{
 		{"import, unpacking", "conv1_weights", false, false, "member \"tsm_test/conv1_weights\""},
