@@ -34,10 +34,14 @@ func modelToProto(m ModelInfo) (*pb.ModelInfo, error) {
 		})
 	}
 	for _, w := range m.WeightSets {
-		out.WeightSets = append(out.WeightSets, &pb.WeightSet{
+		pw := &pb.WeightSet{
 			Name: w.Name, Url: w.URL, Dir: w.Dir, Sha256: w.SHA256, Use: w.Use,
 			Required: w.Required, Description: w.Description,
-		})
+		}
+		for _, t := range w.Tensors {
+			pw.Tensors = append(pw.Tensors, &pb.WeightSet_Tensor{Name: t.Name, Dtype: t.DType, Shape: t.Shape})
+		}
+		out.WeightSets = append(out.WeightSets, pw)
 	}
 	return out, nil
 }
@@ -67,10 +71,14 @@ func modelFromProto(m *pb.ModelInfo) (ModelInfo, error) {
 		})
 	}
 	for _, w := range m.GetWeightSets() {
-		out.WeightSets = append(out.WeightSets, WeightSet{
+		ws := WeightSet{
 			Name: w.GetName(), URL: w.GetUrl(), Dir: w.GetDir(), SHA256: w.GetSha256(), Use: w.GetUse(),
 			Required: w.GetRequired(), Description: w.GetDescription(),
-		})
+		}
+		for _, t := range w.GetTensors() {
+			ws.Tensors = append(ws.Tensors, TensorSpec{Name: t.GetName(), DType: t.GetDtype(), Shape: t.GetShape()})
+		}
+		out.WeightSets = append(out.WeightSets, ws)
 	}
 	return out, nil
 }

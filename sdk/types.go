@@ -69,6 +69,17 @@ type WeightSet struct {
 	Use         string // UsePretrain or UseWeights
 	Required    []string
 	Description string
+	// Tensors is every variable the model reads from the set, with its
+	// dtype and shape; the host checks an archive against all of them
+	// (protocol minor 2; Required alone before).
+	Tensors []TensorSpec
+}
+
+// TensorSpec is one variable a weight set must hold.
+type TensorSpec struct {
+	Name  string
+	DType string // Paddle's name: "FP32", "FP16", "INT64", ...
+	Shape []int64
 }
 
 // OpenRequest starts a session.

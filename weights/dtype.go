@@ -1,6 +1,9 @@
 package weights
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // DType is a Paddle VarType data type, with Paddle's enum values (they
 // appear as is in the TensorDesc of every parameter file).
@@ -49,3 +52,13 @@ func (d DType) Size() int { return dtypeInfo[d].size }
 
 // Valid reports whether d is one of the data types above.
 func (d DType) Valid() bool { _, ok := dtypeInfo[d]; return ok }
+
+// ParseDType returns the type Paddle names s (FP32, INT64, ...; any case).
+func ParseDType(s string) (DType, error) {
+	for d, i := range dtypeInfo {
+		if strings.EqualFold(i.name, s) {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("weights: unknown dtype %q", s)
+}

@@ -12,8 +12,10 @@ import (
 )
 
 // WeightSet converts a weight set a plugin describes to the store's type.
+// A tensor of a dtype zoo does not know keeps an invalid DType, which no
+// file matches: the set then fails its check with the plugin's dtype named.
 func WeightSet(model string, ws sdk.WeightSet) weights.Set {
-	return weights.Set{
+	set := weights.Set{
 		Name:     ws.Name,
 		Model:    model,
 		URL:      ws.URL,
@@ -22,6 +24,17 @@ func WeightSet(model string, ws sdk.WeightSet) weights.Set {
 		Use:      ws.Use,
 		Required: append([]string(nil), ws.Required...),
 	}
+	if len(ws.Tensors) > 0 {
+		set.Tensors = make(map[string]weights.Spec, len(ws.Tensors))
+		for _, t := range ws.Tensors {
+			dt, err := weights.ParseDType(t.DType)
+			if err != nil {
+				dt = -1
+			}
+			set.Tensors[t.Name] = weights.Spec{DType: dt, Dims: append([]int64(nil), t.Shape...)}
+		}
+	}
+	return set
 }
 
 // WeightsStore returns the weights store: $ZOO_WEIGHTS_DIR (else

@@ -5,7 +5,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -15,15 +18,29 @@ const Version = "0.1.0"
 //go:embed labels/imagenet_labels.json
 var imagenetJSON []byte
 
-// weightSets: Paddle's ImageNet ResNet-50, whose fc_0 is the 1000-class
+// publishedSets: Paddle's ImageNet ResNet-50, whose fc_0 is the 1000-class
 // ImageNet head. Paddle pins no checksum; the weights store records the
 // first download's sha256 and checks it afterwards.
-var weightSets = []sdk.WeightSet{{
+var publishedSets = []sdk.WeightSet{{
 	Name: "ResNet50_pretrained", Use: sdk.UseWeights, Dir: "ResNet50_pretrained",
 	URL:         "https://paddlemodels.bj.bcebos.com/video_classification/ResNet50_pretrained.tar.gz",
 	Description: "ImageNet ResNet-50 (1000 classes, fc_0.w_0 [2048,1000]) for test and infer at num_layers 50",
 	Required:    []string{"conv1_weights", "res5c_branch2c_weights", "fc_0.w_0", "fc_0.b_0"},
 }}
+
+// weightSets returns the published set with every variable ResNet-50 of
+// 1000 classes reads from it, the ImageNet head included.
+func weightSets() ([]sdk.WeightSet, error) {
+	ts, err := classifier.TensorSpecs(resnet.Config{Depth: 50, NumClasses: 1000, NoDropout: true}, classifier.All)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(publishedSets)
+	for i := range out {
+		out[i].Tensors = ts
+	}
+	return out, nil
+}
 
 // Provider serves the ResNet model.
 type Provider struct{}
@@ -48,6 +65,10 @@ func Info() (sdk.ModelInfo, error) {
 	if err != nil {
 		return sdk.ModelInfo{}, err
 	}
+	sets, err := weightSets()
+	if err != nil {
+		return sdk.ModelInfo{}, err
+	}
 	return sdk.ModelInfo{
 		Name:          "ResNet",
 		Version:       Version,
@@ -55,7 +76,7 @@ func Info() (sdk.ModelInfo, error) {
 		Tasks:         []string{sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer},
 		Config:        Schema(),
 		DefaultConfig: DefaultJob(),
-		WeightSets:    weightSets,
+		WeightSets:    sets,
 		Labels:        labels,
 	}, nil
 }

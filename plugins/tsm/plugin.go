@@ -5,7 +5,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 
+	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -16,8 +19,9 @@ const Version = "0.1.0"
 var kineticsJSON []byte
 
 // Weight sets Paddle publishes for TSM. Paddle pins no checksums; zoo's
-// store records the first download's sha256 and checks it afterwards.
-var weightSets = []sdk.WeightSet{
+// store records the first download's sha256 and checks it afterwards. Their
+// Tensors come from the model each set fits (weightSets).
+var publishedSets = []sdk.WeightSet{
 	{
 		Name: "ResNet50_pretrained", Use: sdk.UsePretrain, Dir: "ResNet50_pretrained",
 		URL:         "https://paddlemodels.bj.bcebos.com/video_classification/ResNet50_pretrained.tar.gz",
@@ -32,6 +36,24 @@ var weightSets = []sdk.WeightSet{
 	},
 }
 
+// weightSets returns the published sets with every variable TSM reads from
+// them: ResNet50_pretrained initialises all of TSM-ResNet-50 but fc_0 (a
+// backbone's shapes do not depend on the classes), tsm_kinetics is the whole
+// TSM-ResNet-50 of Kinetics-400.
+func weightSets() ([]sdk.WeightSet, error) {
+	r50 := resnet.Config{Depth: 50, NumClasses: 400, TemporalShift: true}
+	keep := map[string]func(string) bool{"ResNet50_pretrained": classifier.NotFC, "tsm_kinetics": classifier.All}
+	out := slices.Clone(publishedSets)
+	for i := range out {
+		ts, err := classifier.TensorSpecs(r50, keep[out[i].Name])
+		if err != nil {
+			return nil, fmt.Errorf("weight set %s: %w", out[i].Name, err)
+		}
+		out[i].Tensors = ts
+	}
+	return out, nil
+}
+
 // Provider serves the TSM model.
 type Provider struct{}
 
@@ -43,6 +65,10 @@ func Info() (sdk.ModelInfo, error) {
 	if err := json.Unmarshal(kineticsJSON, &labels); err != nil {
 		return sdk.ModelInfo{}, fmt.Errorf("built-in Kinetics labels: %w", err)
 	}
+	sets, err := weightSets()
+	if err != nil {
+		return sdk.ModelInfo{}, err
+	}
 	return sdk.ModelInfo{
 		Name:          "TSM",
 		Version:       Version,
@@ -50,7 +76,7 @@ func Info() (sdk.ModelInfo, error) {
 		Tasks:         []string{sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer},
 		Config:        Schema(),
 		DefaultConfig: DefaultJob(),
-		WeightSets:    weightSets,
+		WeightSets:    sets,
 		Labels:        labels,
 	}, nil
 }

@@ -78,10 +78,14 @@ func selectSets(all []weights.Set, args []string) ([]weights.Set, error) {
 	var out []weights.Set
 	add := func(s weights.Set) {
 		// Two models may share a set (TSM pretrains from the weights
-		// ResNet evaluates with): one directory, fetched once.
-		if !slices.ContainsFunc(out, func(o weights.Set) bool { return o.Name == s.Name }) {
+		// ResNet evaluates with): one directory, fetched once, checked
+		// for what every model reads from it.
+		i := slices.IndexFunc(out, func(o weights.Set) bool { return o.Name == s.Name })
+		if i < 0 {
 			out = append(out, s)
+			return
 		}
+		out[i] = mergeSets(out[i], s)
 	}
 	if len(args) == 0 {
 		for _, s := range all {
@@ -113,6 +117,28 @@ func selectSets(all []weights.Set, args []string) ([]weights.Set, error) {
 	return out, nil
 }
 
+// mergeSets returns a with b's required variables and tensors added (a's
+// spec wins where both name one).
+func mergeSets(a, b weights.Set) weights.Set {
+	a.Required = slices.Clone(a.Required)
+	for _, r := range b.Required {
+		if !slices.Contains(a.Required, r) {
+			a.Required = append(a.Required, r)
+		}
+	}
+	if len(b.Tensors) > 0 {
+		m := make(map[string]weights.Spec, len(a.Tensors)+len(b.Tensors))
+		for n, sp := range b.Tensors {
+			m[n] = sp
+		}
+		for n, sp := range a.Tensors {
+			m[n] = sp
+		}
+		a.Tensors = m
+	}
+	return a
+}
+
 // namedSet returns the weight set called name among every model's sets.
 func namedSet(ctx context.Context, f *cmdutil.Factory, name string) (weights.Set, error) {
 	all, err := knownSets(ctx, f)
@@ -122,14 +148,23 @@ func namedSet(ctx context.Context, f *cmdutil.Factory, name string) (weights.Set
 	return findSet(all, name)
 }
 
-// findSet returns the one set named name (case-insensitive).
+// findSet returns the set named name (case-insensitive), merged over every
+// model that publishes it.
 func findSet(all []weights.Set, name string) (weights.Set, error) {
+	var found []weights.Set
 	for _, s := range all {
 		if strings.EqualFold(s.Name, name) {
-			return s, nil
+			found = append(found, s)
 		}
 	}
-	return weights.Set{}, unknownSet(all, name)
+	if len(found) == 0 {
+		return weights.Set{}, unknownSet(all, name)
+	}
+	set := found[0]
+	for _, s := range found[1:] {
+		set = mergeSets(set, s)
+	}
+	return set, nil
 }
 
 func unknownSet(all []weights.Set, name string) error {

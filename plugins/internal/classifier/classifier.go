@@ -35,6 +35,28 @@ func Specs(m *resnet.Model, keep func(string) bool) map[string]weights.Spec {
 	return want
 }
 
+// TensorSpecs lists the kept parameters of a model built from cfg as a
+// weight set's tensors (FP32, as Paddle publishes them), for Describe: every
+// variable the model reads from the set, so the host checks a set whole.
+func TensorSpecs(cfg resnet.Config, keep func(string) bool) ([]sdk.TensorSpec, error) {
+	shapes, err := cfg.ParamShapes()
+	if err != nil {
+		return nil, err
+	}
+	var out []sdk.TensorSpec
+	for _, p := range shapes {
+		if !keep(p.Name) {
+			continue
+		}
+		dims := make([]int64, len(p.Shape))
+		for i, d := range p.Shape {
+			dims[i] = int64(d)
+		}
+		out = append(out, sdk.TensorSpec{Name: p.Name, DType: weights.FP32.String(), Shape: dims})
+	}
+	return out, nil
+}
+
 // VelocityName is Paddle's name of a parameter's Momentum accumulator.
 func VelocityName(param string) string { return param + "_velocity_0" }
 

@@ -309,6 +309,7 @@ type WeightSet struct {
 	Use           string                 `protobuf:"bytes,5,opt,name=use,proto3" json:"use,omitempty"`           // "pretrain" or "weights"
 	Required      []string               `protobuf:"bytes,6,rep,name=required,proto3" json:"required,omitempty"` // variable names the archive must hold
 	Description   string                 `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Tensors       []*WeightSet_Tensor    `protobuf:"bytes,8,rep,name=tensors,proto3" json:"tensors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,6 +391,13 @@ func (x *WeightSet) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *WeightSet) GetTensors() []*WeightSet_Tensor {
+	if x != nil {
+		return x.Tensors
+	}
+	return nil
 }
 
 type OpenRequest struct {
@@ -1404,6 +1412,69 @@ func (*CloseResponse) Descriptor() ([]byte, []int) {
 	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{21}
 }
 
+// Every variable the model reads from the set, with its dtype and shape:
+// the host checks them all when it imports, fetches or verifies the set
+// (minor 2; empty from older plugins: required names only).
+type WeightSet_Tensor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Dtype         string                 `protobuf:"bytes,2,opt,name=dtype,proto3" json:"dtype,omitempty"` // Paddle's name: "FP32", "FP16", "INT64", ...
+	Shape         []int64                `protobuf:"varint,3,rep,packed,name=shape,proto3" json:"shape,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WeightSet_Tensor) Reset() {
+	*x = WeightSet_Tensor{}
+	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WeightSet_Tensor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WeightSet_Tensor) ProtoMessage() {}
+
+func (x *WeightSet_Tensor) ProtoReflect() protoreflect.Message {
+	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WeightSet_Tensor.ProtoReflect.Descriptor instead.
+func (*WeightSet_Tensor) Descriptor() ([]byte, []int) {
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{4, 0}
+}
+
+func (x *WeightSet_Tensor) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WeightSet_Tensor) GetDtype() string {
+	if x != nil {
+		return x.Dtype
+	}
+	return ""
+}
+
+func (x *WeightSet_Tensor) GetShape() []int64 {
+	if x != nil {
+		return x.Shape
+	}
+	return nil
+}
+
 var File_zoo_plugin_v1_proto protoreflect.FileDescriptor
 
 const file_zoo_plugin_v1_proto_rawDesc = "" +
@@ -1429,7 +1500,7 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\tR\vdefaultJson\x12\x12\n" +
-	"\x04help\x18\x05 \x01(\tR\x04help\"\xab\x01\n" +
+	"\x04help\x18\x05 \x01(\tR\x04help\"\xb0\x02\n" +
 	"\tWeightSet\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x10\n" +
@@ -1437,7 +1508,12 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x10\n" +
 	"\x03use\x18\x05 \x01(\tR\x03use\x12\x1a\n" +
 	"\brequired\x18\x06 \x03(\tR\brequired\x12 \n" +
-	"\vdescription\x18\a \x01(\tR\vdescription\"\xd1\x02\n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\x129\n" +
+	"\atensors\x18\b \x03(\v2\x1f.zoo.plugin.v1.WeightSet.TensorR\atensors\x1aH\n" +
+	"\x06Tensor\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05dtype\x18\x02 \x01(\tR\x05dtype\x12\x14\n" +
+	"\x05shape\x18\x03 \x03(\x03R\x05shape\"\xd1\x02\n" +
 	"\vOpenRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x1f\n" +
@@ -1534,7 +1610,7 @@ func file_zoo_plugin_v1_proto_rawDescGZIP() []byte {
 	return file_zoo_plugin_v1_proto_rawDescData
 }
 
-var file_zoo_plugin_v1_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_zoo_plugin_v1_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_zoo_plugin_v1_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: zoo.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 1: zoo.plugin.v1.DescribeResponse
@@ -1558,41 +1634,43 @@ var file_zoo_plugin_v1_proto_goTypes = []any{
 	(*LoadResponse)(nil),     // 19: zoo.plugin.v1.LoadResponse
 	(*CloseRequest)(nil),     // 20: zoo.plugin.v1.CloseRequest
 	(*CloseResponse)(nil),    // 21: zoo.plugin.v1.CloseResponse
-	nil,                      // 22: zoo.plugin.v1.OpenRequest.WeightsEntry
-	nil,                      // 23: zoo.plugin.v1.Step.MetricsEntry
+	(*WeightSet_Tensor)(nil), // 22: zoo.plugin.v1.WeightSet.Tensor
+	nil,                      // 23: zoo.plugin.v1.OpenRequest.WeightsEntry
+	nil,                      // 24: zoo.plugin.v1.Step.MetricsEntry
 }
 var file_zoo_plugin_v1_proto_depIdxs = []int32{
 	2,  // 0: zoo.plugin.v1.DescribeResponse.models:type_name -> zoo.plugin.v1.ModelInfo
 	3,  // 1: zoo.plugin.v1.ModelInfo.config_keys:type_name -> zoo.plugin.v1.ConfigKey
 	4,  // 2: zoo.plugin.v1.ModelInfo.weight_sets:type_name -> zoo.plugin.v1.WeightSet
-	22, // 3: zoo.plugin.v1.OpenRequest.weights:type_name -> zoo.plugin.v1.OpenRequest.WeightsEntry
-	9,  // 4: zoo.plugin.v1.Event.start:type_name -> zoo.plugin.v1.Start
-	10, // 5: zoo.plugin.v1.Event.step:type_name -> zoo.plugin.v1.Step
-	11, // 6: zoo.plugin.v1.Event.prediction:type_name -> zoo.plugin.v1.Prediction
-	12, // 7: zoo.plugin.v1.Event.warning:type_name -> zoo.plugin.v1.Warning
-	23, // 8: zoo.plugin.v1.Step.metrics:type_name -> zoo.plugin.v1.Step.MetricsEntry
-	13, // 9: zoo.plugin.v1.Prediction.scores:type_name -> zoo.plugin.v1.Tensor
-	13, // 10: zoo.plugin.v1.InferRequest.input:type_name -> zoo.plugin.v1.Tensor
-	13, // 11: zoo.plugin.v1.InferResponse.output:type_name -> zoo.plugin.v1.Tensor
-	0,  // 12: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
-	5,  // 13: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
-	7,  // 14: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
-	14, // 15: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
-	16, // 16: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
-	18, // 17: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
-	20, // 18: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
-	1,  // 19: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
-	6,  // 20: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
-	8,  // 21: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
-	15, // 22: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
-	17, // 23: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
-	19, // 24: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
-	21, // 25: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	22, // 3: zoo.plugin.v1.WeightSet.tensors:type_name -> zoo.plugin.v1.WeightSet.Tensor
+	23, // 4: zoo.plugin.v1.OpenRequest.weights:type_name -> zoo.plugin.v1.OpenRequest.WeightsEntry
+	9,  // 5: zoo.plugin.v1.Event.start:type_name -> zoo.plugin.v1.Start
+	10, // 6: zoo.plugin.v1.Event.step:type_name -> zoo.plugin.v1.Step
+	11, // 7: zoo.plugin.v1.Event.prediction:type_name -> zoo.plugin.v1.Prediction
+	12, // 8: zoo.plugin.v1.Event.warning:type_name -> zoo.plugin.v1.Warning
+	24, // 9: zoo.plugin.v1.Step.metrics:type_name -> zoo.plugin.v1.Step.MetricsEntry
+	13, // 10: zoo.plugin.v1.Prediction.scores:type_name -> zoo.plugin.v1.Tensor
+	13, // 11: zoo.plugin.v1.InferRequest.input:type_name -> zoo.plugin.v1.Tensor
+	13, // 12: zoo.plugin.v1.InferResponse.output:type_name -> zoo.plugin.v1.Tensor
+	0,  // 13: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
+	5,  // 14: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
+	7,  // 15: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
+	14, // 16: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
+	16, // 17: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
+	18, // 18: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
+	20, // 19: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
+	1,  // 20: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
+	6,  // 21: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
+	8,  // 22: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
+	15, // 23: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
+	17, // 24: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
+	19, // 25: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
+	21, // 26: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_zoo_plugin_v1_proto_init() }
@@ -1612,7 +1690,7 @@ func file_zoo_plugin_v1_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zoo_plugin_v1_proto_rawDesc), len(file_zoo_plugin_v1_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
