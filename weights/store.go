@@ -270,6 +270,9 @@ func (s *Store) Fetch(ctx context.Context, set Set) (string, error) {
 		// A complete but wrong archive: resuming it would never help; on a
 		// full disk, the space is needed back.
 		os.Remove(part)
+		if noSpace(err) {
+			return "", fmt.Errorf("weights: fetch %q: %w (removed the downloaded archive %s)", set.Name, trimPrefix(err), part)
+		}
 		return "", fmt.Errorf("weights: fetch %q: %w", set.Name, trimPrefix(err))
 	}
 	os.Remove(part)
