@@ -147,7 +147,7 @@ func TestWeightsFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := sfs.Bsize // tmpfs counts whole pages
-	n := 300_000 // 1.2 MB of FP32, random bits so that gzip cannot shrink the download
+	n := 300_000      // 1.2 MB of FP32, random bits so that gzip cannot shrink the download
 	vals := make([]float32, n)
 	rng := rand.New(rand.NewSource(1))
 	for i := range vals {
