@@ -101,6 +101,24 @@ func ParseFileList(path string, requireLabel bool, kind string, exts []string) (
 	return items, nil
 }
 
+// PathItems is what infer's one-path option names (TSM's video_path,
+// ResNet's image_path): the file itself, or every file of a directory
+// whose extension is in exts, sorted by name, as ParseFileList lists one.
+func PathItems(path, kind string, exts []string) ([]Item, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no such file or directory", path)
+	}
+	if !st.IsDir() {
+		return []Item{{Path: path, Label: NoLabel, Where: path}}, nil
+	}
+	items, err := listDir(path, kind, exts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no %s files (%s) in the directory", path, kind, strings.Join(exts, " "))
+	}
+	return items, nil
+}
+
 func listDir(dir, kind string, exts []string) ([]Item, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -405,6 +405,9 @@ func TestValidate(t *testing.T) {
 		{"float in int list", Config{"TRAIN": {"decay_epochs": []any{40, 60.5}}}, "TRAIN.decay_epochs: value [40, 60.5] is a list, wanted a list of ints", ErrType},
 		{"string in float list", Config{"MODEL": {"image_mean": []any{0.4, "x"}}}, `MODEL.image_mean: value [0.4, "x"] is a list, wanted a list of floats`, ErrType},
 		{"None for required", Config{"MODEL": {"num_classes": nil}}, "MODEL.num_classes: value None is None, wanted an int", ErrType},
+		{"inf", Config{"TRAIN": {"learning_rate": math.Inf(1)}}, "TRAIN.learning_rate: value inf is not a finite number", ErrType},
+		{"nan", Config{"TRAIN": {"momentum": math.NaN()}}, "TRAIN.momentum: value nan is not a finite number", ErrType},
+		{"inf in float list", Config{"MODEL": {"image_std": []any{1, math.Inf(-1), 1}}}, "MODEL.image_std: value [1, -inf, 1] is not a finite number", ErrType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -196,12 +196,24 @@ func coerce(k Key, v any) (any, error) {
 		}
 		return nil, bad()
 	}
+	// JSON, which carries configs to plugins, has no inf or nan, and no
+	// learning rate or size is meant to be one.
+	notFinite := func(x any) error {
+		if f, ok := x.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+			return &KeyError{Section: strings.ToUpper(k.Section), Key: strings.ToLower(k.Name), Err: ErrType,
+				msg: fmt.Sprintf("%s.%s: value %s is not a finite number", strings.ToUpper(k.Section), strings.ToLower(k.Name), pyRepr(v))}
+		}
+		return nil
+	}
 	elem := ""
 	switch k.Type {
 	case TypeInt, TypeFloat, TypeBool, TypeString:
 		out, ok := coerceScalar(k.Type, v)
 		if !ok {
 			return nil, bad()
+		}
+		if err := notFinite(out); err != nil {
+			return nil, err
 		}
 		return out, nil
 	case TypeIntList:
@@ -222,6 +234,9 @@ func coerce(k Key, v any) (any, error) {
 		ce, ok := coerceScalar(elem, e)
 		if !ok {
 			return nil, bad()
+		}
+		if err := notFinite(ce); err != nil {
+			return nil, err
 		}
 		out[i] = ce
 	}
@@ -301,6 +316,14 @@ func pyRepr(v any) string {
 	case string:
 		return fmt.Sprintf("%q", x)
 	case float64:
+		switch {
+		case math.IsNaN(x):
+			return "nan"
+		case math.IsInf(x, 1):
+			return "inf"
+		case math.IsInf(x, -1):
+			return "-inf"
+		}
 		if x == math.Trunc(x) && math.Abs(x) < 1e16 {
 			return fmt.Sprintf("%.1f", x)
 		}

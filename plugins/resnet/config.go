@@ -1,6 +1,7 @@
 package resnet
 
 import (
+	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -158,4 +159,40 @@ func (c ReaderConfig) check(section string) error {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.target_size %d must be positive and at most short_size %d", section, c.TargetSize, c.ShortSize)
 	}
 	return nil
+}
+
+// validate checks, before Open allocates anything, that the config can
+// run in mode from the first step to the last (classifier.CheckSections)
+// and that the network fits in memory.
+func (c Config) validate(mode string) error {
+	sec := func(name string, rc ReaderConfig, images int) classifier.Section {
+		return classifier.Section{Name: name, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize, BatchSize: rc.BatchSize, Filelist: rc.Filelist, Synthetic: images}
+	}
+	var secs []classifier.Section
+	switch mode {
+	case sdk.ModeTrain:
+		secs = []classifier.Section{sec("TRAIN", c.Train.ReaderConfig, c.Synthetic.TrainImages), sec("VALID", c.Valid, c.Synthetic.ValidImages)}
+	case sdk.ModeTest:
+		secs = []classifier.Section{sec("TEST", c.Test, c.Synthetic.TestImages)}
+	case sdk.ModeInfer:
+		secs = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferImages)}
+	default:
+		return sdk.Errorf(sdk.CodeInvalidArgument, "unknown mode %q", mode)
+	}
+	if c.Model.BaseWidth < 1 {
+		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.base_width %d: must be at least 1", c.Model.BaseWidth)
+	}
+	for i, v := range c.Model.ImageStd {
+		if v == 0 {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.image_std[%d] is 0: images are divided by it", i)
+		}
+	}
+	data := classifier.Data{Kind: "image", Exts: imageExts, MinSize: 1, PathKey: "image_path", Path: c.Infer.ImagePath}
+	if err := classifier.CheckSections(secs, data, c.Model.NumClasses); err != nil {
+		return err
+	}
+	return classifier.CheckMemory(resnet.Config{
+		Depth: c.Model.NumLayers, NumClasses: c.Model.NumClasses, SegNum: 1, BaseWidth: c.Model.BaseWidth,
+		BatchSize: secs[0].BatchSize, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
+	}, mode == sdk.ModeTrain, secs[0].Name)
 }

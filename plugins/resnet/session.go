@@ -28,10 +28,13 @@ type session struct {
 func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
 	if req.Device == "gpu" {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
-			"this zoo-plugin-resnet was built for the CPU: drop --use_gpu")
+			"zoo-plugin-resnet runs on the CPU only")
 	}
 	cfg, err := decode(req.Config)
 	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	if err := cfg.validate(req.Mode); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
 	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}}

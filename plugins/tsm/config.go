@@ -1,8 +1,10 @@
 package tsm
 
 import (
+	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/video"
 )
 
 // Config is Paddle's configs/tsm.txt as typed sections, plus zoo's keys:
@@ -114,7 +116,7 @@ func Schema() []sdk.ConfigKey {
 	ks = append(ks, readerKeys("TEST", 16, "")...)
 	ks = append(ks, readerKeys("INFER", 1, "")...)
 	ks = append(ks,
-		key{Section: "INFER", Name: "video_path", Type: "string", Default: "", Help: "one video to infer instead of the filelist"},
+		key{Section: "INFER", Name: "video_path", Type: "string", Default: "", Help: "one video, or a directory of videos, to infer instead of the filelist"},
 		key{Section: "INFER", Name: "kinetics_labels", Type: "string", Default: "", Help: "accepted for Paddle compatibility; labels are built in"},
 		key{Section: "SYNTHETIC", Name: "train_videos", Type: "int", Default: 1024},
 		key{Section: "SYNTHETIC", Name: "valid_videos", Type: "int", Default: 256},
@@ -176,4 +178,45 @@ func (c ReaderConfig) check(section string) error {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.target_size %d must be positive and at most short_size %d", section, c.TargetSize, c.ShortSize)
 	}
 	return nil
+}
+
+// validate checks, before Open allocates anything, that the config can
+// run in mode from the first step to the last (classifier.CheckSections)
+// and that the network fits in memory. Without it these mistakes surfaced
+// after an epoch, as a panic (target_size 1 on the built-in dataset), as a
+// training run that took no step, or as the Go runtime's out-of-memory
+// crash.
+func (c Config) validate(mode string) error {
+	sec := func(name string, rc ReaderConfig, clips int) classifier.Section {
+		return classifier.Section{Name: name, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize, BatchSize: rc.BatchSize, Filelist: rc.Filelist, Synthetic: clips}
+	}
+	var secs []classifier.Section
+	switch mode {
+	case sdk.ModeTrain:
+		secs = []classifier.Section{sec("TRAIN", c.Train.ReaderConfig, c.Synthetic.TrainVideos), sec("VALID", c.Valid, c.Synthetic.ValidVideos)}
+	case sdk.ModeTest:
+		secs = []classifier.Section{sec("TEST", c.Test, c.Synthetic.TestVideos)}
+	case sdk.ModeInfer:
+		secs = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferVideos)}
+	default:
+		return sdk.Errorf(sdk.CodeInvalidArgument, "unknown mode %q", mode)
+	}
+	if c.Model.BaseWidth < 1 {
+		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.base_width %d: must be at least 1", c.Model.BaseWidth)
+	}
+	for i, v := range c.Model.ImageStd {
+		if v == 0 {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.image_std[%d] is 0: frames are divided by it", i)
+		}
+	}
+	// The built-in dataset draws its bar in the top half of a frame: at
+	// least one row there.
+	data := classifier.Data{Kind: "video", Exts: video.VideoExts, MinSize: 2, PathKey: "video_path", Path: c.Infer.VideoPath}
+	if err := classifier.CheckSections(secs, data, c.Model.NumClasses); err != nil {
+		return err
+	}
+	return classifier.CheckMemory(resnet.Config{
+		Depth: c.Model.NumLayers, NumClasses: c.Model.NumClasses, SegNum: c.Model.SegNum, BaseWidth: c.Model.BaseWidth,
+		BatchSize: secs[0].BatchSize, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
+	}, mode == sdk.ModeTrain, secs[0].Name)
 }

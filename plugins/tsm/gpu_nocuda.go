@@ -9,7 +9,7 @@ import (
 
 func checkGPU() error {
 	return sdk.Errorf(sdk.CodeFailedPrecondition,
-		"this zoo-plugin-tsm was built for the CPU: build the CUDA one with `make cuda`, or drop --use_gpu")
+		"this zoo-plugin-tsm was built for the CPU only (`make cuda` builds the CUDA one)")
 }
 
 func newGPUModel(*resnet.Model) (gpuModel, error) { return nil, checkGPU() }

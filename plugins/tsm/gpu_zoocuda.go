@@ -31,7 +31,7 @@ func openDevice() (*cuda.Device, error) {
 func checkGPU() error {
 	if _, err := openDevice(); err != nil {
 		return sdk.Errorf(sdk.CodeFailedPrecondition,
-			"this is the CUDA build of zoo-plugin-tsm (`make cuda`) but no GPU is usable: %v; drop --use_gpu", err)
+			"this is the CUDA build of zoo-plugin-tsm (`make cuda`) but no GPU is usable: %v", err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package tsm
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,6 +38,9 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	}
 	cfg, err := decode(req.Config)
 	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	if err := cfg.validate(req.Mode); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
 	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm"), useGPU: req.Device == "gpu"}
@@ -190,10 +192,9 @@ func (s *session) newSource(phase string) (source, error) {
 	var items []video.Item
 	var err error
 	if phase == sdk.PhaseInfer && s.cfg.Infer.VideoPath != "" {
-		if _, err := os.Stat(s.cfg.Infer.VideoPath); err != nil {
-			return nil, sdk.Errorf(sdk.CodeNotFound, "video_path %s: no such file", s.cfg.Infer.VideoPath)
+		if items, err = video.PathItems(s.cfg.Infer.VideoPath, "video", video.VideoExts); err != nil {
+			return nil, sdk.Errorf(sdk.CodeNotFound, "video_path %v", err)
 		}
-		items = []video.Item{{Path: s.cfg.Infer.VideoPath, Label: video.NoLabel, Where: s.cfg.Infer.VideoPath}}
 	} else {
 		items, err = video.ParseList(rc.Filelist, phase != sdk.PhaseInfer)
 		if err != nil {

@@ -38,13 +38,19 @@ ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyEnv(cmd); err != nil {
+			applied, err := applyEnv(cmd)
+			if err != nil {
 				return err
 			}
 			switch f.LogLevel {
 			case "trace", "debug", "info", "warn", "error", "off":
 			default:
 				return cmdutil.FlagErrorf("--log-level %q: use trace, debug, info, warn, error or off", f.LogLevel)
+			}
+			// Said at every log level: a ZOO_CONFIG or ZOO_WEIGHTS left in
+			// the environment must not change a run unseen.
+			for _, a := range applied {
+				fmt.Fprintf(f.IO.ErrOut, "environment: %s=%s sets --%s\n", a.env, a.value, a.flag)
 			}
 			return nil
 		},
@@ -59,14 +65,19 @@ ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
 	cmd.AddCommand(plugins.NewCmdPlugins(f))
 	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(weightscmd.NewCmdWeights(f))
+	usageErrors(cmd)
 	return cmd
 }
 
+// envFlag is a flag applyEnv set from the environment.
+type envFlag struct{ env, flag, value string }
+
 // applyEnv sets every flag the user did not give from ZOO_<NAME> (dashes as
 // underscores, upper case), so that env overrides defaults and flags
-// override env.
-func applyEnv(cmd *cobra.Command) error {
+// override env. It returns the flags it set, in the order cobra lists them.
+func applyEnv(cmd *cobra.Command) ([]envFlag, error) {
 	var err error
+	var applied []envFlag
 	set := func(fl *pflag.Flag) {
 		if err != nil || fl.Changed {
 			return
@@ -77,11 +88,12 @@ func applyEnv(cmd *cobra.Command) error {
 				err = cmdutil.FlagErrorf("%s=%q: %v", key, v, e)
 			}
 			fl.Changed = true
+			applied = append(applied, envFlag{env: key, flag: fl.Name, value: v})
 		}
 	}
 	cmd.Flags().VisitAll(set)
 	cmd.InheritedFlags().VisitAll(set)
-	return err
+	return applied, err
 }
 
 // Main runs zoo with the process's arguments and returns its exit code.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,10 +100,10 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
 	fl.StringVar(&opts.Resume, "resume", "", "train: continue from a checkpoint directory zoo saved")
 	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights directory to evaluate")
 	fl.StringVar(&opts.Filelist, "filelist", "", "the list of \"path label\" lines for this mode (infer: a directory too)")
-	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video file instead of a list")
+	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video, or a directory of videos, instead of a list")
 	fl.StringVar(&opts.ImagePath, "image-path", "", "infer: one image, or a directory of images, instead of a list")
 	fl.IntVar(&opts.BatchSize, "batch-size", 0, "override the config's batch_size (train and valid)")
-	fl.Float64Var(&opts.LearningRate, "learning-rate", 0, "override the config's learning_rate")
+	fl.Var((*finiteFloat)(&opts.LearningRate), "learning-rate", "override the config's learning_rate")
 	fl.IntVar(&opts.Epoch, "epoch", 0, "override the config's number of epochs")
 	fl.BoolVar(&opts.UseGPU, "use-gpu", false, "run on an NVIDIA GPU (needs a CUDA build of the plugin)")
 	fl.IntVar(&opts.InferTopK, "infer-topk", 20, "infer: how many classes to keep per video")
@@ -166,12 +167,21 @@ func (o *Options) validate(cmd *cobra.Command) error {
 			return cmdutil.FlagErrorf("--%s %s: not a directory of parameter files", d.flag, d.path)
 		}
 	}
-	for _, d := range []struct{ flag, path string }{{"config", o.Config}, {"video_path", o.VideoPath}, {"image_path", o.ImagePath}} {
+	if o.Config != "" {
+		fi, err := os.Stat(o.Config)
+		if err != nil {
+			return cmdutil.FlagErrorf("--config %s: no such file", o.Config)
+		}
+		if fi.IsDir() {
+			return cmdutil.FlagErrorf("--config %s: a directory, not a config file", o.Config)
+		}
+	}
+	for _, d := range []struct{ flag, path string }{{"video_path", o.VideoPath}, {"image_path", o.ImagePath}} {
 		if d.path == "" {
 			continue
 		}
 		if _, err := os.Stat(d.path); err != nil {
-			return cmdutil.FlagErrorf("--%s %s: no such file", d.flag, d.path)
+			return cmdutil.FlagErrorf("--%s %s: no such file or directory", d.flag, d.path)
 		}
 	}
 	return nil
@@ -293,13 +303,9 @@ func runRun(ctx context.Context, o *Options) error {
 	}
 	defer client.Kill()
 
-	device := "cpu"
-	if o.UseGPU || cfg[strings.ToUpper(o.Mode)]["use_gpu"] == true {
-		device = "gpu"
-	}
-	sess, res, err := client.Open(ctx, sdk.OpenRequest{
+	sess, res, err := open(ctx, client, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
-		SaveDir: o.SaveDir, Device: device, WorldSize: 1, Seed: o.Seed,
+		SaveDir: o.SaveDir, WorldSize: 1, Seed: o.Seed,
 	})
 	if err != nil {
 		return fmt.Errorf("open %s: %w", m.Info.Name, err)
@@ -331,6 +337,39 @@ func runRun(ctx context.Context, o *Options) error {
 		return cmdutil.ErrInterrupted
 	}
 	return err
+}
+
+// open opens the session on the device the run asks for. --use_gpu
+// requires a GPU. use_gpu = True in a config only prefers one: Paddle's
+// configs/tsm.txt says True, and its job runs on a machine without a GPU,
+// or with a plugin built without CUDA, on the CPU after a warning that
+// names the line to change. A plugin says it cannot use a GPU with
+// sdk.CodeFailedPrecondition.
+func open(ctx context.Context, client *sdk.Client, cfg config.Config, o *Options, req sdk.OpenRequest) (*sdk.RemoteSession, sdk.OpenResult, error) {
+	section := strings.ToUpper(o.Mode)
+	req.Device = "cpu"
+	if o.UseGPU || cfg[section]["use_gpu"] == true {
+		req.Device = "gpu"
+	}
+	sess, res, err := client.Open(ctx, req)
+	if req.Device != "gpu" || err == nil || sdk.CodeOf(err) != sdk.CodeFailedPrecondition {
+		return sess, res, err
+	}
+	if o.UseGPU {
+		return sess, res, fmt.Errorf("--use_gpu: %w; drop --use_gpu to run on the CPU", err)
+	}
+	from := fmt.Sprintf("[%s] use_gpu = True in %s", section, o.Config)
+	for _, a := range o.Set {
+		if k, _, _ := strings.Cut(a, "="); strings.EqualFold(strings.TrimSpace(k), section+".use_gpu") {
+			from = "--set " + a
+		}
+	}
+	if o.Config == "" && !strings.HasPrefix(from, "--set") {
+		from = fmt.Sprintf("[%s] use_gpu = True in the model's built-in job", section)
+	}
+	fmt.Fprintf(o.F.IO.ErrOut, "warning: %s asks for a GPU, but %v: running on the CPU (set use_gpu = False to silence this, or pass --use_gpu to require a GPU)\n", from, err)
+	req.Device = "cpu"
+	return client.Open(ctx, req)
 }
 
 // resolveWeights decides which parameter directories the session starts
@@ -388,3 +427,23 @@ func publishes(m sdk.ModelInfo, use string) bool {
 	}
 	return false
 }
+
+// finiteFloat is a float flag that refuses inf, nan and numbers beyond
+// float64, which strconv would read as inf: no config value may be one
+// (JSON, which carries configs to plugins, cannot even say it).
+type finiteFloat float64
+
+func (f *finiteFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("not a number")
+	}
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return fmt.Errorf("not a finite number")
+	}
+	*f = finiteFloat(v)
+	return nil
+}
+
+func (f *finiteFloat) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
+func (f *finiteFloat) Type() string   { return "float" }
