@@ -1,9 +1,13 @@
 package weights
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/zoo-ml/zoo/internal/pickle"
 )
@@ -282,4 +286,177 @@ func fortranToC(src []byte, shape []int64, sz int) []byte {
 		}
 	}
 	return dst
+}
+
+// WritePdparams writes tensors, in their order, as paddle.static.save
+// writes a .pdparams: a protocol 4 pickle of a dict {name: numpy array}
+// with numpy 1's module names (numpy 2 loads them too).
+func WritePdparams(path string, ts []*Tensor) error {
+	b, err := EncodePdparams(ts)
+	if err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	return atomicWrite(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// EncodePdparams returns the bytes WritePdparams writes.
+func EncodePdparams(ts []*Tensor) ([]byte, error) {
+	ndarray := pickle.Global{Module: "numpy", Name: "ndarray"}
+	rec := pickle.Global{Module: "numpy.core.multiarray", Name: "_reconstruct"}
+	dtypes := map[DType]*pickle.Object{} // numpy shares one dtype object per type
+	d := &pickle.Dict{}
+	size := 64
+	for _, t := range ts {
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		code, ok := numpyCode(t.DType)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s has no numpy type", t.Name, t.DType)
+		}
+		dt := dtypes[t.DType]
+		if dt == nil {
+			order := "<"
+			if t.DType.Size() == 1 {
+				order = "|"
+			}
+			dt = &pickle.Object{Func: pickle.Global{Module: "numpy", Name: "dtype"}, Args: pickle.Tuple{code, false, true},
+				State: pickle.Tuple{int64(3), order, nil, nil, nil, int64(-1), int64(-1), int64(0)}}
+			dtypes[t.DType] = dt
+		}
+		shape := make(pickle.Tuple, len(t.Dims))
+		for i, v := range t.Dims {
+			shape[i] = v
+		}
+		d.Set(t.Name, &pickle.Object{Func: rec, Args: pickle.Tuple{ndarray, pickle.Tuple{int64(0)}, []byte("b")},
+			State: pickle.Tuple{int64(1), shape, dt, false, t.Data}})
+		size += 128 + len(t.Name) + len(t.Data)
+	}
+	return pickle.AppendMarshal(make([]byte, 0, size), d, 4)
+}
+
+func numpyCode(dt DType) (string, bool) {
+	for c, d := range npCodes {
+		if d == dt {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// The forms of parameter files ReadParams tells apart.
+const (
+	FormDir      = "directory" // one file per variable (save_params, checkpoints)
+	FormFile     = "file"      // one variable's file
+	FormCombined = "combined"  // __params__, .pdiparams (save_combine)
+	FormPdparams = "pdparams"  // a pickle (paddle.save, paddle.static.save)
+)
+
+// ReadParams reads every variable at path, whichever of Paddle's forms it
+// has, and returns the form and the tensors: a directory's in name order,
+// a .pdparams pickle's in the file's order, a combined file's in record
+// order. A combined file's records carry no names: names, the complete
+// list of its variables (in any order: save_combine writes them sorted),
+// names them; without names they are left empty. names is only for
+// combined files.
+func ReadParams(path string, names []string) (string, []*Tensor, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("weights: %w", err)
+	}
+	if st.IsDir() {
+		if names != nil {
+			return "", nil, fmt.Errorf("weights: %s: a directory names its variables itself; names are for a combined file", path)
+		}
+		list, err := ListDir(path)
+		if err != nil {
+			return "", nil, err
+		}
+		ts, err := ReadDir(path, list)
+		if err != nil {
+			return "", nil, err
+		}
+		return FormDir, inOrder(ts, list), nil
+	}
+	if isPickle(path) {
+		if names != nil {
+			return "", nil, fmt.Errorf("weights: %s: a .pdparams names its variables itself; names are for a combined file", path)
+		}
+		ts, err := ReadPdparamsList(path)
+		return FormPdparams, ts, err
+	}
+	if names != nil {
+		ts, err := ReadCombined(path, names)
+		if err != nil {
+			return "", nil, err
+		}
+		sorted := slices.Clone(names)
+		slices.Sort(sorted)
+		return FormCombined, inOrder(ts, sorted), nil
+	}
+	ts, err := readRecords(path, st.Size())
+	if err != nil {
+		return "", nil, err
+	}
+	if len(ts) == 1 {
+		ts[0].Name = filepath.Base(path)
+		return FormFile, ts, nil
+	}
+	return FormCombined, ts, nil
+}
+
+func inOrder(ts map[string]*Tensor, names []string) []*Tensor {
+	out := make([]*Tensor, len(names))
+	for i, n := range names {
+		out[i] = ts[n]
+	}
+	return out
+}
+
+// isPickle: a .pdparams (or .pdopt) by its name, or any file that starts
+// with pickle's PROTO opcode (a fluid record starts with version 0).
+func isPickle(path string) bool {
+	switch filepath.Ext(path) {
+	case ".pdparams", ".pdopt":
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [1]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && b[0] == 0x80
+}
+
+// readRecords reads a file's records, unnamed, to its end.
+func readRecords(path string, size int64) ([]*Tensor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	var out []*Tensor
+	var off int64
+	for off < size || len(out) == 0 {
+		t, err := Decode(br, size-off)
+		if err != nil {
+			var fe *FormatError
+			if errors.As(err, &fe) {
+				c := *fe
+				c.Path, c.Offset = path, off+fe.Offset
+				c.Reason = fmt.Sprintf("record %d: %s", len(out), fe.Reason)
+				return nil, &c
+			}
+			return nil, fmt.Errorf("weights: %s: record %d: %w", path, len(out), err)
+		}
+		out = append(out, t)
+		off += recordSize(t)
+	}
+	return out, nil
 }

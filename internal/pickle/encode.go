@@ -30,6 +30,7 @@ const (
 	OpGlobal         = 'c'
 	OpStackGlobal    = 0x93
 	OpReduce         = 'R'
+	OpBuild          = 'b'
 	OpEmptyTuple     = ')'
 	OpTuple          = 't'
 	OpTuple1         = 0x85
@@ -67,7 +68,7 @@ const (
 // identity, so nothing is shared through the memo except the globals and
 // the "latin1" constant CPython itself shares). v may hold nil, bool,
 // int, int64, *big.Int, float32 and float64 (Python floats), string,
-// []byte, Tuple, *Dict, and lists as *List, []any, []float64, []int64 or
+// []byte, Tuple, *Dict, *Object, Global, and lists as *List, []any, []float64, []int64 or
 // []string.
 func Marshal(v any, protocol int) ([]byte, error) {
 	return AppendMarshal(nil, v, protocol)
@@ -205,6 +206,8 @@ func (e *encoder) save(v any) error {
 		return e.dict(x)
 	case Global:
 		e.global(x)
+	case *Object:
+		return e.object(x)
 	default:
 		return fmt.Errorf("pickle: cannot encode %T", v)
 	}
@@ -298,6 +301,28 @@ func (e *encoder) bytes(b []byte) error {
 	}
 	e.writeLarge(h, b)
 	e.memoize()
+	return nil
+}
+
+// object is Pickler.save_reduce for a callable that is not __newobj__.
+func (e *encoder) object(o *Object) error {
+	if i, ok := e.shared[o]; ok {
+		e.get(i)
+		return nil
+	}
+	e.global(o.Func)
+	if err := e.save(o.Args); err != nil {
+		return err
+	}
+	e.write(OpReduce)
+	e.shared[o] = e.memo
+	e.memoize()
+	if o.State != nil {
+		if err := e.save(o.State); err != nil {
+			return err
+		}
+		e.write(OpBuild)
+	}
 	return nil
 }
 

@@ -21,6 +21,15 @@ type (
 	Global struct{ Module, Name string }
 )
 
+// Object is what Marshal writes for an object pickled through its
+// __reduce__: Func(*Args), then BUILD with State unless State is nil.
+// The same *Object twice is one Python object: the second is a memo get.
+type Object struct {
+	Func  Global
+	Args  Tuple
+	State any
+}
+
 // Dict is a Python dict in insertion order. A later value for an equal
 // key replaces the earlier one in place, as in Python.
 type Dict struct {
