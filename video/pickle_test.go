@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zoo-ml/zoo/internal/pickle"
 )
 
 // TestReadPKL reads the same clip pickled three ways (testdata/gen.py) and
@@ -81,6 +83,8 @@ func TestReadPKLErrors(t *testing.T) {
 		"truncated.pkl": good[:len(good)/2],
 		"empty.pkl":     nil,
 		"text.pkl":      []byte("not a pickle\n"),
+		"global.pkl":    []byte("cos\nsystem\n(S'echo hi'\ntR."),
+		"numpy.pkl":     []byte("\x80\x02cnumpy\ndtype\n."),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(dir, name)
@@ -96,4 +100,24 @@ func TestReadPKLErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPKL: no input panics the pkl reader; a clip it accepts has frames.
+func FuzzPKL(f *testing.F) {
+	for _, p := range []string{"clip_py2.pkl", "clip_py3p2.pkl", "clip_py3p4.pkl"} {
+		b, err := os.ReadFile(filepath.Join("testdata", p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[:min(len(b), 2000)])
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		v, err := pickle.Decode(in, pklGlobals)
+		if err != nil {
+			return
+		}
+		if c, err := clipFrom(v); err == nil && len(c.Frames) == 0 {
+			t.Fatal("clip without frames accepted")
+		}
+	})
 }

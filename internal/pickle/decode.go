@@ -139,7 +139,8 @@ func (m *machine) popN(n int) ([]any, error) {
 	if len(m.stack)-n < m.floor() {
 		return nil, errUnderflow
 	}
-	items := append([]any(nil), m.stack[len(m.stack)-n:]...)
+	items := make([]any, n) // never nil: Tuple{} and TUPLE of nothing are one value
+	copy(items, m.stack[len(m.stack)-n:])
 	m.stack = m.stack[:len(m.stack)-n]
 	return items, nil
 }
@@ -150,7 +151,8 @@ func (m *machine) popMark() ([]any, error) {
 	}
 	k := m.marks[len(m.marks)-1]
 	m.marks = m.marks[:len(m.marks)-1]
-	items := append([]any(nil), m.stack[k:]...)
+	items := make([]any, len(m.stack)-k)
+	copy(items, m.stack[k:])
 	m.stack = m.stack[:k]
 	return items, nil
 }
@@ -212,11 +214,11 @@ func (m *machine) step(op byte) error {
 	case ')':
 		return m.push(Tuple{})
 	case ']':
-		return m.push(&List{})
+		return m.push(&List{Items: []any{}})
 	case '}':
 		return m.push(&Dict{})
 	case 0x8f: // EMPTY_SET
-		return m.push(&Set{})
+		return m.push(&Set{Items: []any{}})
 	case 'J', 'K', 'M': // BININT, BININT1, BININT2
 		n := map[byte]int{'J': 4, 'K': 1, 'M': 2}[op]
 		v, err := m.uint(n)
