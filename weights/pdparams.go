@@ -355,57 +355,86 @@ const (
 	FormPdparams = "pdparams"  // a pickle (paddle.save, paddle.static.save)
 )
 
+// Params is what ReadParams found at a path.
+type Params struct {
+	Form    string    // FormDir, FormFile, FormCombined or FormPdparams
+	Tensors []*Tensor // a directory's in name order, a .pdparams's in the file's, a combined file's in record order
+	Skipped []string  // a directory's files that are not parameter records (zoo_state.json, __model__)
+}
+
 // ReadParams reads every variable at path, whichever of Paddle's forms it
-// has, and returns the form and the tensors: a directory's in name order,
-// a .pdparams pickle's in the file's order, a combined file's in record
-// order. A combined file's records carry no names: names, the complete
-// list of its variables (in any order: save_combine writes them sorted),
-// names them; without names they are left empty. names is only for
-// combined files.
-func ReadParams(path string, names []string) (string, []*Tensor, error) {
+// has. A combined file's records carry no names: names, the complete list
+// of its variables (in any order: save_combine writes them sorted), names
+// them; without names they are left empty. names is only for combined
+// files.
+func ReadParams(path string, names []string) (*Params, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", nil, fmt.Errorf("weights: %w", err)
+		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if st.IsDir() {
 		if names != nil {
-			return "", nil, fmt.Errorf("weights: %s: a directory names its variables itself; names are for a combined file", path)
+			return nil, fmt.Errorf("weights: %s: a directory names its variables itself; names are for a combined file", path)
 		}
 		list, err := ListDir(path)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		ts, err := ReadDir(path, list)
+		var vars, skipped []string
+		for _, n := range list {
+			if isRecord(filepath.Join(path, n)) {
+				vars = append(vars, n)
+			} else {
+				skipped = append(skipped, n)
+			}
+		}
+		ts, err := ReadDir(path, vars)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		return FormDir, inOrder(ts, list), nil
+		return &Params{Form: FormDir, Tensors: inOrder(ts, vars), Skipped: skipped}, nil
 	}
 	if isPickle(path) {
 		if names != nil {
-			return "", nil, fmt.Errorf("weights: %s: a .pdparams names its variables itself; names are for a combined file", path)
+			return nil, fmt.Errorf("weights: %s: a .pdparams names its variables itself; names are for a combined file", path)
 		}
 		ts, err := ReadPdparamsList(path)
-		return FormPdparams, ts, err
+		if err != nil {
+			return nil, err
+		}
+		return &Params{Form: FormPdparams, Tensors: ts}, nil
 	}
 	if names != nil {
 		ts, err := ReadCombined(path, names)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		sorted := slices.Clone(names)
 		slices.Sort(sorted)
-		return FormCombined, inOrder(ts, sorted), nil
+		return &Params{Form: FormCombined, Tensors: inOrder(ts, sorted)}, nil
 	}
 	ts, err := readRecords(path, st.Size())
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if len(ts) == 1 {
 		ts[0].Name = filepath.Base(path)
-		return FormFile, ts, nil
+		return &Params{Form: FormFile, Tensors: ts}, nil
 	}
-	return FormCombined, ts, nil
+	return &Params{Form: FormCombined, Tensors: ts}, nil
+}
+
+// isRecord: a fluid record starts with its version, a uint32 0; JSON,
+// text and a ProgramDesc (__model__) do not.
+func isRecord(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // let ReadDir name the problem
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = io.ReadFull(f, b[:])
+	return err != nil || b == [4]byte{}
 }
 
 func inOrder(ts map[string]*Tensor, names []string) []*Tensor {

@@ -181,6 +181,7 @@ func TestReadParams(t *testing.T) {
 		dims       []int64
 	}{
 		{"directory", stemDir(t), nil, FormDir, 55, "bn2a_branch1_mean", []int64{256}},
+		{"checkpoint directory", checkpointDir(t), nil, FormDir, 1, "w", []int64{2}},
 		{"one variable", one, nil, FormFile, 1, "conv1_weights", []int64{64, 3, 7, 7}},
 		{"combined with names", combined, []string{"conv_w", "bn_var", "bn_mean", "bn_scale", "bn_bias"}, FormCombined, 5, "bn_bias", []int64{32}},
 		{"combined without names", combined, nil, FormCombined, 5, "", []int64{32}},
@@ -188,10 +189,11 @@ func TestReadParams(t *testing.T) {
 		{"pdparams by content", copyTo(t, filepath.Join("testdata", "p2.pdparams"), "params.bin"), nil, FormPdparams, 7, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			form, ts, err := ReadParams(tc.path, tc.names)
+			ps, err := ReadParams(tc.path, tc.names)
 			if err != nil {
 				t.Fatal(err)
 			}
+			form, ts := ps.Form, ps.Tensors
 			if form != tc.form || len(ts) != tc.n {
 				t.Fatalf("%s with %d tensors, want %s with %d", form, len(ts), tc.form, tc.n)
 			}
@@ -212,7 +214,7 @@ func TestReadParams(t *testing.T) {
 		{"empty file", copyBytes(t, nil), nil, "record 0"},
 		{"not parameters", copyBytes(t, []byte("hello, world\n")), nil, "record 0"},
 	} {
-		if _, _, err := ReadParams(tc.path, tc.names); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := ReadParams(tc.path, tc.names); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: ReadParams = %v, want an error with %q", tc.name, err, tc.want)
 		}
 	}
@@ -236,4 +238,21 @@ func copyBytes(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// checkpointDir is a zoo checkpoint: a variable and zoo_state.json, which
+// ReadParams skips.
+func checkpointDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := WriteFile(filepath.Join(dir, "w"), NewFloat32("w", []int64{2}, []float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zoo_state.json"), []byte(`{"epoch": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ReadParams(dir, nil)
+	if err != nil || !slices.Equal(ps.Skipped, []string{"zoo_state.json"}) {
+		t.Fatalf("ReadParams(checkpoint) skipped %v, %v; want zoo_state.json", ps, err)
+	}
+	return dir
 }
