@@ -176,7 +176,7 @@ func TestWeightsPdparamsErrors(t *testing.T) {
 		{"empty names file", []string{"weights", "inspect", combined, "--names", filepath.Join(dir, "nope")}, 2, "--names " + filepath.Join(dir, "nope")},
 		{"names and model", []string{"weights", "inspect", combined, "--names", notes, "--model", "TSM"}, 2, "--names and --model"},
 		{"model of another size", []string{"weights", "inspect", combined, "--model", "TSM"}, 1, "2 records, but"},
-		{"no path", []string{"weights", "inspect"}, 2, "accepts 1 arg"},
+		{"no path", []string{"weights", "inspect"}, 2, "inspect needs one path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oneLineError(t, zoo(t, nil, tc.args...), tc.code, tc.want)

@@ -50,7 +50,12 @@ It reads files only: nothing is installed or changed.`,
   zoo weights inspect model.pdparams --json
   zoo weights inspect inference/model.pdiparams --names names.txt
   zoo weights inspect __params__ --model TSM`,
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return cmdutil.FlagErrorf("inspect needs one path (a parameter directory or file, a .pdparams), e.g. `zoo weights inspect model.pdparams`; got %d argument(s)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = args[0]
 			if opts.Names != "" && opts.Model != "" {
@@ -100,7 +105,7 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 	}
 	ps, err := weights.ReadParams(opts.Path, names)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", opts.Path, err)
+		return fmt.Errorf("inspect: %w", err)
 	}
 	form, ts := ps.Form, ps.Tensors
 	if opts.Model != "" {
@@ -186,8 +191,7 @@ func readNames(path string) ([]string, error) {
 }
 
 // nameAfterModel names a combined file's records after the model's weight
-// set with as many variables (Paddle writes them in sorted-name order) and
-// checks each record's dtype and shape against it.
+// set with as many variables.
 func nameAfterModel(ctx context.Context, opts *InspectOptions, ts []*weights.Tensor) error {
 	all, err := knownSets(ctx, opts.F)
 	if err != nil {
@@ -202,14 +206,8 @@ func nameAfterModel(ctx context.Context, opts *InspectOptions, ts []*weights.Ten
 			counts = append(counts, fmt.Sprintf("%s has %d", s.Name, len(s.Tensors)))
 			continue
 		}
-		names := slices.Sorted(maps.Keys(s.Tensors))
-		for i, n := range names {
-			w := s.Tensors[n]
-			if ts[i].DType != w.DType || !slices.Equal(ts[i].Dims, w.Dims) {
-				return fmt.Errorf("inspect %s: record %d is %s %v, but %s's %s (the %d-th name in sorted order) is %s %v: not %s's parameters",
-					opts.Path, i, ts[i].DType, ts[i].Dims, s.Name, n, i, w.DType, w.Dims, opts.Model)
-			}
-			ts[i].Name = n
+		if err := nameAfterSet(ts, s); err != nil {
+			return fmt.Errorf("inspect %s: %w: not %s's parameters", opts.Path, err, opts.Model)
 		}
 		return nil
 	}
@@ -217,4 +215,22 @@ func nameAfterModel(ctx context.Context, opts *InspectOptions, ts []*weights.Ten
 		return cmdutil.FlagErrorf("--model %s: no such model, or it publishes no weight set with shapes (zoo list shows the models)", opts.Model)
 	}
 	return fmt.Errorf("inspect %s: %d records, but %s: not %s's parameters; pass --names FILE", opts.Path, len(ts), strings.Join(counts, ", "), opts.Model)
+}
+
+// nameAfterSet names records after s's variables in sorted order (as
+// save_combine writes them), checking each record's dtype and shape.
+func nameAfterSet(ts []*weights.Tensor, s weights.Set) error {
+	names := slices.Sorted(maps.Keys(s.Tensors))
+	if len(names) != len(ts) {
+		return fmt.Errorf("%d records, %s has %d variables", len(ts), s.Name, len(names))
+	}
+	for i, n := range names {
+		if w := s.Tensors[n]; ts[i].DType != w.DType || !slices.Equal(ts[i].Dims, w.Dims) {
+			return fmt.Errorf("record %d is %s %v, but %s's variable %d in sorted order, %s, is %s %v", i, ts[i].DType, ts[i].Dims, s.Name, i, n, w.DType, w.Dims)
+		}
+	}
+	for i, n := range names {
+		ts[i].Name = n
+	}
+	return nil
 }
