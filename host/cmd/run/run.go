@@ -59,7 +59,8 @@ func NewCmdRun(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 
 With no --config the model runs its built-in default job (for TSM: a
 synthetic video dataset where only temporal order tells the classes apart),
-and test and infer then use the newest checkpoint train saved in --save_dir.
+and test and infer then use the newest complete checkpoint of the latest
+train run in --save_dir (one zoo run at a time holds a --save_dir).
 With --config (Paddle's INI configs/*.txt or the same keys as YAML), test
 and infer without --weights use the model's published weights, and train
 without --pretrain or --resume starts from its published pretrained weights
