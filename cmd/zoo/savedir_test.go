@@ -240,6 +240,9 @@ func TestRunsDoNotMix(t *testing.T) {
 	if err != nil || len(old) == 0 || old[len(old)-1].Epoch != 2 {
 		t.Errorf("the TSN run's metrics are not kept aside: %v (%d events)", err, len(old))
 	}
+	if want := "note: " + save + " holds checkpoints of earlier runs (TSM_epoch0, TSM_epoch1, TSM_epoch2)"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	}
 	if !strings.Contains(r.stderr, "moved to "+filepath.Join(save, "metrics."+tsn.RunID+".jsonl")) {
 		t.Errorf("moving the earlier run's metrics aside is not reported:\n%s", r.stderr)
 	}

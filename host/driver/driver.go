@@ -323,6 +323,22 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// otherRuns lists the checkpoints of model in saveDir that runs other than
+// run saved.
+func otherRuns(saveDir, model, run string) []string {
+	var names []string
+	entries, _ := os.ReadDir(saveDir)
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if st, err := readState(filepath.Join(saveDir, e.Name())); err == nil && st.Model == model && st.RunID != run {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
 // LatestCheckpoint returns the checkpoint test and infer use when no
 // --weights is given: the newest complete checkpoint of the latest training
 // run of model in saveDir. The latest run is the one that saved a

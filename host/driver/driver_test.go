@@ -308,8 +308,12 @@ func TestTrainRunsDoNotMix(t *testing.T) {
 	}
 	first, _ := readState(filepath.Join(dir, "M_epoch2"))
 	o.Epochs = 1
+	out.Reset()
 	if err := Run(context.Background(), &fakeSession{}, o); err != nil {
 		t.Fatal(err)
+	}
+	if want := "note: " + dir + " holds checkpoints of earlier runs (M_epoch0, M_epoch1, M_epoch2)"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 	second, _ := readState(filepath.Join(dir, "M_epoch0"))
 	if first.RunID == "" || second.RunID == first.RunID {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/sdk"
@@ -47,6 +48,10 @@ func train(ctx context.Context, s Session, o Options) error {
 	}
 	for _, n := range notes {
 		fmt.Fprintln(o.Err, n)
+	}
+	if others := otherRuns(o.SaveDir, name, o.RunID); len(others) > 0 {
+		fmt.Fprintf(o.Err, "note: %s holds checkpoints of earlier runs (%s); this run replaces those of its epochs, and test and infer use this run's\n",
+			o.SaveDir, strings.Join(others, ", "))
 	}
 	defer mlog.Close()
 	logInterval := max(o.LogInterval, 1)
