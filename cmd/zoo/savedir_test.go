@@ -101,6 +101,9 @@ func (r *running) kill() {
 // code.
 func (r *running) interrupt() int {
 	r.cmd.Process.Signal(syscall.SIGINT)
+	// A run that ignores the signal is killed rather than hang the tests.
+	stop := time.AfterFunc(3*time.Minute, func() { syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) })
+	defer stop.Stop()
 	for l := range r.lines {
 		r.out.WriteString(l + "\n")
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -16,6 +15,11 @@ import (
 // description in it. It exists only while a run holds it (or after one was
 // killed); the next run takes it over.
 const LockFile = ".zoo.lock"
+
+var (
+	errBusy   = errors.New("locked by another run")
+	errNoLock = errors.New("no file locks here")
+)
 
 // Holder describes the run that holds a save dir's lock.
 type Holder struct {
@@ -80,11 +84,17 @@ func OpenSaveDir(dir, command string) (*SaveDir, error) {
 		if err != nil {
 			return nil, fmt.Errorf("save dir %s is not writable: %w", dir, err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		switch err := tryLock(f); {
+		case errors.Is(err, errBusy):
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, &BusyError{Dir: dir, Holder: readHolder(path)}
-			}
+			return nil, &BusyError{Dir: dir, Holder: readHolder(path)}
+		case errors.Is(err, errNoLock):
+			// Nothing tells a dead run from a live one: take nothing over
+			// and clean nothing.
+			f.Close()
+			return &SaveDir{Path: dir, Notes: []string{fmt.Sprintf("warning: save dir %s cannot be locked (its file system has no flock): a second zoo run on it would not be refused", dir)}}, nil
+		case err != nil:
+			f.Close()
 			return nil, fmt.Errorf("save dir %s: lock %s: %w", dir, LockFile, err)
 		}
 		// The holder removes the file before it unlocks; a run that opened
@@ -108,8 +118,8 @@ func OpenSaveDir(dir, command string) (*SaveDir, error) {
 			d.Close()
 			return nil, fmt.Errorf("save dir %s: write %s: %w", dir, LockFile, err)
 		}
-		notes, err := cleanLeftovers(dir)
-		d.Notes = append(d.Notes, notes...)
+		cleaned, err := cleanLeftovers(dir)
+		d.Notes = append(d.Notes, cleaned...)
 		if err != nil {
 			d.Close()
 			return nil, err
