@@ -235,7 +235,10 @@ func TestTrainTestInfer(t *testing.T) {
 	}
 	var st driver.State
 	readJSON(t, filepath.Join(save, "Alpha_epoch1", driver.StateFile), &st)
-	if st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
+	if st.RunID == "" || st.Saved.IsZero() {
+		t.Errorf("state lacks the run id or the time: %+v", st)
+	}
+	if st.RunID, st.Saved = "", (time.Time{}); st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
 		t.Errorf("state = %+v", st)
 	}
 	events, err := results.ReadMetrics(filepath.Join(save, results.MetricsFile))

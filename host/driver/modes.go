@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/sdk"
@@ -13,6 +14,7 @@ import (
 func train(ctx context.Context, s Session, o Options) error {
 	name := o.Model.Name
 	startEpoch, global := 0, int64(0)
+	o.RunID = newRunID()
 	if o.Resume != "" {
 		st, err := readState(o.Resume)
 		if err != nil {
@@ -20,6 +22,14 @@ func train(ctx context.Context, s Session, o Options) error {
 		}
 		if st.Model != name {
 			return fmt.Errorf("--resume %s: a checkpoint of %s, not %s", o.Resume, st.Model, name)
+		}
+		if st.Complete && st.Epoch+1 >= o.Epochs {
+			fmt.Fprintf(o.Out, "%s run finished: %s ends epoch %d of %d (epochs count from 0); nothing to train (to train on, pass --epoch N with N > %d)\n",
+				name, o.Resume, st.Epoch, o.Epochs, st.Epoch+1)
+			return nil
+		}
+		if st.RunID != "" {
+			o.RunID = st.RunID
 		}
 		res, err := s.Load(ctx, o.Resume, sdk.LoadResume)
 		if err != nil {
@@ -32,9 +42,16 @@ func train(ctx context.Context, s Session, o Options) error {
 		}
 		fmt.Fprintf(o.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, startEpoch, global, o.Resume)
 	}
-	mlog, err := results.OpenMetricsLog(filepath.Join(o.SaveDir, results.MetricsFile))
+	mlog, notes, err := results.OpenRunLog(o.SaveDir, o.RunID)
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(o.Err, n)
+	}
+	if others := otherRuns(o.SaveDir, name, o.RunID); len(others) > 0 {
+		fmt.Fprintf(o.Err, "note: %s holds checkpoints of earlier runs (%s); this run replaces those of its epochs, and test and infer use this run's\n",
+			o.SaveDir, strings.Join(others, ", "))
 	}
 	defer mlog.Close()
 	logInterval := max(o.LogInterval, 1)
@@ -81,7 +98,7 @@ func train(ctx context.Context, s Session, o Options) error {
 			return err
 		}
 		dir, err := saveCheckpoint(context.WithoutCancel(ctx), s, o.SaveDir, CheckpointName(name, epoch),
-			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global})
+			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global, RunID: o.RunID})
 		if err != nil {
 			return err
 		}
@@ -123,7 +140,7 @@ func interrupted(s Session, o *Options, epoch int, global int64, cause error) er
 		return cause
 	}
 	dir, err := saveCheckpoint(context.Background(), s, o.SaveDir, CheckpointName(o.Model.Name, epoch),
-		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global})
+		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global, RunID: o.RunID})
 	if err != nil {
 		return fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
 	}
@@ -138,7 +155,7 @@ func plot(o Options) error {
 		return err
 	}
 	path := filepath.Join(o.SaveDir, results.PlotFile)
-	if err := results.Plot(path, events); err != nil {
+	if err := results.Plot(path, results.RunEvents(events, o.RunID)); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	fmt.Fprintf(o.Out, "wrote %s\n", path)
@@ -159,6 +176,9 @@ func test(ctx context.Context, s Session, o Options) error {
 			return errInterrupted
 		}
 		return err
+	}
+	if p.samples == 0 {
+		return nothingDone(sdk.ModeTest, p.warnings)
 	}
 	res := results.TestResult{Videos: int(p.samples), Loss: p.loss, Top1: p.top1, Top5: p.top5}
 	fmt.Fprintf(o.Out, "[TEST] Finish, videos: %d  Loss: %.6f, top1_acc: %.2f, top5_acc: %.2f\n", res.Videos, res.Loss, 100*res.Top1, 100*res.Top5)
@@ -216,6 +236,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 		}
 		return err
 	}
+	if len(rows) == 0 {
+		return nothingDone(sdk.ModeInfer, p.warnings)
+	}
 	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result")
 	if err := results.WritePickle(base, rows); err != nil {
 		return err
@@ -228,4 +251,13 @@ func infer(ctx context.Context, s Session, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
 	return nil
+}
+
+// nothingDone is the error of a test or infer pass that produced no result:
+// every input failed, or there was none. It writes no result file.
+func nothingDone(mode string, skipped int) error {
+	if skipped > 0 {
+		return fmt.Errorf("%s failed: none of the %d input(s) could be read (the warnings above say why); no result was written", mode, skipped)
+	}
+	return fmt.Errorf("%s failed: the plugin found no inputs; check the list (--filelist) or path given; no result was written", mode)
 }
