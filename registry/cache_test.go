@@ -198,3 +198,32 @@ func TestDescribeCache(t *testing.T) {
 var openAlpha = sdk.OpenRequest{Model: "Alpha", Mode: sdk.ModeInfer}
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+// TestRememberedFailureIsRetried: a failure the cache remembers (say a
+// timeout under load) does not make a model unknown for good: when no
+// other plugin serves the model, the plugin is asked again.
+func TestRememberedFailureIsRetried(t *testing.T) {
+	noOrphans(t)
+	r, _ := newRegistry(t, place(t, map[string]string{"zoo-plugin-two": "two"}))
+	ps, err := r.Discover()
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("Discover: %v %v", ps, err)
+	}
+	entry := filepath.Join(r.Home, "cache", "describe", hexOf(ps[0].Pin)+".json")
+	os.MkdirAll(filepath.Dir(entry), 0o755)
+	bad := `{"format":1,"sha256":"` + hexOf(ps[0].Pin) + `","error":"plugin zoo-plugin-two: describe: it was too slow once"}`
+	if err := os.WriteFile(entry, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, problems, _ := r.Models(context.Background())
+	if len(problems) != 1 || !strings.Contains(problems[0].Err.Error(), "too slow once (remembered from an earlier run") {
+		t.Fatalf("Models problems %v, want the remembered failure", problems)
+	}
+	m, problems, err := r.Lookup(context.Background(), "alpha", false)
+	if err != nil || m.Info.Name != "Alpha" || len(problems) != 0 {
+		t.Fatalf("Lookup: %q %v %v", m.Info.Name, problems, err)
+	}
+	if _, problems, _ := r.Models(context.Background()); len(problems) != 0 {
+		t.Errorf("the good answer was not cached: %v", problems)
+	}
+}

@@ -406,20 +406,38 @@ func (r *Registry) Lookup(ctx context.Context, name string, keep bool) (Model, [
 	}
 	var models []Model
 	var problems []Problem
-	for _, p := range plugins {
-		minor, infos, c, err := r.describe(ctx, p, false, keep)
+	look := func(p Plugin, retry bool) (Model, bool) {
+		minor, infos, c, err := r.describe(ctx, p, retry, keep)
 		if err != nil {
 			problems = append(problems, Problem{p, err})
-			continue
+			return Model{}, false
 		}
 		for _, mi := range infos {
 			if strings.EqualFold(mi.Name, name) {
-				return Model{Info: mi, Plugin: p, Minor: minor, client: c}, problems, nil
+				return Model{Info: mi, Plugin: p, Minor: minor, client: c}, true
 			}
 			models = append(models, Model{Info: mi, Plugin: p, Minor: minor})
 		}
 		if c != nil {
 			c.Kill()
+		}
+		return Model{}, false
+	}
+	for _, p := range plugins {
+		if m, ok := look(p, false); ok {
+			return m, problems, nil
+		}
+	}
+	// No plugin that answered serves it: before calling the model unknown,
+	// ask again the plugins whose failure the cache remembered, as it may
+	// have passed (a timeout under load).
+	first := problems
+	problems = nil
+	for _, pr := range first {
+		if !errors.Is(pr.Err, errRemembered) {
+			problems = append(problems, pr)
+		} else if m, ok := look(pr.Plugin, true); ok {
+			return m, problems, nil
 		}
 	}
 	_, err = Find(models, name)
@@ -436,6 +454,9 @@ func (r *Registry) Start(ctx context.Context, m *Model) (*sdk.Client, error) {
 	return r.Launch(ctx, m.Plugin)
 }
 
+// errRemembered marks a failure the describe cache answered with.
+var errRemembered = errors.New("remembered from an earlier run")
+
 // describe returns what p serves: the describe cache's answer for p's
 // file, else p's own, which is then cached. retry asks again a plugin
 // whose failure is cached. With keep, the plugin started to answer is
@@ -446,7 +467,7 @@ func (r *Registry) describe(ctx context.Context, p Plugin, retry, keep bool) (ui
 	}
 	if e, ok := r.readCache(p.Pin); ok && (e.Error == "" || !retry) {
 		if e.Error != "" {
-			return 0, nil, nil, fmt.Errorf("%s (remembered from an earlier run; `zoo list` asks the plugin again)", e.Error)
+			return 0, nil, nil, fmt.Errorf("%s (%w; `zoo list` asks the plugin again)", e.Error, errRemembered)
 		}
 		r.noteMinor(p, e.Minor)
 		return e.Minor, e.Models, nil, nil
