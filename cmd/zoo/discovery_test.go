@@ -144,6 +144,12 @@ func TestTamperedBundledPluginAdvice(t *testing.T) {
 	env := []string{"ZOO_HOME=" + t.TempDir()}
 	r := zooAt(t, dir, env, "run", "alpha", "train", "--epoch", "1", "--save_dir", t.TempDir())
 	oneLineError(t, r, 1, "zoo-plugin-two changed since it was pinned")
+	// A copy in $ZOO_HOME/plugins (the old advice) is shadowed, and install
+	// says so.
+	c := zooAt(t, dir, env, "plugins", "install", filepath.Join(dir, "zoo-plugin-two"))
+	if c.code != 0 || !strings.Contains(c.stderr, "note: zoo uses "+filepath.Join(dir, "zoo-plugin-two")+", found first, not this copy") {
+		t.Errorf("install of a shadowed copy: %d\n%s", c.code, c.stderr)
+	}
 	if a := runAdvice(t, dir, env, r.stderr); a.code != 0 {
 		t.Fatalf("the advised command failed: %d\n%s", a.code, a.stderr)
 	}

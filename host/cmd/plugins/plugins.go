@@ -121,6 +121,17 @@ whose file has changed; run install again to pin a rebuilt one.`,
 				names = append(names, m.Info.Name)
 			}
 			fmt.Fprintf(opts.F.IO.Out, "installed %s at %s (sha256 %x), serving %s\n", p.Name, p.Path, p.Pin, strings.Join(names, ", "))
+			// A file of the same name found earlier (beside zoo, in
+			// $ZOO_PLUGIN_PATH) is the one zoo would use.
+			ps, err := reg.Discover()
+			if err != nil {
+				return err
+			}
+			for _, q := range ps {
+				if q.Name == p.Name && q.Path != p.Path {
+					fmt.Fprintf(opts.F.IO.ErrOut, "note: zoo uses %s, found first, not this copy: remove it, or run `%s` to pin it instead\n", q.Path, q.PinCommand())
+				}
+			}
 			return nil
 		},
 	}
