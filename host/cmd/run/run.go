@@ -283,10 +283,11 @@ func runRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	m, err := f.FindModel(ctx, o.Model)
+	m, err := f.FindModelToRun(ctx, o.Model)
 	if err != nil {
 		return err
 	}
+	defer m.Release()
 	if !m.Info.HasTask(o.Mode) {
 		return cmdutil.FlagErrorf("model %s does not support %s (it supports %s)", m.Info.Name, o.Mode, strings.Join(m.Info.Tasks, ", "))
 	}
@@ -307,7 +308,7 @@ func runRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	client, err := reg.Launch(ctx, m.Plugin)
+	client, err := reg.Start(ctx, &m)
 	if err != nil {
 		return err
 	}
