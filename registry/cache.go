@@ -11,8 +11,10 @@ import (
 )
 
 // cacheFormat is bumped when cacheEntry changes; entries of another format
-// are ignored and rewritten.
-const cacheFormat = 1
+// are ignored and rewritten. Entries written by a zoo of another protocol
+// minor are ignored too (HostMinor): a newer sdk.ModelInfo may carry fields
+// an older zoo's entry lacks.
+const cacheFormat = 1 // the tests write format 1 entries by hand
 
 // cacheEntry is a plugin's Describe answer, stored under the sha256 of its
 // executable in $ZOO_HOME/cache/describe/<sha256>.json: the same file
@@ -21,11 +23,13 @@ const cacheFormat = 1
 // timeout once, not on every command; `zoo list` and `zoo plugins install`
 // ask it again.
 type cacheEntry struct {
-	Format int             `json:"format"`
-	SHA256 string          `json:"sha256"`
-	Minor  uint32          `json:"protocol_minor"`
-	Models []sdk.ModelInfo `json:"models,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	Format int    `json:"format"`
+	SHA256 string `json:"sha256"`
+	Minor  uint32 `json:"protocol_minor"`
+	// HostMinor is the sdk.ProtocolMinor of the zoo that wrote the entry.
+	HostMinor uint32          `json:"host_protocol_minor"`
+	Models    []sdk.ModelInfo `json:"models,omitempty"`
+	Error     string          `json:"error,omitempty"`
 }
 
 func (r *Registry) cacheDir() string { return filepath.Join(r.Home, "cache", "describe") }
@@ -41,7 +45,7 @@ func (r *Registry) readCache(sum []byte) (e cacheEntry, ok bool) {
 	if err != nil {
 		return e, false
 	}
-	if err := json.Unmarshal(b, &e); err != nil || e.Format != cacheFormat || e.SHA256 != hex.EncodeToString(sum) ||
+	if err := json.Unmarshal(b, &e); err != nil || e.Format != cacheFormat || e.HostMinor != sdk.ProtocolMinor || e.SHA256 != hex.EncodeToString(sum) ||
 		(e.Error == "" && len(e.Models) == 0) {
 		r.Logger.Debug("ignoring a bad describe cache entry", "file", r.cachePath(sum))
 		return cacheEntry{}, false
@@ -52,7 +56,7 @@ func (r *Registry) readCache(sum []byte) (e cacheEntry, ok bool) {
 // writeCache stores an answer; a cache that cannot be written only costs
 // the next command a plugin start.
 func (r *Registry) writeCache(sum []byte, e cacheEntry) {
-	e.Format, e.SHA256 = cacheFormat, hex.EncodeToString(sum)
+	e.Format, e.HostMinor, e.SHA256 = cacheFormat, sdk.ProtocolMinor, hex.EncodeToString(sum)
 	b, err := json.Marshal(e)
 	if err == nil {
 		err = writeAtomic(r.cachePath(sum), 0o644, func(w io.Writer) error {

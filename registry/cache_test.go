@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,7 +212,8 @@ func TestRememberedFailureIsRetried(t *testing.T) {
 	}
 	entry := filepath.Join(r.Home, "cache", "describe", hexOf(ps[0].Pin)+".json")
 	os.MkdirAll(filepath.Dir(entry), 0o755)
-	bad := `{"format":1,"sha256":"` + hexOf(ps[0].Pin) + `","error":"plugin zoo-plugin-two: describe: it was too slow once"}`
+	bad := fmt.Sprintf(`{"format":%d,"host_protocol_minor":%d,"sha256":%q,"error":"plugin zoo-plugin-two: describe: it was too slow once"}`,
+		1, sdk.ProtocolMinor, hexOf(ps[0].Pin))
 	if err := os.WriteFile(entry, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -225,5 +227,30 @@ func TestRememberedFailureIsRetried(t *testing.T) {
 	}
 	if _, problems, _ := r.Models(context.Background()); len(problems) != 0 {
 		t.Errorf("the good answer was not cached: %v", problems)
+	}
+}
+
+// TestCacheOfAnotherProtocolMinorIgnored: an entry written by a zoo of
+// another protocol minor may lack fields this zoo's sdk.ModelInfo has, so
+// it is asked again rather than trusted.
+func TestCacheOfAnotherProtocolMinorIgnored(t *testing.T) {
+	noOrphans(t)
+	r, _ := newRegistry(t, place(t, map[string]string{"zoo-plugin-two": "two"}))
+	ps, err := r.Discover()
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("Discover: %v %v", ps, err)
+	}
+	entry := filepath.Join(r.Home, "cache", "describe", hexOf(ps[0].Pin)+".json")
+	os.MkdirAll(filepath.Dir(entry), 0o755)
+	old := fmt.Sprintf(`{"format":%d,"host_protocol_minor":%d,"sha256":%q,"models":[{"name":"Ghost"}]}`,
+		1, sdk.ProtocolMinor+1, hexOf(ps[0].Pin))
+	if err := os.WriteFile(entry, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Lookup(context.Background(), "ghost", false); err == nil {
+		t.Fatal("a cache entry of another protocol minor was trusted")
+	}
+	if m, _, err := r.Lookup(context.Background(), "alpha", false); err != nil || m.Info.Name != "Alpha" {
+		t.Fatalf("Lookup alpha: %q %v", m.Info.Name, err)
 	}
 }
