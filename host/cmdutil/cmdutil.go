@@ -121,9 +121,15 @@ func (f *Factory) lookup(ctx context.Context, name string, keep bool) (registry.
 		}
 		return m, err
 	}
+	f.WarnProblems(problems)
+	return m, nil
+}
+
+// WarnProblems logs the plugins a command could not use. A stranger beside
+// zoo (after `go install`, zoo's directory is $GOBIN) is reported by `zoo
+// list`, not as a warning on every command.
+func (f *Factory) WarnProblems(problems []registry.Problem) {
 	for _, p := range problems {
-		// A stranger beside zoo (after `go install`, zoo's directory is
-		// $GOBIN) is reported by `zoo list`, not on every command.
 		var ue *registry.UnpinnedError
 		if errors.As(p.Err, &ue) {
 			f.Logger().Info("plugin not run", "error", p.Err.Error())
@@ -131,7 +137,6 @@ func (f *Factory) lookup(ctx context.Context, name string, keep bool) (registry.
 		}
 		f.Logger().Warn("plugin skipped", "error", p.Err.Error())
 	}
-	return m, nil
 }
 
 // FlagError is a usage mistake: exit code 2.
