@@ -104,11 +104,25 @@ func openFromProto(r *pb.OpenRequest) (OpenRequest, error) {
 }
 
 func runToProto(session string, r RunRequest) *pb.RunRequest {
-	return &pb.RunRequest{Session: session, Phase: r.Phase, Epoch: int32(r.Epoch), GlobalStep: r.GlobalStep, MaxSteps: r.MaxSteps}
+	return &pb.RunRequest{Session: session, Phase: r.Phase, Epoch: int32(r.Epoch), GlobalStep: r.GlobalStep, MaxSteps: r.MaxSteps, StartStep: r.StartStep}
 }
 
 func runFromProto(r *pb.RunRequest) RunRequest {
-	return RunRequest{Phase: r.GetPhase(), Epoch: int(r.GetEpoch()), GlobalStep: r.GetGlobalStep(), MaxSteps: r.GetMaxSteps()}
+	return RunRequest{Phase: r.GetPhase(), Epoch: int(r.GetEpoch()), GlobalStep: r.GetGlobalStep(), MaxSteps: r.GetMaxSteps(), StartStep: r.GetStartStep()}
+}
+
+func saveToProto(r SaveResult) *pb.SaveResponse {
+	if r.Position == nil {
+		return &pb.SaveResponse{}
+	}
+	return &pb.SaveResponse{HasTrainPosition: true, TrainEpoch: int32(r.Position.Epoch), TrainSteps: r.Position.Steps}
+}
+
+func saveFromProto(r *pb.SaveResponse) SaveResult {
+	if !r.GetHasTrainPosition() {
+		return SaveResult{}
+	}
+	return SaveResult{Position: &TrainPosition{Epoch: int(r.GetTrainEpoch()), Steps: r.GetTrainSteps()}}
 }
 
 func tensorToProto(t Tensor) *pb.Tensor {

@@ -27,7 +27,7 @@ import (
 // Session is the part of *sdk.RemoteSession the driver uses.
 type Session interface {
 	Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error]
-	Save(ctx context.Context, dir string) error
+	SaveState(ctx context.Context, dir string) (sdk.SaveResult, error)
 	Load(ctx context.Context, dir, kind string) (sdk.LoadResult, error)
 	Close(ctx context.Context) error
 }
@@ -42,6 +42,7 @@ type Options struct {
 	LogInterval   int // train: a log line every N iterations
 	ValidInterval int // train: validate every N epochs; 0 never
 	Resume        string
+	Seed          int64 // the session's seed, recorded in checkpoints (resume.go)
 	InferTopK     int
 
 	Out      io.Writer // results and Paddle-form log lines
@@ -62,6 +63,15 @@ type State struct {
 	Epoch      int    `json:"epoch"`       // the epoch the checkpoint ends
 	Complete   bool   `json:"complete"`    // false: interrupted inside Epoch
 	GlobalStep int64  `json:"global_step"` // iterations done before the epoch resume runs next
+	// Step counts the steps of an interrupted Epoch that are done: resume
+	// continues at that step (0: it repeats the epoch). See resume.go.
+	Step int64 `json:"step,omitempty"`
+	// Seed is the run's --seed: data order, augmentation and dropout
+	// follow from it, so resume refuses another (nil in older checkpoints).
+	Seed *int64 `json:"seed,omitempty"`
+	// Partial holds the interrupted epoch's metric sums over its first
+	// Step steps, so that the resumed epoch's summary is the whole epoch's.
+	Partial *EpochSums `json:"partial,omitempty"`
 }
 
 // CheckpointName is Paddle's name for the checkpoint of an epoch.
@@ -258,9 +268,11 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := s.Save(ctx, tmp); err != nil {
+	res, err := s.SaveState(ctx, tmp)
+	if err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
+	st = st.at(res)
 	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}

@@ -12,26 +12,14 @@ import (
 
 func train(ctx context.Context, s Session, o Options) error {
 	name := o.Model.Name
-	startEpoch, global := 0, int64(0)
+	var rp resumePoint
 	if o.Resume != "" {
-		st, err := readState(o.Resume)
-		if err != nil {
+		var err error
+		if rp, err = resume(ctx, s, &o); err != nil {
 			return err
 		}
-		if st.Model != name {
-			return fmt.Errorf("--resume %s: a checkpoint of %s, not %s", o.Resume, st.Model, name)
-		}
-		res, err := s.Load(ctx, o.Resume, sdk.LoadResume)
-		if err != nil {
-			return fmt.Errorf("--resume %s: %w", o.Resume, err)
-		}
-		o.logger().Info("resumed", "dir", o.Resume, "loaded", res.Loaded, "ignored", res.Ignored)
-		startEpoch, global = st.Epoch, st.GlobalStep
-		if st.Complete {
-			startEpoch++
-		}
-		fmt.Fprintf(o.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, startEpoch, global, o.Resume)
 	}
+	global := rp.global
 	mlog, err := results.OpenMetricsLog(filepath.Join(o.SaveDir, results.MetricsFile))
 	if err != nil {
 		return err
@@ -43,8 +31,13 @@ func train(ctx context.Context, s Session, o Options) error {
 		lastGood = o.Resume
 	}
 
-	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
-		epochStart := global
+	for epoch := rp.epoch; epoch < o.Epochs; epoch++ {
+		// Only the first epoch of a resumed run starts inside itself.
+		startStep, sums := int64(0), EpochSums{}
+		if epoch == rp.epoch {
+			startStep, sums = rp.step, rp.sums
+		}
+		epochStart := global - startStep
 		var nanErr *NaNError
 		onStep := func(st *sdk.Step) error {
 			ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
@@ -55,19 +48,21 @@ func train(ctx context.Context, s Session, o Options) error {
 				return nanErr
 			}
 			global++
+			sums.add(st)
 			if st.Iter%int64(logInterval) == 0 {
 				o.logLine(results.FormatLine(ev))
 				return mlog.Write(ev)
 			}
 			return nil
 		}
-		p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global}, onStep, nil)
+		req := sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global, StartStep: startStep}
+		p, err := runPass(ctx, s, &o, req, onStep, nil)
 		if nanErr != nil {
 			return nanErr
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return interrupted(s, &o, epoch, epochStart, err)
+				return interrupted(s, &o, epoch, epochStart, startStep, &sums, err)
 			}
 			return err
 		}
@@ -75,13 +70,16 @@ func train(ctx context.Context, s Session, o Options) error {
 		if p.seconds > 0 {
 			rate = float64(p.samples) / p.seconds
 		}
-		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(p.steps), Loss: p.loss, Top1: p.top1, Top5: p.top5, ClipsPerS: rate}
+		// The epoch's means come from sums, which a resumed epoch carries
+		// over from the checkpoint: they cover every step of the epoch.
+		loss, top1, top5 := sums.means()
+		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(sums.Steps), Loss: loss, Top1: top1, Top5: top5, ClipsPerS: rate}
 		fmt.Fprintf(o.Out, "[TRAIN] Epoch %d training finished, average time: %.3fs per iter, %.2f clips/s\n", epoch, p.seconds/float64(max(p.steps, 1)), rate)
 		if err := mlog.Write(epochEv); err != nil {
 			return err
 		}
 		dir, err := saveCheckpoint(context.WithoutCancel(ctx), s, o.SaveDir, CheckpointName(name, epoch),
-			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global})
+			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global, Seed: &o.Seed})
 		if err != nil {
 			return err
 		}
@@ -116,14 +114,16 @@ var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
 
 // interrupted saves what training has after a Ctrl-C; the plugin stopped
 // between steps, so its state is consistent. The state records the global
-// step at the start of the epoch: --resume repeats the whole epoch, and its
-// learning-rate schedule stays aligned with epoch boundaries.
-func interrupted(s Session, o *Options, epoch int, global int64, cause error) error {
+// step at the start of the epoch and, from the plugin's answer to Save,
+// the steps of the epoch done (State.at): --resume continues at that step,
+// or repeats the epoch when the plugin cannot start inside one.
+func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums *EpochSums, cause error) error {
 	if !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		return cause
 	}
+	partial := *sums
 	dir, err := saveCheckpoint(context.Background(), s, o.SaveDir, CheckpointName(o.Model.Name, epoch),
-		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global})
+		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global, Step: startStep, Seed: &o.Seed, Partial: &partial})
 	if err != nil {
 		return fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
 	}

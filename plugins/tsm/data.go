@@ -24,7 +24,9 @@ type batch struct {
 type source interface {
 	// size returns the number of batches and clips of a pass; -1 unknown.
 	count() (batches, clips int)
-	epoch(ctx context.Context, epoch int) iter.Seq2[batch, error]
+	// epoch yields the batches of an epoch from batch start on; the
+	// batches before it are not read.
+	epoch(ctx context.Context, epoch, start int) iter.Seq2[batch, error]
 }
 
 // synthSource is the built-in dataset.
@@ -44,7 +46,7 @@ func (s *synthSource) count() (int, int) {
 	return (s.videos + s.batch - 1) / s.batch, s.videos
 }
 
-func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
 		order := make([]int, s.videos)
 		for i := range order {
@@ -55,7 +57,7 @@ func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		clip := s.segNum * 3 * s.size * s.size
-		for start := 0; start < len(order); start += s.batch {
+		for start := first * s.batch; start < len(order); start += s.batch {
 			n := min(s.batch, len(order)-start)
 			if n < s.batch && s.dropLast {
 				return
@@ -113,9 +115,9 @@ func (v *videoSource) count() (int, int) {
 	return (n + v.batch - 1) / v.batch, n
 }
 
-func (v *videoSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (v *videoSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
-		e := v.r.Epoch(ctx, epoch)
+		e := v.r.EpochFrom(ctx, epoch, start*v.batch)
 		defer e.Close()
 		for {
 			b, err := e.Next(ctx)

@@ -131,6 +131,13 @@ func (s *session) Save(_ context.Context, dir string) error {
 	return classifier.Save(s.model, dir)
 }
 
+// ResumesAtStep marks the session an sdk.StepResumer: data order and
+// augmentation are functions of (seed, epoch, sample), dropout of (seed,
+// epoch, step), and Run honours StartStep.
+func (*session) ResumesAtStep() {}
+
+var _ sdk.StepResumer = (*session)(nil)
+
 func (s *session) Close() error {
 	if s.gpu != nil {
 		s.gpu.Close()
@@ -223,8 +230,14 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
-	var iter int64
-	for b, err := range src.epoch(ctx, req.Epoch) {
+	// A resumed train pass skips its first StartStep batches unread and
+	// numbers its steps on from there (sdk.StepResumer).
+	start := int64(0)
+	if req.Phase == sdk.PhaseTrain {
+		start = max(req.StartStep, 0)
+	}
+	iter := start
+	for b, err := range src.epoch(ctx, req.Epoch, int(start)) {
 		if err != nil {
 			return err
 		}
@@ -238,11 +251,12 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			return err
 		}
 		n := len(b.labels)
-		if req.MaxSteps > 0 && iter >= req.MaxSteps {
+		if req.MaxSteps > 0 && iter-start >= req.MaxSteps {
 			return nil
 		}
 		if req.Phase == sdk.PhaseTrain {
-			lr := s.sched.At(int(req.GlobalStep + iter))
+			lr := s.sched.At(int(req.GlobalStep + iter - start))
+			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
 			res, err := r.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err

@@ -563,12 +563,17 @@ func (x *OpenResponse) GetLabels() []string {
 }
 
 type RunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Phase         string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`                              // "train", "valid", "test", "infer"
-	Epoch         int32                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`                             // 0-based
-	GlobalStep    int64                  `protobuf:"varint,4,opt,name=global_step,json=globalStep,proto3" json:"global_step,omitempty"` // training iterations done before this pass
-	MaxSteps      int64                  `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`       // 0: the whole pass
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Session    string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Phase      string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`                              // "train", "valid", "test", "infer"
+	Epoch      int32                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`                             // 0-based
+	GlobalStep int64                  `protobuf:"varint,4,opt,name=global_step,json=globalStep,proto3" json:"global_step,omitempty"` // training iterations done before this pass
+	MaxSteps   int64                  `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`       // 0: the whole pass
+	// train: resume inside the epoch. Skip the epoch's first start_step
+	// batches (without reading them) and number the steps from start_step;
+	// global_step already counts the skipped ones. Only sent to a plugin
+	// whose SaveResponse reported a train position (minor 2).
+	StartStep     int64 `protobuf:"varint,6,opt,name=start_step,json=startStep,proto3" json:"start_step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +639,13 @@ func (x *RunRequest) GetGlobalStep() int64 {
 func (x *RunRequest) GetMaxSteps() int64 {
 	if x != nil {
 		return x.MaxSteps
+	}
+	return 0
+}
+
+func (x *RunRequest) GetStartStep() int64 {
+	if x != nil {
+		return x.StartStep
 	}
 	return 0
 }
@@ -1177,9 +1189,18 @@ func (x *SaveRequest) GetDir() string {
 }
 
 type SaveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where training stood when the state was saved, for a resume at the
+	// exact step (minor 2): the epoch of the last train pass and the steps
+	// of it done, counting its start_step. A plugin that sets
+	// has_train_position must honour RunRequest.start_step and draw every
+	// random number from (seed, epoch, step or sample); false: the host
+	// repeats an interrupted epoch from its start.
+	HasTrainPosition bool  `protobuf:"varint,1,opt,name=has_train_position,json=hasTrainPosition,proto3" json:"has_train_position,omitempty"`
+	TrainEpoch       int32 `protobuf:"varint,2,opt,name=train_epoch,json=trainEpoch,proto3" json:"train_epoch,omitempty"`
+	TrainSteps       int64 `protobuf:"varint,3,opt,name=train_steps,json=trainSteps,proto3" json:"train_steps,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SaveResponse) Reset() {
@@ -1210,6 +1231,27 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
 	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SaveResponse) GetHasTrainPosition() bool {
+	if x != nil {
+		return x.HasTrainPosition
+	}
+	return false
+}
+
+func (x *SaveResponse) GetTrainEpoch() int32 {
+	if x != nil {
+		return x.TrainEpoch
+	}
+	return 0
+}
+
+func (x *SaveResponse) GetTrainSteps() int64 {
+	if x != nil {
+		return x.TrainSteps
+	}
+	return 0
 }
 
 type LoadRequest struct {
@@ -1456,7 +1498,7 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\fOpenResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
 	"\x05notes\x18\x02 \x03(\tR\x05notes\x12\x16\n" +
-	"\x06labels\x18\x03 \x03(\tR\x06labels\"\x90\x01\n" +
+	"\x06labels\x18\x03 \x03(\tR\x06labels\"\xaf\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -1464,7 +1506,9 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\x05R\x05epoch\x12\x1f\n" +
 	"\vglobal_step\x18\x04 \x01(\x03R\n" +
 	"globalStep\x12\x1b\n" +
-	"\tmax_steps\x18\x05 \x01(\x03R\bmaxSteps\"\xd9\x01\n" +
+	"\tmax_steps\x18\x05 \x01(\x03R\bmaxSteps\x12\x1d\n" +
+	"\n" +
+	"start_step\x18\x06 \x01(\x03R\tstartStep\"\xd9\x01\n" +
 	"\x05Event\x12,\n" +
 	"\x05start\x18\x01 \x01(\v2\x14.zoo.plugin.v1.StartH\x00R\x05start\x12)\n" +
 	"\x04step\x18\x02 \x01(\v2\x13.zoo.plugin.v1.StepH\x00R\x04step\x12;\n" +
@@ -1501,8 +1545,13 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x06output\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x06output\"9\n" +
 	"\vSaveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
-	"\x03dir\x18\x02 \x01(\tR\x03dir\"\x0e\n" +
-	"\fSaveResponse\"M\n" +
+	"\x03dir\x18\x02 \x01(\tR\x03dir\"~\n" +
+	"\fSaveResponse\x12,\n" +
+	"\x12has_train_position\x18\x01 \x01(\bR\x10hasTrainPosition\x12\x1f\n" +
+	"\vtrain_epoch\x18\x02 \x01(\x05R\n" +
+	"trainEpoch\x12\x1f\n" +
+	"\vtrain_steps\x18\x03 \x01(\x03R\n" +
+	"trainSteps\"M\n" +
 	"\vLoadRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
 	"\x03dir\x18\x02 \x01(\tR\x03dir\x12\x12\n" +
