@@ -16,18 +16,18 @@ import (
 	"github.com/zoo-ml/zoo/host/driver"
 )
 
-// resumeJob is a model's built-in job cut to two short epochs whose
-// learning rate decays inside the second (Paddle's step rule puts the
-// boundary at 1 * (videos // batch + 1), one step into epoch 1), so that
-// a resume must also get the schedule's position right.
+// resumeJob is a model's built-in job cut to two short epochs of 8 and 16
+// steps whose learning rate decays inside the second (Paddle's step rule
+// puts the boundary at 1 * (videos // batch + 1), one step into epoch 1),
+// so that a resume must also get the schedule's position right.
 type resumeJob struct {
 	model string
 	args  []string
 }
 
 var resumeJobs = []resumeJob{
-	{"TSM", []string{"--set", "SYNTHETIC.train_videos=128", "--set", "TRAIN.total_videos=128"}},
-	{"ResNet", []string{"--set", "SYNTHETIC.train_images=1024", "--set", "TRAIN.total_images=1024"}},
+	{"TSM", []string{"--batch-size", "4", "--set", "SYNTHETIC.train_videos=32", "--set", "TRAIN.total_videos=32"}},
+	{"ResNet", []string{"--batch-size", "8", "--set", "SYNTHETIC.train_images=128", "--set", "TRAIN.total_images=128"}},
 }
 
 func (j resumeJob) train(save string, epochs int, extra ...string) []string {
