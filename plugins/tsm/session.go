@@ -27,8 +27,10 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
-	useGPU   bool     // Device "gpu": batches run on gpu (the CUDA build only)
-	gpu      gpuModel // the model's GPU twin, made by runner on first use
+	last     *position // the last train pass's, while it is inside its epoch (resume.go)
+	resumeAt *position // the resumed checkpoint's, until its pass starts
+	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
+	gpu      gpuModel  // the model's GPU twin, made by runner on first use
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -119,6 +121,13 @@ func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, 
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
+	if kind == sdk.LoadResume {
+		p, err := readPosition(dir)
+		if err != nil {
+			return sdk.LoadResult{}, err
+		}
+		s.resumeAt = p
+	}
 	return classifier.LoadKind(s.model, dir, kind)
 }
 
@@ -127,6 +136,11 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 func (s *session) Save(_ context.Context, dir string) error {
 	if err := s.syncFromGPU(false); err != nil {
 		return err
+	}
+	if s.last != nil {
+		if err := writePosition(dir, *s.last); err != nil {
+			return err
+		}
 	}
 	return classifier.Save(s.model, dir)
 }
@@ -237,7 +251,13 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		start = max(req.StartStep, 0)
 	}
 	iter := start
-	for b, err := range src.epoch(ctx, req.Epoch, int(start)) {
+	from := 0
+	if req.Phase == sdk.PhaseTrain {
+		from = s.startAt(req.Epoch, start, src.batchSize())
+		s.resumeAt = nil
+		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
+	}
+	for b, err := range src.epoch(ctx, req.Epoch, from) {
 		if err != nil {
 			return err
 		}
@@ -261,10 +281,11 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if err != nil {
 				return err
 			}
-			if err := classifier.EmitTrain(emit, iter, n, res, lr); err != nil {
+			iter++
+			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
+			if err := classifier.EmitTrain(emit, iter-1, n, res, lr); err != nil {
 				return err
 			}
-			iter++
 			continue
 		}
 		// Evaluation keeps every clip: a short last batch is padded to the
@@ -286,5 +307,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 	}
 	s.warnings = s.warnings[:0]
+	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
+		s.last = nil // the epoch is whole: its checkpoint needs no position
+	}
 	return ctx.Err()
 }
