@@ -235,6 +235,10 @@ func TestTrainTestInfer(t *testing.T) {
 	}
 	var st driver.State
 	readJSON(t, filepath.Join(save, "Alpha_epoch1", driver.StateFile), &st)
+	if st.Seed == nil || *st.Seed != 1 {
+		t.Errorf("state seed = %v, want the default --seed 1", st.Seed)
+	}
+	st.Seed = nil
 	if st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
 		t.Errorf("state = %+v", st)
 	}
