@@ -115,14 +115,22 @@ func saveToProto(r SaveResult) *pb.SaveResponse {
 	if r.Position == nil {
 		return &pb.SaveResponse{}
 	}
-	return &pb.SaveResponse{HasTrainPosition: true, TrainEpoch: int32(r.Position.Epoch), TrainSteps: r.Position.Steps}
+	out := &pb.SaveResponse{HasTrainPosition: true, TrainEpoch: int32(r.Position.Epoch), TrainSteps: r.Position.Steps}
+	for _, st := range r.RecentSteps {
+		out.RecentSteps = append(out.RecentSteps, &pb.Step{Iter: st.Iter, Samples: st.Samples, Metrics: st.Metrics})
+	}
+	return out
 }
 
 func saveFromProto(r *pb.SaveResponse) SaveResult {
 	if !r.GetHasTrainPosition() {
 		return SaveResult{}
 	}
-	return SaveResult{Position: &TrainPosition{Epoch: int(r.GetTrainEpoch()), Steps: r.GetTrainSteps()}}
+	out := SaveResult{Position: &TrainPosition{Epoch: int(r.GetTrainEpoch()), Steps: r.GetTrainSteps()}}
+	for _, st := range r.GetRecentSteps() {
+		out.RecentSteps = append(out.RecentSteps, Step{Iter: st.GetIter(), Samples: st.GetSamples(), Metrics: st.GetMetrics()})
+	}
+	return out
 }
 
 func tensorToProto(t Tensor) *pb.Tensor {

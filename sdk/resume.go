@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/zoo-ml/zoo/sdk/internal/pb"
@@ -28,7 +29,13 @@ type StepResumer interface {
 type served struct {
 	mu       sync.Mutex
 	position *TrainPosition
+	recent   []Step // the pass's last Step events, at most MaxRecentSteps
 }
+
+// MaxRecentSteps bounds the Step events Save's answer repeats. The host
+// misses only the events in flight when an interrupt ends the stream:
+// normally the one step that was running.
+const MaxRecentSteps = 64
 
 // served returns the state of session id, made on first use.
 func (s *server) served(id string) *served {
@@ -44,9 +51,16 @@ func (st *served) counting(sess Session, req RunRequest, emit func(Event) error)
 		return emit
 	}
 	st.position = &TrainPosition{Epoch: req.Epoch, Steps: req.StartStep}
+	st.recent = st.recent[:0]
 	return func(e Event) error {
 		if e.Step != nil {
 			st.position.Steps++
+			if len(st.recent) == MaxRecentSteps {
+				st.recent = append(st.recent[:0], st.recent[1:]...)
+			}
+			step := *e.Step
+			step.Metrics = maps.Clone(step.Metrics)
+			st.recent = append(st.recent, step)
 		}
 		return emit(e)
 	}
@@ -57,7 +71,7 @@ func (st *served) saved() *pb.SaveResponse {
 		return saveToProto(SaveResult{})
 	}
 	p := *st.position
-	return saveToProto(SaveResult{Position: &p})
+	return saveToProto(SaveResult{Position: &p, RecentSteps: st.recent})
 }
 
 // SaveState asks the plugin to write its state into dir and returns where

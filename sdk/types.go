@@ -170,6 +170,10 @@ type SaveResult struct {
 	// Position is where training stood (nil: not reported, from a session
 	// that is no StepResumer or has run no train pass).
 	Position *TrainPosition
+	// RecentSteps are the Step events of the last train steps (at most
+	// MaxRecentSteps, oldest first), for the host to account for the ones
+	// it had not read when an interrupt ended the stream.
+	RecentSteps []Step
 }
 
 // TrainPosition is how far the last train pass got: Steps steps of epoch

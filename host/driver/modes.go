@@ -39,21 +39,25 @@ func train(ctx context.Context, s Session, o Options) error {
 		}
 		epochStart := global - startStep
 		var nanErr *NaNError
-		onStep := func(st *sdk.Step) error {
-			ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
-				Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
-			if !finite(ev.Loss) {
-				nanErr = &NaNError{Epoch: epoch, Iter: st.Iter, LastGood: lastGood, LossValue: ev.Loss}
-				mlog.Write(ev)
-				return nanErr
-			}
-			global++
-			sums.add(st)
+		logStep := func(st *sdk.Step) error {
 			if st.Iter%int64(logInterval) == 0 {
+				ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
+					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
 				o.logLine(results.FormatLine(ev))
 				return mlog.Write(ev)
 			}
 			return nil
+		}
+		onStep := func(st *sdk.Step) error {
+			if loss := st.Metrics["loss"]; !finite(loss) {
+				nanErr = &NaNError{Epoch: epoch, Iter: st.Iter, LastGood: lastGood, LossValue: loss}
+				mlog.Write(results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: loss,
+					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]})
+				return nanErr
+			}
+			global++
+			sums.add(st)
+			return logStep(st)
 		}
 		req := sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global, StartStep: startStep}
 		p, err := runPass(ctx, s, &o, req, onStep, nil)
@@ -62,7 +66,7 @@ func train(ctx context.Context, s Session, o Options) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return interrupted(s, &o, epoch, epochStart, startStep, &sums, err)
+				return interrupted(s, &o, epoch, epochStart, startStep, &sums, logStep, err)
 			}
 			return err
 		}
@@ -117,7 +121,7 @@ var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
 // step at the start of the epoch and, from the plugin's answer to Save,
 // the steps of the epoch done (State.at): --resume continues at that step,
 // or repeats the epoch when the plugin cannot start inside one.
-func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums *EpochSums, cause error) error {
+func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums *EpochSums, logStep func(*sdk.Step) error, cause error) error {
 	if !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		return cause
 	}
@@ -126,6 +130,11 @@ func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums
 		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global, Step: startStep, Seed: &o.Seed, Partial: &partial})
 	if err != nil {
 		return fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
+	}
+	// The steps done whose events the interrupt cut off: logged late, so
+	// that the log and metrics.jsonl hold every step once.
+	for _, st := range partial.missed {
+		logStep(&st)
 	}
 	fmt.Fprintf(o.Out, "interrupted: saved checkpoint %s (resume with --resume %s)\n", dir, dir)
 	plot(*o)

@@ -26,6 +26,10 @@ type EpochSums struct {
 	Loss    float64 `json:"loss"`
 	Top1    float64 `json:"top1"`
 	Top5    float64 `json:"top5"`
+
+	// missed are the steps State.at took from Save's answer because the
+	// host had not read their events: interrupted logs them.
+	missed []sdk.Step
 }
 
 func (e *EpochSums) add(st *sdk.Step) {
@@ -65,11 +69,18 @@ func (st State) at(r sdk.SaveResult) State {
 		st.Step, st.Partial = 0, nil
 		return st
 	}
-	if st.Partial != nil && st.Partial.Steps != st.Step {
+	if p := st.Partial; p != nil && p.Steps < st.Step {
 		// The host had not read the last steps' events when the stream
-		// ended: their metrics are missing from the sums, not their
-		// updates from the weights.
-		st.Partial.Steps = st.Step
+		// ended; Save's answer repeats the pass's recent ones.
+		missing := int(st.Step - p.Steps)
+		if missing <= len(r.RecentSteps) {
+			for _, step := range r.RecentSteps[len(r.RecentSteps)-missing:] {
+				p.add(&step)
+				p.missed = append(p.missed, step)
+			}
+		} else {
+			p.Steps = st.Step // their updates are in the weights, their metrics lost
+		}
 	}
 	return st
 }

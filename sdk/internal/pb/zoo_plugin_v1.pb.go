@@ -1199,8 +1199,12 @@ type SaveResponse struct {
 	HasTrainPosition bool  `protobuf:"varint,1,opt,name=has_train_position,json=hasTrainPosition,proto3" json:"has_train_position,omitempty"`
 	TrainEpoch       int32 `protobuf:"varint,2,opt,name=train_epoch,json=trainEpoch,proto3" json:"train_epoch,omitempty"`
 	TrainSteps       int64 `protobuf:"varint,3,opt,name=train_steps,json=trainSteps,proto3" json:"train_steps,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The Step events of the last train steps (at most 64, oldest first):
+	// the host adds those it did not read before the stream ended to the
+	// epoch's metrics.
+	RecentSteps   []*Step `protobuf:"bytes,4,rep,name=recent_steps,json=recentSteps,proto3" json:"recent_steps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SaveResponse) Reset() {
@@ -1252,6 +1256,13 @@ func (x *SaveResponse) GetTrainSteps() int64 {
 		return x.TrainSteps
 	}
 	return 0
+}
+
+func (x *SaveResponse) GetRecentSteps() []*Step {
+	if x != nil {
+		return x.RecentSteps
+	}
+	return nil
 }
 
 type LoadRequest struct {
@@ -1545,13 +1556,14 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x06output\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x06output\"9\n" +
 	"\vSaveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
-	"\x03dir\x18\x02 \x01(\tR\x03dir\"~\n" +
+	"\x03dir\x18\x02 \x01(\tR\x03dir\"\xb6\x01\n" +
 	"\fSaveResponse\x12,\n" +
 	"\x12has_train_position\x18\x01 \x01(\bR\x10hasTrainPosition\x12\x1f\n" +
 	"\vtrain_epoch\x18\x02 \x01(\x05R\n" +
 	"trainEpoch\x12\x1f\n" +
 	"\vtrain_steps\x18\x03 \x01(\x03R\n" +
-	"trainSteps\"M\n" +
+	"trainSteps\x126\n" +
+	"\frecent_steps\x18\x04 \x03(\v2\x13.zoo.plugin.v1.StepR\vrecentSteps\"M\n" +
 	"\vLoadRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
 	"\x03dir\x18\x02 \x01(\tR\x03dir\x12\x12\n" +
@@ -1623,25 +1635,26 @@ var file_zoo_plugin_v1_proto_depIdxs = []int32{
 	13, // 9: zoo.plugin.v1.Prediction.scores:type_name -> zoo.plugin.v1.Tensor
 	13, // 10: zoo.plugin.v1.InferRequest.input:type_name -> zoo.plugin.v1.Tensor
 	13, // 11: zoo.plugin.v1.InferResponse.output:type_name -> zoo.plugin.v1.Tensor
-	0,  // 12: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
-	5,  // 13: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
-	7,  // 14: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
-	14, // 15: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
-	16, // 16: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
-	18, // 17: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
-	20, // 18: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
-	1,  // 19: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
-	6,  // 20: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
-	8,  // 21: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
-	15, // 22: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
-	17, // 23: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
-	19, // 24: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
-	21, // 25: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	10, // 12: zoo.plugin.v1.SaveResponse.recent_steps:type_name -> zoo.plugin.v1.Step
+	0,  // 13: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
+	5,  // 14: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
+	7,  // 15: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
+	14, // 16: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
+	16, // 17: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
+	18, // 18: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
+	20, // 19: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
+	1,  // 20: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
+	6,  // 21: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
+	8,  // 22: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
+	15, // 23: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
+	17, // 24: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
+	19, // 25: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
+	21, // 26: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_zoo_plugin_v1_proto_init() }
