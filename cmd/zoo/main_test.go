@@ -238,7 +238,11 @@ func TestTrainTestInfer(t *testing.T) {
 	if st.RunID == "" || st.Saved.IsZero() {
 		t.Errorf("state lacks the run id or the time: %+v", st)
 	}
-	if st.RunID, st.Saved = "", (time.Time{}); st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
+	if st.Seed == nil || *st.Seed != 1 {
+		t.Errorf("state seed = %v, want the default --seed 1", st.Seed)
+	}
+	st.RunID, st.Saved, st.Seed = "", time.Time{}, nil
+	if st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
 		t.Errorf("state = %+v", st)
 	}
 	events, err := results.ReadMetrics(filepath.Join(save, results.MetricsFile))

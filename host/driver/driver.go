@@ -30,7 +30,7 @@ import (
 // Session is the part of *sdk.RemoteSession the driver uses.
 type Session interface {
 	Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error]
-	Save(ctx context.Context, dir string) error
+	SaveState(ctx context.Context, dir string) (sdk.SaveResult, error)
 	Load(ctx context.Context, dir, kind string) (sdk.LoadResult, error)
 	Close(ctx context.Context) error
 }
@@ -45,6 +45,7 @@ type Options struct {
 	LogInterval   int // train: a log line every N iterations
 	ValidInterval int // train: validate every N epochs; 0 never
 	Resume        string
+	Seed          int64 // the session's seed, recorded in checkpoints (resume.go)
 	InferTopK     int
 	RunID         string // train: set by the driver; tags metrics and checkpoints
 
@@ -71,6 +72,15 @@ type State struct {
 	// latest run's newest complete checkpoint (LatestCheckpoint).
 	RunID string    `json:"run_id,omitempty"`
 	Saved time.Time `json:"saved,omitzero"`
+	// Step counts the steps of an interrupted Epoch that are done: resume
+	// continues at that step (0: it repeats the epoch). See resume.go.
+	Step int64 `json:"step,omitempty"`
+	// Seed is the run's --seed: data order, augmentation and dropout
+	// follow from it, so resume refuses another (nil in older checkpoints).
+	Seed *int64 `json:"seed,omitempty"`
+	// Partial holds the interrupted epoch's metric sums over its first
+	// Step steps, so that the resumed epoch's summary is the whole epoch's.
+	Partial *EpochSums `json:"partial,omitempty"`
 }
 
 // newRunID names a training run: its start time (so ids sort by start) and
@@ -276,9 +286,11 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := s.Save(ctx, tmp); err != nil {
+	res, err := s.SaveState(ctx, tmp)
+	if err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
+	st = st.at(res)
 	st.Saved = time.Now().UTC()
 	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)

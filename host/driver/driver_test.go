@@ -44,15 +44,15 @@ func (f *fakeSession) Run(_ context.Context, req sdk.RunRequest) iter.Seq2[sdk.E
 	}
 }
 
-func (f *fakeSession) Save(_ context.Context, dir string) error {
+func (f *fakeSession) SaveState(_ context.Context, dir string) (sdk.SaveResult, error) {
 	f.saves++
 	if err := os.WriteFile(filepath.Join(dir, "w"), []byte{byte(f.saves)}, 0o644); err != nil {
-		return err
+		return sdk.SaveResult{}, err
 	}
 	if f.saveFail != nil {
-		return f.saveFail(f.saves, dir)
+		return sdk.SaveResult{}, f.saveFail(f.saves, dir)
 	}
-	return nil
+	return sdk.SaveResult{}, nil
 }
 
 func (f *fakeSession) Load(context.Context, string, string) (sdk.LoadResult, error) {

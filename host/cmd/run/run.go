@@ -337,6 +337,7 @@ func runRun(ctx context.Context, o *Options) error {
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,
 		Resume:        o.Resume,
+		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
 		Out:           f.IO.Out,
 		Err:           f.IO.ErrOut,
