@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math/big"
 	"os"
 
 	"github.com/zoo-ml/zoo/internal/pickle"
@@ -73,9 +74,18 @@ func clipFrom(v any) (*Clip, error) {
 	default:
 		return nil, fmt.Errorf("video_id is %s, want str", pickle.TypeName(t[0]))
 	}
-	label, ok := t[1].(int64)
-	if !ok || label < 0 || label > 1<<30 {
-		return nil, fmt.Errorf("label is %s %v, want a class index", pickle.TypeName(t[1]), t[1])
+	var label int64
+	switch l := t[1].(type) {
+	case int64:
+		label = l
+	case *big.Int:
+		return nil, fmt.Errorf("label %v is not a class index", l)
+	default:
+		// Only the type: a hostile file's value may be nested a million deep.
+		return nil, fmt.Errorf("label is %s, want a class index", pickle.TypeName(t[1]))
+	}
+	if label < 0 || label > 1<<30 {
+		return nil, fmt.Errorf("label %d is not a class index", label)
 	}
 	c.Label = int(label)
 	var frames []any

@@ -80,11 +80,13 @@ func TestReadPKLErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{
-		"truncated.pkl": good[:len(good)/2],
-		"empty.pkl":     nil,
-		"text.pkl":      []byte("not a pickle\n"),
-		"global.pkl":    []byte("cos\nsystem\n(S'echo hi'\ntR."),
-		"numpy.pkl":     []byte("\x80\x02cnumpy\ndtype\n."),
+		"truncated.pkl":  good[:len(good)/2],
+		"empty.pkl":      nil,
+		"text.pkl":       []byte("not a pickle\n"),
+		"global.pkl":     []byte("cos\nsystem\n(S'echo hi'\ntR."),
+		"numpy.pkl":      []byte("\x80\x02cnumpy\ndtype\n."),
+		"deep label.pkl": []byte("\x80\x02X\x01\x00\x00\x00v)" + strings.Repeat("\x85", 1<<20) + "]\x87."),
+		"huge label.pkl": []byte("\x80\x02X\x01\x00\x00\x00v\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01]\x87."),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(dir, name)
@@ -95,7 +97,7 @@ func TestReadPKLErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if msg := err.Error(); !strings.Contains(msg, p) || strings.Contains(msg, "\n") {
+			if msg := err.Error(); !strings.Contains(msg, p) || strings.Contains(msg, "\n") || len(msg) > 300 {
 				t.Errorf("error %q: want one line naming %s", msg, p)
 			}
 		})
