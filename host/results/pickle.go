@@ -40,15 +40,9 @@ func EncodePickle(rows []InferRow) ([]byte, error) {
 	size := 16
 	for i, r := range rows {
 		size += 32 + len(r.VideoID) + 9*len(r.Scores) + 5*len(r.Labels)
-		scores := make([]float64, len(r.Scores))
-		for j, s := range r.Scores {
-			scores[j] = float64(s)
-		}
-		labels := make([]int64, len(r.Labels))
-		for j, l := range r.Labels {
-			labels[j] = int64(l)
-		}
-		out[i] = pickle.Tuple{r.VideoID, scores, labels}
+		// float32 scores are written as the Python floats of their exact
+		// values, labels as Python ints.
+		out[i] = pickle.Tuple{r.VideoID, r.Scores, r.Labels}
 	}
 	b, err := pickle.AppendMarshal(make([]byte, 0, size), out, 2)
 	if err != nil {

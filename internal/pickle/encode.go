@@ -68,8 +68,8 @@ const (
 // identity, so nothing is shared through the memo except the globals and
 // the "latin1" constant CPython itself shares). v may hold nil, bool,
 // int, int64, *big.Int, float32 and float64 (Python floats), string,
-// []byte, Tuple, *Dict, *Object, Global, and lists as *List, []any, []float64, []int64 or
-// []string.
+// []byte, Tuple, *Dict, *Object, Global, and lists as *List, []any,
+// []float32 or []float64 (of Python floats), []int or []int64, []string.
 func Marshal(v any, protocol int) ([]byte, error) {
 	return AppendMarshal(nil, v, protocol)
 }
@@ -196,6 +196,10 @@ func (e *encoder) save(v any) error {
 		return e.list(x)
 	case []float64:
 		return e.typedList(len(x), func(i int) { e.float(x[i]) })
+	case []float32:
+		return e.typedList(len(x), func(i int) { e.float(float64(x[i])) })
+	case []int:
+		return e.typedList(len(x), func(i int) { e.int(int64(x[i])) })
 	case []int64:
 		return e.typedList(len(x), func(i int) { e.int(x[i]) })
 	case []string:
