@@ -74,7 +74,7 @@ type Client struct {
 	name    string
 	timeout time.Duration
 	gp      *plugin.Client
-	proc    *process // nil until go-plugin has made it
+	proc    atomic.Pointer[process] // nil until go-plugin has made it
 	rpc     pb.PluginClient
 	stderr  *tail
 	stdout  *stdoutSink

@@ -71,8 +71,9 @@ func newProcess(c *Client, path, wantSHA string, extraEnv []string, out *stdoutS
 		if err != nil {
 			return nil, err
 		}
-		c.proc = &process{cmd: cmd, stdout: &handshakeReader{r: stdout, sink: out}, stderr: stderr, done: make(chan struct{}), socketDir: socketDir}
-		return c.proc, nil
+		p := &process{cmd: cmd, stdout: &handshakeReader{r: stdout, sink: out}, stderr: stderr, done: make(chan struct{}), socketDir: socketDir}
+		c.proc.Store(p)
+		return p, nil
 	}
 }
 
@@ -305,8 +306,8 @@ func (c *Client) abort(reason string) bool {
 		return false
 	}
 	c.killed.CompareAndSwap(nil, &reason)
-	if c.proc != nil {
-		c.proc.Kill(context.Background())
+	if p := c.proc.Load(); p != nil {
+		p.Kill(context.Background())
 	}
 	return true
 }
