@@ -204,7 +204,7 @@ func gone(t *testing.T, pid int, what string) time.Duration {
 		if time.Since(start) > orphanBound {
 			ppid, _ := procStat(pid)
 			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("%s (pid %d, now a child of %d) still alive %v after %s", what, pid, ppid, orphanBound, what)
+			t.Fatalf("%s (pid %d, now a child of %d) still alive %v after its host ended", what, pid, ppid, orphanBound)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
