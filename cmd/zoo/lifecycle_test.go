@@ -412,3 +412,26 @@ func TestPluginStdoutFlood(t *testing.T) {
 		t.Errorf("the plugin's stdout reached zoo's")
 	}
 }
+
+// TestNohupIgnoresHangup: a signal ignored when zoo starts stays ignored,
+// so `nohup zoo run ...` outlives its terminal's SIGHUP (zoo must not
+// install its handler over the inherited SIG_IGN).
+func TestNohupIgnoresHangup(t *testing.T) {
+	dir := t.TempDir()
+	nohup := fmt.Sprintf("#!/bin/sh\ntrap '' HUP\nexec %s \"$@\"\n", filepath.Join(binDir, "zoo"))
+	if err := os.WriteFile(filepath.Join(dir, "zoo"), []byte(nohup), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	save := t.TempDir()
+	z := startZoo(t, dir, nil, "run", "alpha", "train", "--save_dir", save, "--log_interval", "1", "--epoch", "1",
+		"--set", "TRAIN.sleep_ms=50", "--set", "TRAIN.steps=20")
+	z.waitLine(t, "[TRAIN] Epoch 0, iter 1 ")
+	syscall.Kill(-z.cmd.Process.Pid, syscall.SIGHUP)
+	if code := z.wait(t); code != 0 {
+		out, errs := z.output()
+		t.Fatalf("zoo under nohup: exit %d after SIGHUP, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(save, "Alpha_epoch0", driver.StateFile)); err != nil {
+		t.Errorf("the run did not finish its epoch: %v", err)
+	}
+}

@@ -37,7 +37,14 @@ type signalWatch struct {
 func watchSignals(parent context.Context, errOut io.Writer) (context.Context, *signalWatch) {
 	ctx, cancel := context.WithCancel(parent)
 	w := &signalWatch{ch: make(chan os.Signal, 3), done: make(chan struct{})}
-	signal.Notify(w.ch, stopSignals...)
+	for _, s := range stopSignals {
+		// A signal ignored at start stays ignored: `nohup zoo ...` must
+		// survive its terminal, and a shell's background job its Ctrl-C
+		// (Notify would install a handler over the inherited SIG_IGN).
+		if !signal.Ignored(s) {
+			signal.Notify(w.ch, s)
+		}
+	}
 	panicOnUSR1()
 	go func() {
 		n := 0
