@@ -216,10 +216,6 @@ func (c *Client) enter(call string) func() {
 	return func() { c.call.Store(nil) }
 }
 
-// bounded is ctx limited to d, the deadline of one call.
-func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
-}
 
 // Exited reports whether the plugin process has ended.
 func (c *Client) Exited() bool { return c.gp.Exited() }
@@ -303,7 +299,7 @@ func (s *RemoteSession) Run(ctx context.Context, req RunRequest) iter.Seq2[Event
 // Infer runs the model on a tensor; ErrUnimplemented if the plugin cannot.
 func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 	defer s.c.enter("Infer")()
-	cctx, cancel := bounded(ctx, s.c.timeout)
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
 	defer cancel()
 	resp, err := s.c.rpc.Infer(cctx, &pb.InferRequest{Session: s.id, Input: tensorToProto(in)})
 	if err != nil {
@@ -321,7 +317,7 @@ func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 // session's calls).
 func (s *RemoteSession) Save(ctx context.Context, dir string) error {
 	defer s.c.enter("Save")()
-	cctx, cancel := bounded(ctx, s.c.timeout)
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
 	defer cancel()
 	_, err := s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
 	return s.c.timedOut(ctx, cctx, "Save", err)
@@ -330,7 +326,7 @@ func (s *RemoteSession) Save(ctx context.Context, dir string) error {
 // Load asks the plugin to read parameters from dir.
 func (s *RemoteSession) Load(ctx context.Context, dir, kind string) (LoadResult, error) {
 	defer s.c.enter("Load")()
-	cctx, cancel := bounded(ctx, s.c.timeout)
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
 	defer cancel()
 	resp, err := s.c.rpc.Load(cctx, &pb.LoadRequest{Session: s.id, Dir: dir, Kind: kind})
 	if err != nil {
@@ -347,7 +343,7 @@ func (s *RemoteSession) Close(ctx context.Context) error {
 	}
 	defer s.c.enter("Close")()
 	d := min(s.c.timeout, CloseTimeout)
-	cctx, cancel := bounded(ctx, d)
+	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	_, err := s.c.rpc.Close(cctx, &pb.CloseRequest{Session: s.id})
 	if err != nil && missed(ctx, cctx, err) {
