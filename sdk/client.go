@@ -2,17 +2,17 @@ package sdk
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,11 +36,16 @@ type LaunchConfig struct {
 	StartTimeout time.Duration
 	// Env is added to the plugin's environment.
 	Env []string
-	// CallTimeout bounds Describe and Open, the calls a hung plugin would
-	// otherwise block forever (default DefaultCallTimeout). Run, Save and
-	// Load are bounded by the caller's context: a pass may take hours.
+	// CallTimeout bounds every call but Run (default DefaultCallTimeout):
+	// Describe, Open, Save, Load, Infer, and Close up to CloseTimeout. A
+	// plugin that misses it is killed. Run is bounded by the caller's
+	// context: a pass may take hours.
 	CallTimeout time.Duration
 }
+
+// CloseTimeout caps the wait for Close: a session that takes longer to
+// free is stuck, and the process is killed anyway when the host stops it.
+const CloseTimeout = 10 * time.Second
 
 // DefaultCallTimeout is LaunchConfig.CallTimeout's default: Open may build
 // a ResNet-152 graph and read its 230 MB of parameters on a slow disk.
@@ -51,10 +56,15 @@ type TimeoutError struct {
 	Plugin string
 	Call   string
 	After  time.Duration
+	Killed bool // the host killed the plugin for it
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("plugin %s did not answer %s within %v: it hangs, or is slower than ZOO_PLUGIN_TIMEOUT allows", e.Plugin, e.Call, e.After)
+	killed := ""
+	if e.Killed {
+		killed = "; zoo killed it"
+	}
+	return fmt.Sprintf("plugin %s did not answer %s within %v: it hangs, or is slower than ZOO_PLUGIN_TIMEOUT allows%s", e.Plugin, e.Call, e.After, killed)
 }
 
 func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
@@ -64,14 +74,20 @@ type Client struct {
 	name    string
 	timeout time.Duration
 	gp      *plugin.Client
+	proc    atomic.Pointer[process] // nil until go-plugin has made it
 	rpc     pb.PluginClient
 	stderr  *tail
+	stdout  *stdoutSink
+	killed  atomic.Pointer[string] // why the host killed the plugin
+	call    atomic.Pointer[string] // the call in flight, for KilledError
 }
 
 // Name is the plugin's executable name, e.g. zoo-plugin-tsm.
 func (c *Client) Name() string { return c.name }
 
-// Launch starts the plugin executable and completes the handshake.
+// Launch starts the plugin executable and completes the handshake. The
+// plugin runs in a process group of its own and, on Linux, dies with the
+// host (see process.go); Kill, or KillAll, stops it.
 func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	name := filepath.Base(cfg.Path)
 	logger := cfg.Logger
@@ -82,40 +98,44 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
-	cmd := exec.Command(cfg.Path)
-	cmd.Env = append(cmd.Environ(), cfg.Env...)
 	st := &tail{max: 40}
+	out := &stdoutSink{plugin: name, logger: logger}
+	c := &Client{name: name, stderr: st, stdout: out, timeout: cfg.CallTimeout}
+	if c.timeout <= 0 {
+		c.timeout = DefaultCallTimeout
+	}
+	pin := ""
+	if cfg.SHA256 != nil {
+		pin = hex.EncodeToString(cfg.SHA256)
+	}
 	pc := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginKey: &grpcPlugin{}},
-		Cmd:              cmd,
+		RunnerFunc:       newProcess(c, cfg.Path, pin, cfg.Env, out),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           logger,
 		// Stderr is the plugin's own fd 2 (where a Go panic lands);
 		// SyncStderr is what it writes to os.Stderr after Serve, which
 		// go-plugin forwards over gRPC. Keep both for crash reports.
+		// SyncStdout is os.Stdout after Serve: never shown, but counted.
 		Stderr:       st,
 		SyncStderr:   st,
+		SyncStdout:   out,
 		StartTimeout: timeout,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))},
 	}
-	if cfg.SHA256 != nil {
-		pc.SecureConfig = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
-	}
 	gp := plugin.NewClient(pc)
-	c := &Client{name: name, gp: gp, stderr: st, timeout: cfg.CallTimeout}
-	if c.timeout <= 0 {
-		c.timeout = DefaultCallTimeout
-	}
+	c.gp = gp
+	track(c)
 	proto, err := gp.Client()
 	if err != nil {
-		gp.Kill()
+		c.Kill()
 		return nil, c.launchError(err)
 	}
 	raw, err := proto.Dispense(pluginKey)
 	if err != nil {
-		gp.Kill()
+		c.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
 	c.rpc = raw.(pb.PluginClient)
@@ -181,13 +201,27 @@ func (e *ExitError) Error() string {
 }
 
 // Kill stops the plugin process and waits for it. It is safe to call twice.
-func (c *Client) Kill() { c.gp.Kill() }
+func (c *Client) Kill() {
+	untrack(c)
+	c.gp.Kill()
+	if c.stdout.bytes.Load() > 0 {
+		c.stdout.report()
+		c.stdout.bytes.Store(0)
+	}
+}
+
+// enter records the call in flight and returns its end.
+func (c *Client) enter(call string) func() {
+	c.call.Store(&call)
+	return func() { c.call.Store(nil) }
+}
 
 // Exited reports whether the plugin process has ended.
 func (c *Client) Exited() bool { return c.gp.Exited() }
 
 // Describe asks the plugin for its models.
 func (c *Client) Describe(ctx context.Context) (minor uint32, models []ModelInfo, err error) {
+	defer c.enter("Describe")()
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.rpc.Describe(cctx, &pb.DescribeRequest{})
@@ -210,6 +244,7 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*RemoteSession, Ope
 	if err != nil {
 		return nil, OpenResult{}, err
 	}
+	defer c.enter("Open")()
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.rpc.Open(cctx, pr)
@@ -228,6 +263,7 @@ type RemoteSession struct {
 // Run streams one pass's events. Breaking out of the loop cancels the pass.
 func (s *RemoteSession) Run(ctx context.Context, req RunRequest) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
+		defer s.c.enter("Run")()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		stream, err := s.c.rpc.Run(ctx, runToProto(s.id, req))
@@ -261,9 +297,12 @@ func (s *RemoteSession) Run(ctx context.Context, req RunRequest) iter.Seq2[Event
 
 // Infer runs the model on a tensor; ErrUnimplemented if the plugin cannot.
 func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
-	resp, err := s.c.rpc.Infer(ctx, &pb.InferRequest{Session: s.id, Input: tensorToProto(in)})
+	defer s.c.enter("Infer")()
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	defer cancel()
+	resp, err := s.c.rpc.Infer(cctx, &pb.InferRequest{Session: s.id, Input: tensorToProto(in)})
 	if err != nil {
-		return Tensor{}, s.c.wrap(ctx, err)
+		return Tensor{}, s.c.timedOut(ctx, cctx, "Infer", err)
 	}
 	out := tensorFromProto(resp.GetOutput())
 	if err := out.Validate(); err != nil {
@@ -272,34 +311,71 @@ func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 	return out, nil
 }
 
-// Save asks the plugin to write its state into dir.
+// Save asks the plugin to write its state into dir. It waits for a Run the
+// host cancelled to reach its step boundary (the sdk's server serialises a
+// session's calls).
 func (s *RemoteSession) Save(ctx context.Context, dir string) error {
-	_, err := s.c.rpc.Save(ctx, &pb.SaveRequest{Session: s.id, Dir: dir})
-	return s.c.wrap(ctx, err)
+	defer s.c.enter("Save")()
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	defer cancel()
+	_, err := s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
+	return s.c.timedOut(ctx, cctx, "Save", err)
 }
 
 // Load asks the plugin to read parameters from dir.
 func (s *RemoteSession) Load(ctx context.Context, dir, kind string) (LoadResult, error) {
-	resp, err := s.c.rpc.Load(ctx, &pb.LoadRequest{Session: s.id, Dir: dir, Kind: kind})
+	defer s.c.enter("Load")()
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	defer cancel()
+	resp, err := s.c.rpc.Load(cctx, &pb.LoadRequest{Session: s.id, Dir: dir, Kind: kind})
 	if err != nil {
-		return LoadResult{}, s.c.wrap(ctx, err)
+		return LoadResult{}, s.c.timedOut(ctx, cctx, "Load", err)
 	}
 	return LoadResult{Loaded: int(resp.GetLoaded()), Ignored: int(resp.GetIgnored())}, nil
 }
 
-// Close ends the session.
+// Close ends the session, waiting at most CloseTimeout (or the call
+// timeout, when shorter).
 func (s *RemoteSession) Close(ctx context.Context) error {
-	_, err := s.c.rpc.Close(ctx, &pb.CloseRequest{Session: s.id})
+	if s.c.killed.Load() != nil {
+		return s.c.wrap(ctx, errors.New("killed"))
+	}
+	defer s.c.enter("Close")()
+	d := min(s.c.timeout, CloseTimeout)
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, err := s.c.rpc.Close(cctx, &pb.CloseRequest{Session: s.id})
+	if err != nil && missed(ctx, cctx, err) {
+		s.c.abort("after missing its deadline")
+		return &TimeoutError{Plugin: s.c.name, Call: "Close", After: d, Killed: true}
+	}
 	return s.c.wrap(ctx, err)
 }
 
 // timedOut is wrap for a call bounded by the client's timeout: when the
 // deadline, not the caller, ended the call, a *TimeoutError.
 func (c *Client) timedOut(ctx, cctx context.Context, call string, err error) error {
-	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		return &TimeoutError{Plugin: c.name, Call: call, After: c.timeout}
+	if err != nil && missed(ctx, cctx, err) {
+		// A session call that hangs leaves the session unusable; a plugin
+		// that hangs in Describe or Open has no session yet and is stopped
+		// by the caller.
+		kill := call != "Describe" && call != "Open"
+		if kill {
+			c.abort("after missing its deadline")
+		}
+		return &TimeoutError{Plugin: c.name, Call: call, After: c.timeout, Killed: kill}
 	}
 	return c.wrap(ctx, err)
+}
+
+// missed reports whether a call's own deadline, not its caller, ended it.
+// gRPC may fail the call with DEADLINE_EXCEEDED a moment before cctx's
+// timer fires, so its code counts too.
+func missed(ctx, cctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return errors.Is(cctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // wrap turns a gRPC error into an *Error, an *ExitError when the process
@@ -307,6 +383,13 @@ func (c *Client) timedOut(ctx, cctx context.Context, call string, err error) err
 func (c *Client) wrap(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
+	}
+	if why := c.killed.Load(); why != nil {
+		call := ""
+		if p := c.call.Load(); p != nil {
+			call = *p
+		}
+		return &KilledError{Plugin: c.name, Call: call, Reason: *why}
 	}
 	st, _ := status.FromError(err)
 	if ctx.Err() != nil && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {

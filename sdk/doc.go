@@ -23,6 +23,13 @@
 // travels in Describe so that a host can tell what an older plugin lacks.
 // docs/plugins.md documents the wire protocol for plugins not written in Go.
 //
+// Process lifetime: Launch starts a plugin in a process group of its own
+// and, on Linux, with a parent-death signal, so it never outlives the host;
+// KillAll kills every plugin at once (a second Ctrl-C). Serve ignores
+// SIGINT, SIGTERM and SIGHUP, which the host owns, exits when the host is
+// gone, and runs a session's calls one at a time. docs/plugins.md, "Signals
+// and process lifetime", has the contract.
+//
 // This package imports nothing of zoo's: the host, registry and every plugin
 // import it, never the other way round.
 package sdk

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"maps"
-	"sync"
 
 	"github.com/zoo-ml/zoo/sdk/internal/pb"
 )
@@ -22,12 +21,12 @@ type StepResumer interface {
 	ResumesAtStep()
 }
 
-// served is the server's per-session state: a lock that keeps Save, Load
+// trainState is the train position of a StepResumer session, kept by the
+// server (served.train). The session's turn (server.go) keeps Save, Load
 // and Close from running while a pass is still finishing its step (the
-// host's stream ends at once on Ctrl-C; the plugin's Run a step later),
-// and the train position of a StepResumer.
-type served struct {
-	mu       sync.Mutex
+// host's stream ends at once on Ctrl-C; the plugin's Run a step later), so
+// the position Save reports is whole steps.
+type trainState struct {
 	position *TrainPosition
 	recent   []Step // the pass's last Step events, at most MaxRecentSteps
 }
@@ -37,16 +36,10 @@ type served struct {
 // normally the one step that was running.
 const MaxRecentSteps = 64
 
-// served returns the state of session id, made on first use.
-func (s *server) served(id string) *served {
-	v, _ := s.state.LoadOrStore(id, &served{})
-	return v.(*served)
-}
-
 // counting wraps a train pass's emit so that every Step event advances
 // the session's position: a step counts once the plugin has emitted it,
 // whether or not the host, cancelled, still reads the stream.
-func (st *served) counting(sess Session, req RunRequest, emit func(Event) error) func(Event) error {
+func (st *trainState) counting(sess Session, req RunRequest, emit func(Event) error) func(Event) error {
 	if _, ok := sess.(StepResumer); !ok || req.Phase != PhaseTrain {
 		return emit
 	}
@@ -66,7 +59,7 @@ func (st *served) counting(sess Session, req RunRequest, emit func(Event) error)
 	}
 }
 
-func (st *served) saved() *pb.SaveResponse {
+func (st *trainState) saved() *pb.SaveResponse {
 	if st.position == nil {
 		return saveToProto(SaveResult{})
 	}

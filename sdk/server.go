@@ -34,6 +34,7 @@ func ServeAt(p Provider, minor uint32) {
 
 // serve is Serve with the version numbers open, for protocol tests.
 func serve(p Provider, hs plugin.HandshakeConfig, minor uint32) {
+	ownedByHost()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: hs,
 		Plugins:         plugin.PluginSet{pluginKey: &grpcPlugin{provider: p, minor: minor}},
@@ -64,7 +65,7 @@ type grpcPlugin struct {
 }
 
 func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, &server{provider: g.provider, minor: g.minor, sessions: map[string]Session{}})
+	pb.RegisterPluginServer(s, &server{provider: g.provider, minor: g.minor, sessions: map[string]*served{}})
 	return nil
 }
 
@@ -78,9 +79,35 @@ type server struct {
 	minor    uint32
 
 	mu       sync.Mutex
-	sessions map[string]Session
+	sessions map[string]*served
 	next     atomic.Int64
-	state    sync.Map // session id -> *served (resume.go)
+}
+
+// served is a session with its calls in a queue: the host may send Save or
+// Close while a Run it cancelled is still finishing its step, and a model
+// must not be saved in the middle of one. Each call waits for the one
+// before it to return.
+type served struct {
+	Session
+	turn  chan struct{} // holds one token; a call takes it for its duration
+	train trainState    // a StepResumer's position (resume.go); guarded by turn
+}
+
+func newServed(s Session) *served {
+	sv := &served{Session: s, turn: make(chan struct{}, 1)}
+	sv.turn <- struct{}{}
+	return sv
+}
+
+// take waits for the session's turn, or for ctx (the host gave up on the
+// call); the returned func gives the turn back.
+func (sv *served) take(ctx context.Context) (func(), error) {
+	select {
+	case <-sv.turn:
+		return func() { sv.turn <- struct{}{} }, nil
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 }
 
 // guard turns a panic inside plugin code into an INTERNAL status, so that no
@@ -118,14 +145,19 @@ func toStatus(err error) error {
 	return status.Error(c, err.Error())
 }
 
-func (s *server) session(id string) (Session, error) {
+// session finds a session and waits for its turn; done gives it back.
+func (s *server) session(ctx context.Context, id string) (sv *served, done func(), err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
+	sv, ok := s.sessions[id]
+	s.mu.Unlock()
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no session %q", id)
+		return nil, nil, status.Errorf(codes.NotFound, "no session %q", id)
 	}
-	return sess, nil
+	done, err = sv.take(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sv, done, nil
 }
 
 func (s *server) Describe(ctx context.Context, _ *pb.DescribeRequest) (resp *pb.DescribeResponse, err error) {
@@ -157,20 +189,18 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (resp *pb.OpenRe
 	}
 	id := strconv.FormatInt(s.next.Add(1), 10)
 	s.mu.Lock()
-	s.sessions[id] = sess
+	s.sessions[id] = newServed(sess)
 	s.mu.Unlock()
 	return &pb.OpenResponse{Session: id, Notes: res.Notes, Labels: res.Labels}, nil
 }
 
 func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error) {
 	defer guard(&err)
-	sess, err := s.session(req.GetSession())
+	sess, done, err := s.session(stream.Context(), req.GetSession())
 	if err != nil {
 		return err
 	}
-	st := s.served(req.GetSession())
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	defer done()
 	emit := func(e Event) error {
 		pe, err := eventToProto(e)
 		if err != nil {
@@ -179,16 +209,17 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error)
 		return stream.Send(pe)
 	}
 	r := runFromProto(req)
-	return toStatus(sess.Run(stream.Context(), r, st.counting(sess, r, emit)))
+	return toStatus(sess.Run(stream.Context(), r, sess.train.counting(sess.Session, r, emit)))
 }
 
 func (s *server) Infer(ctx context.Context, req *pb.InferRequest) (resp *pb.InferResponse, err error) {
 	defer guard(&err)
-	sess, err := s.session(req.GetSession())
+	sess, done, err := s.session(ctx, req.GetSession())
 	if err != nil {
 		return nil, err
 	}
-	inf, ok := sess.(Inferer)
+	defer done()
+	inf, ok := sess.Session.(Inferer)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this model does not take tensors from the host")
 	}
@@ -205,28 +236,24 @@ func (s *server) Infer(ctx context.Context, req *pb.InferRequest) (resp *pb.Infe
 
 func (s *server) Save(ctx context.Context, req *pb.SaveRequest) (resp *pb.SaveResponse, err error) {
 	defer guard(&err)
-	sess, err := s.session(req.GetSession())
+	sess, done, err := s.session(ctx, req.GetSession())
 	if err != nil {
 		return nil, err
 	}
-	st := s.served(req.GetSession())
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	defer done()
 	if err := sess.Save(ctx, req.GetDir()); err != nil {
 		return nil, toStatus(err)
 	}
-	return st.saved(), nil
+	return sess.train.saved(), nil
 }
 
 func (s *server) Load(ctx context.Context, req *pb.LoadRequest) (resp *pb.LoadResponse, err error) {
 	defer guard(&err)
-	sess, err := s.session(req.GetSession())
+	sess, done, err := s.session(ctx, req.GetSession())
 	if err != nil {
 		return nil, err
 	}
-	st := s.served(req.GetSession())
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	defer done()
 	res, err := sess.Load(ctx, req.GetDir(), req.GetKind())
 	if err != nil {
 		return nil, toStatus(err)
@@ -234,20 +261,21 @@ func (s *server) Load(ctx context.Context, req *pb.LoadRequest) (resp *pb.LoadRe
 	return &pb.LoadResponse{Loaded: int64(res.Loaded), Ignored: int64(res.Ignored)}, nil
 }
 
-func (s *server) Close(_ context.Context, req *pb.CloseRequest) (resp *pb.CloseResponse, err error) {
+func (s *server) Close(ctx context.Context, req *pb.CloseRequest) (resp *pb.CloseResponse, err error) {
 	defer guard(&err)
 	s.mu.Lock()
-	sess, ok := s.sessions[req.GetSession()]
+	sv, ok := s.sessions[req.GetSession()]
 	delete(s.sessions, req.GetSession())
 	s.mu.Unlock()
 	if !ok {
 		return &pb.CloseResponse{}, nil
 	}
-	st := s.served(req.GetSession())
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s.state.Delete(req.GetSession())
-	if err := sess.Close(); err != nil {
+	done, err := sv.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := sv.Close(); err != nil {
 		return nil, toStatus(fmt.Errorf("close: %w", err))
 	}
 	return &pb.CloseResponse{}, nil

@@ -18,9 +18,9 @@ import (
 	"github.com/zoo-ml/zoo/weights"
 )
 
-// running is a zoo run in the background, in its own process group so that
+// bgZoo is a zoo run in the background, in its own process group so that
 // the test can kill it and its plugin however the host side behaves.
-type running struct {
+type bgZoo struct {
 	cmd   *exec.Cmd
 	lines chan string
 	out   strings.Builder
@@ -28,9 +28,9 @@ type running struct {
 	done  chan struct{}
 }
 
-func startZoo(t *testing.T, args ...string) *running {
+func startBgZoo(t *testing.T, args ...string) *bgZoo {
 	t.Helper()
-	r := &running{lines: make(chan string, 1024), done: make(chan struct{})}
+	r := &bgZoo{lines: make(chan string, 1024), done: make(chan struct{})}
 	r.cmd = exec.Command(filepath.Join(binDir, "zoo"), args...)
 	r.cmd.Env = append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH=", "ZOO_WEIGHTS_DIR="+t.TempDir(), "ZOO_OFFLINE=1")
 	r.cmd.Dir = t.TempDir()
@@ -56,7 +56,7 @@ func startZoo(t *testing.T, args ...string) *running {
 
 // waitFor reads the run's stdout until a line contains want; false when
 // the run ended first or after a generous bound for a loaded machine.
-func (r *running) waitFor(want string) bool {
+func (r *bgZoo) waitFor(want string) bool {
 	timeout := time.After(3 * time.Minute)
 	for {
 		select {
@@ -77,7 +77,7 @@ func (r *running) waitFor(want string) bool {
 // kill ends the run with SIGKILL, as an OOM killer or a scheduler would:
 // zoo cannot release anything. Its plugin is killed too (by the group, and
 // by its parent PID should the plugin live in a group of its own).
-func (r *running) kill() {
+func (r *bgZoo) kill() {
 	select {
 	case <-r.done:
 		return
@@ -99,7 +99,7 @@ func (r *running) kill() {
 
 // interrupt sends SIGINT and waits for the run to end; it returns the exit
 // code.
-func (r *running) interrupt() int {
+func (r *bgZoo) interrupt() int {
 	r.cmd.Process.Signal(syscall.SIGINT)
 	// A run that ignores the signal is killed rather than hang the tests.
 	stop := time.AfterFunc(3*time.Minute, func() { syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) })
@@ -120,7 +120,7 @@ func (r *running) interrupt() int {
 // first is killed (kill -9), the next run takes its lock over with a note.
 func TestSaveDirLock(t *testing.T) {
 	save := t.TempDir()
-	first := startZoo(t, "run", "alpha", "train", "--save_dir", save, "--log_interval", "1",
+	first := startBgZoo(t, "run", "alpha", "train", "--save_dir", save, "--log_interval", "1",
 		"--set", "TRAIN.sleep_ms=50", "--set", "TRAIN.steps=100000")
 	if !first.waitFor("[TRAIN] Epoch 0, iter 1 ") {
 		t.Fatalf("the first run did not start training:\n%s\n%s", first.out.String(), first.errb.String())
@@ -272,7 +272,7 @@ func TestInterruptedRunsCheckpoints(t *testing.T) {
 	}
 	interruptIn := func(epoch int) {
 		t.Helper()
-		run := startZoo(t, "run", "alpha", "train", "--save_dir", save, "--epoch", "3", "--log_interval", "1",
+		run := startBgZoo(t, "run", "alpha", "train", "--save_dir", save, "--epoch", "3", "--log_interval", "1",
 			"--set", "TRAIN.sleep_ms=50", "--set", "TRAIN.steps=200")
 		if !run.waitFor(fmt.Sprintf("[TRAIN] Epoch %d, iter 1 ", epoch)) {
 			t.Fatalf("no epoch %d:\n%s\n%s", epoch, run.out.String(), run.errb.String())

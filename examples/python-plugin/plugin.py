@@ -12,6 +12,7 @@ the parity of their index: enough to be listed, tested and inferred by zoo.
 
 import json
 import os
+import signal
 import sys
 import time
 from concurrent import futures
@@ -160,8 +161,18 @@ def main():
                          "Please execute the program that consumes these plugins, which will\n"
                          "load any plugins automatically\n")
         sys.exit(1)
+    # The host owns the signals: a Ctrl-C, `timeout`'s or a scheduler's
+    # SIGTERM/SIGHUP may reach every process of the job, and the host then
+    # saves through this plugin before closing it (docs/plugins.md,
+    # "Signals and process lifetime").
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    host = os.getppid()
     opts = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Without this gRPC binds with SO_REUSEPORT, and a port another
+            # process listens on looks free.
+            ("grpc.so_reuseport", 0)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=opts)
     done = []
     server.add_generic_rpc_handlers([plugin_handler(Plugin())] +
@@ -183,8 +194,11 @@ def main():
     # The handshake: the only line a plugin ever writes to stdout.
     print("%d|%d|tcp|127.0.0.1:%d|grpc" % (CORE_PROTOCOL_VERSION, APP_PROTOCOL_VERSION, port), flush=True)
     log("debug", "serving on port %d" % port)
-    while not done:
+    # Never outlive the host: when it dies this process is re-parented.
+    while not done and os.getppid() == host:
         time.sleep(0.05)
+    if not done:
+        log("error", "host (pid %d) is gone; exiting" % host)
     server.stop(0.5)
 
 

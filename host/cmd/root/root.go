@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -100,8 +98,8 @@ func applyEnv(cmd *cobra.Command) ([]envFlag, error) {
 func Main() int {
 	f := cmdutil.New()
 	cmd := NewCmdRoot(f)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, sigs := watchSignals(context.Background(), f.IO.ErrOut)
+	defer sigs.stop()
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintln(f.IO.ErrOut, cmdutil.Message(err))
@@ -110,5 +108,5 @@ func Main() int {
 			fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd))
 		}
 	}
-	return cmdutil.ExitCode(err)
+	return sigs.exitCode(cmdutil.ExitCode(err))
 }

@@ -278,7 +278,7 @@ func intKey(cfg config.Config, section, key string, def int) int {
 	return def
 }
 
-func runRun(ctx context.Context, o *Options) error {
+func runRun(ctx context.Context, o *Options) (err error) {
 	f := o.F
 	reg, err := f.Registry()
 	if err != nil {
@@ -325,7 +325,13 @@ func runRun(ctx context.Context, o *Options) error {
 	for _, n := range res.Notes {
 		fmt.Fprintln(f.IO.ErrOut, n)
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// Close is bounded (sdk.CloseTimeout): a plugin stuck in it is
+		// killed, and the run fails naming it unless it failed already.
+		if cerr := sess.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", m.Info.Name, cerr)
+		}
+	}()
 	info := m.Info
 	if len(res.Labels) > 0 {
 		info.Labels = res.Labels
