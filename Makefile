@@ -10,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build plugins deps test test-race run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain
+.PHONY: all build link-zoo plugins deps test test-race run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain
 
 all: build
 
@@ -20,6 +20,10 @@ deps:
 
 ## build: bin/zoo and every bin/zoo-plugin-NAME, the plugins' sha256 pinned into zoo
 build: plugins
+	@$(MAKE) --no-print-directory link-zoo
+
+# link-zoo: bin/zoo with the sha256 of the bin/zoo-plugin-* there now pinned in.
+link-zoo:
 	@pins=$$(for p in $(PLUGINS); do printf 'zoo-plugin-%s=%s,' $$p $$(sha256sum $(BIN)/zoo-plugin-$$p | cut -d' ' -f1); done); \
 	$(GO) build $(GOFLAGS_TAGS) -ldflags "-X github.com/zoo-ml/zoo/registry.bundledPins=$$pins -X github.com/zoo-ml/zoo/host/cmd/root.Version=$(VERSION)" -o $(BIN)/zoo ./cmd/zoo
 
@@ -84,6 +88,8 @@ CUDA_TAGS ?= zoocuda,openblas
 cuda:
 	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-plugin-tsm ./plugins/tsm/cmd/zoo-plugin-tsm
 	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-gpucheck ./nn/cuda/cmd/zoo-gpucheck
+	@# zoo pins the plugins it was linked beside: re-link it with the GPU build's hash.
+	@$(MAKE) --no-print-directory link-zoo
 
 ## cuda-check: what of the GPU build a machine without a GPU can check:
 ## vet and build every zoocuda package (cgo against the CUDA headers, linked

@@ -127,7 +127,7 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugi
 		}
 	}
 	sum := h.Sum()
-	p := Plugin{Name: name, Path: dst, Source: SourceHome, Pin: sum, PinFrom: "lock"}
+	p := Plugin{Name: name, Path: dst, Source: SourceHome, Pin: sum, PinFrom: PinLock}
 	c, err := r.Launch(ctx, p)
 	if err != nil {
 		undo()
@@ -142,6 +142,7 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugi
 		undo()
 		return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
 	}
+	r.writeCache(sum, cacheEntry{Minor: minor, Models: infos})
 	lock, err := readLock(r.lockPath())
 	if err != nil {
 		return Plugin{}, nil, err

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -63,7 +64,29 @@ func newRegistry(t *testing.T, exeDir string, path ...string) (*registry.Registr
 		SearchPath: path,
 		Home:       t.TempDir(),
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug}),
+		Self:       zooBuild(t),
 	}, &logs
+}
+
+// zooBuild is the Build of a zoo built with the test plugins: theirs (the
+// test binary's own build info has no version to compare).
+func zooBuild(t testing.TB) registry.Build {
+	t.Helper()
+	b, err := registry.ReadBuild(filepath.Join(binDir, "zoo-plugin-two"))
+	if err != nil || b.Module != "github.com/zoo-ml/zoo" {
+		t.Fatalf("build info of the test plugin: %+v %v", b, err)
+	}
+	return b
+}
+
+// pin sets p's pin to its file's sha256, as Discover does for a plugin it
+// trusts.
+func pin(p registry.Plugin) registry.Plugin {
+	if b, err := os.ReadFile(p.Path); err == nil {
+		sum := sha256.Sum256(b)
+		p.Pin, p.PinFrom = sum[:], registry.PinSameBuild
+	}
+	return p
 }
 
 func noOrphans(t *testing.T) {
@@ -166,10 +189,11 @@ func TestLaunchFailures(t *testing.T) {
 		want   string
 	}{
 		{"missing file", registry.Plugin{Name: "zoo-plugin-gone", Path: "/nonexistent/zoo-plugin-gone", Source: registry.SourceBundled}, "no such file"},
-		{"not executable", registry.Plugin{Name: "zoo-plugin-noexec", Path: noExecPath, Source: registry.SourceBundled}, "is not executable: run `chmod +x"},
-		{"not a plugin", registry.Plugin{Name: "zoo-plugin-script", Path: script, Source: registry.SourceBundled}, `not a zoo plugin: it printed "hello from a shell script" instead of the handshake`},
-		{"wrong version", registry.Plugin{Name: "zoo-plugin-badversion", Path: filepath.Join(binDir, "zoo-plugin-badversion"), Source: registry.SourceBundled}, "it speaks zoo plugin protocol 99, this zoo speaks 1"},
-		{"unpinned outside zoo's dir", registry.Plugin{Name: "zoo-plugin-two", Path: filepath.Join(binDir, "zoo-plugin-two"), Source: registry.SourcePath}, "is not pinned: run `zoo plugins install"},
+		{"not executable", pin(registry.Plugin{Name: "zoo-plugin-noexec", Path: noExecPath, Source: registry.SourceBundled}), "is not executable: run `chmod +x"},
+		{"not a plugin", pin(registry.Plugin{Name: "zoo-plugin-script", Path: script, Source: registry.SourceBundled}), `not a zoo plugin: it printed "hello from a shell script" instead of the handshake`},
+		{"wrong version", pin(registry.Plugin{Name: "zoo-plugin-badversion", Path: filepath.Join(binDir, "zoo-plugin-badversion"), Source: registry.SourceBundled}), "it speaks zoo plugin protocol 99, this zoo speaks 1"},
+		{"unpinned outside zoo's dir", registry.Plugin{Name: "zoo-plugin-two", Path: filepath.Join(binDir, "zoo-plugin-two"), Source: registry.SourcePath}, "is not pinned, so zoo does not run it"},
+		{"unpinned beside zoo", registry.Plugin{Name: "zoo-plugin-two", Path: filepath.Join(binDir, "zoo-plugin-two"), Source: registry.SourceBundled}, "run `zoo plugins install --in-place " + filepath.Join(binDir, "zoo-plugin-two") + "` to trust it"},
 	}
 	r, _ := newRegistry(t, t.TempDir())
 	for _, tc := range tests {
@@ -208,7 +232,7 @@ func TestChangedChecksumIsRefused(t *testing.T) {
 	f.Write([]byte{0})
 	f.Close()
 	_, err = r.Launch(context.Background(), ps[0])
-	if err == nil || !strings.Contains(err.Error(), "changed since it was pinned") || !strings.Contains(err.Error(), "zoo plugins install "+p.Path) {
+	if err == nil || !strings.Contains(err.Error(), "changed since it was pinned") || !strings.Contains(err.Error(), "zoo plugins install --in-place "+p.Path) {
 		t.Fatalf("changed plugin: err = %v", err)
 	}
 	// Re-pinning is the documented remedy.
@@ -259,7 +283,7 @@ func launch(t *testing.T, built string) *sdk.Client { return launchB(t, built) }
 func launchB(t testing.TB, built string) *sdk.Client {
 	t.Helper()
 	r := &registry.Registry{ExeDir: binDir, Home: t.TempDir(), Logger: hclog.NewNullLogger()}
-	c, err := r.Launch(context.Background(), registry.Plugin{Name: "zoo-plugin-" + built, Path: filepath.Join(binDir, "zoo-plugin-"+built), Source: registry.SourceBundled})
+	c, err := r.Launch(context.Background(), pin(registry.Plugin{Name: "zoo-plugin-" + built, Path: filepath.Join(binDir, "zoo-plugin-"+built), Source: registry.SourceBundled}))
 	if err != nil {
 		t.Fatal(err)
 	}

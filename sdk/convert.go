@@ -112,11 +112,33 @@ func openFromProto(r *pb.OpenRequest) (OpenRequest, error) {
 }
 
 func runToProto(session string, r RunRequest) *pb.RunRequest {
-	return &pb.RunRequest{Session: session, Phase: r.Phase, Epoch: int32(r.Epoch), GlobalStep: r.GlobalStep, MaxSteps: r.MaxSteps}
+	return &pb.RunRequest{Session: session, Phase: r.Phase, Epoch: int32(r.Epoch), GlobalStep: r.GlobalStep, MaxSteps: r.MaxSteps, StartStep: r.StartStep}
 }
 
 func runFromProto(r *pb.RunRequest) RunRequest {
-	return RunRequest{Phase: r.GetPhase(), Epoch: int(r.GetEpoch()), GlobalStep: r.GetGlobalStep(), MaxSteps: r.GetMaxSteps()}
+	return RunRequest{Phase: r.GetPhase(), Epoch: int(r.GetEpoch()), GlobalStep: r.GetGlobalStep(), MaxSteps: r.GetMaxSteps(), StartStep: r.GetStartStep()}
+}
+
+func saveToProto(r SaveResult) *pb.SaveResponse {
+	if r.Position == nil {
+		return &pb.SaveResponse{}
+	}
+	out := &pb.SaveResponse{HasTrainPosition: true, TrainEpoch: int32(r.Position.Epoch), TrainSteps: r.Position.Steps}
+	for _, st := range r.RecentSteps {
+		out.RecentSteps = append(out.RecentSteps, &pb.Step{Iter: st.Iter, Samples: st.Samples, Metrics: st.Metrics})
+	}
+	return out
+}
+
+func saveFromProto(r *pb.SaveResponse) SaveResult {
+	if !r.GetHasTrainPosition() {
+		return SaveResult{}
+	}
+	out := SaveResult{Position: &TrainPosition{Epoch: int(r.GetTrainEpoch()), Steps: r.GetTrainSteps()}}
+	for _, st := range r.GetRecentSteps() {
+		out.RecentSteps = append(out.RecentSteps, Step{Iter: st.GetIter(), Samples: st.GetSamples(), Metrics: st.GetMetrics()})
+	}
+	return out
 }
 
 func tensorToProto(t Tensor) *pb.Tensor {

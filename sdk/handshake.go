@@ -11,8 +11,9 @@ const (
 	// ProtocolMinor counts backwards-compatible additions within the major
 	// version. A plugin reports the minor it was built with in Describe.
 	// History: 0, the first release; 1 added ModelInfo.default_config_json
-	// and OpenResponse.labels; 2 added WeightSet.tensors. See
-	// docs/plugins.md for the rule.
+	// and OpenResponse.labels; 2 added WeightSet.tensors, RunRequest.start_step
+	// and SaveResponse's train position (exact resume). See docs/plugins.md
+	// for the rule.
 	ProtocolMinor = 2
 
 	// MaxMessageBytes bounds one gRPC message each way. gRPC's default 4 MB
@@ -41,6 +42,7 @@ var minorFeatures = []struct {
 	{1, "a built-in default job (ModelInfo.default_config_json)"},
 	{1, "per-session class names (OpenResponse.labels)"},
 	{2, "weight sets checked by dtype and shape (WeightSet.tensors)"},
+	{2, "resuming an interrupted epoch at its exact step (RunRequest.start_step, SaveResponse's train position)"},
 }
 
 // FeaturesAfter lists the protocol features a plugin reporting minor lacks:

@@ -80,6 +80,7 @@ type server struct {
 	mu       sync.Mutex
 	sessions map[string]Session
 	next     atomic.Int64
+	state    sync.Map // session id -> *served (resume.go)
 }
 
 // guard turns a panic inside plugin code into an INTERNAL status, so that no
@@ -167,6 +168,9 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error)
 	if err != nil {
 		return err
 	}
+	st := s.served(req.GetSession())
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	emit := func(e Event) error {
 		pe, err := eventToProto(e)
 		if err != nil {
@@ -174,7 +178,8 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error)
 		}
 		return stream.Send(pe)
 	}
-	return toStatus(sess.Run(stream.Context(), runFromProto(req), emit))
+	r := runFromProto(req)
+	return toStatus(sess.Run(stream.Context(), r, st.counting(sess, r, emit)))
 }
 
 func (s *server) Infer(ctx context.Context, req *pb.InferRequest) (resp *pb.InferResponse, err error) {
@@ -204,7 +209,13 @@ func (s *server) Save(ctx context.Context, req *pb.SaveRequest) (resp *pb.SaveRe
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SaveResponse{}, toStatus(sess.Save(ctx, req.GetDir()))
+	st := s.served(req.GetSession())
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := sess.Save(ctx, req.GetDir()); err != nil {
+		return nil, toStatus(err)
+	}
+	return st.saved(), nil
 }
 
 func (s *server) Load(ctx context.Context, req *pb.LoadRequest) (resp *pb.LoadResponse, err error) {
@@ -213,6 +224,9 @@ func (s *server) Load(ctx context.Context, req *pb.LoadRequest) (resp *pb.LoadRe
 	if err != nil {
 		return nil, err
 	}
+	st := s.served(req.GetSession())
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	res, err := sess.Load(ctx, req.GetDir(), req.GetKind())
 	if err != nil {
 		return nil, toStatus(err)
@@ -229,6 +243,10 @@ func (s *server) Close(_ context.Context, req *pb.CloseRequest) (resp *pb.CloseR
 	if !ok {
 		return &pb.CloseResponse{}, nil
 	}
+	st := s.served(req.GetSession())
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.state.Delete(req.GetSession())
 	if err := sess.Close(); err != nil {
 		return nil, toStatus(fmt.Errorf("close: %w", err))
 	}

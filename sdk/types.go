@@ -104,10 +104,17 @@ type OpenResult struct {
 
 // RunRequest asks for one pass of a phase.
 type RunRequest struct {
-	Phase      string
-	Epoch      int
+	Phase string
+	Epoch int
+	// GlobalStep counts the training steps done before this pass's first
+	// step (the skipped StartStep ones included): the learning-rate
+	// schedule's position.
 	GlobalStep int64
-	MaxSteps   int64
+	MaxSteps   int64 // 0: the whole pass
+	// StartStep resumes a train pass inside its epoch: skip the epoch's
+	// first StartStep batches without reading them and number the steps
+	// from StartStep. The host sends it only to a StepResumer.
+	StartStep int64
 }
 
 // Event is one message of a Run stream; exactly one field is set.
@@ -167,6 +174,24 @@ func (t Tensor) Validate() error {
 		return fmt.Errorf("tensor shape %v holds %d values, got %d", t.Shape, n, len(t.Data))
 	}
 	return nil
+}
+
+// SaveResult is what a Save reports besides the files it wrote.
+type SaveResult struct {
+	// Position is where training stood (nil: not reported, from a session
+	// that is no StepResumer or has run no train pass).
+	Position *TrainPosition
+	// RecentSteps are the Step events of the last train steps (at most
+	// MaxRecentSteps, oldest first), for the host to account for the ones
+	// it had not read when an interrupt ended the stream.
+	RecentSteps []Step
+}
+
+// TrainPosition is how far the last train pass got: Steps steps of epoch
+// Epoch were done (counting the pass's StartStep).
+type TrainPosition struct {
+	Epoch int
+	Steps int64
 }
 
 // LoadResult counts what a Load read.

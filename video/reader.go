@@ -323,6 +323,15 @@ type Epoch struct {
 // (counted from 0). Cancelling ctx, or Close, stops them and kills their
 // ffmpeg processes.
 func (r *Reader) Epoch(ctx context.Context, epoch int) *Epoch {
+	return r.EpochFrom(ctx, epoch, 0)
+}
+
+// EpochFrom is Epoch resuming at position start of Order(epoch): the
+// clips before it are not read. Every clip's random draws depend on
+// (Seed, epoch, index) alone, so the batches from there on are those of an
+// Epoch that read the whole list (exactly so when no clip before start
+// failed to read: a skipped clip shifts the later batches' boundaries).
+func (r *Reader) EpochFrom(ctx context.Context, epoch, start int) *Epoch {
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Epoch{r: r, ctx: ctx, cancel: cancel, ordered: make(chan chan result, r.cfg.BufSize)}
 	type job struct {
@@ -331,6 +340,7 @@ func (r *Reader) Epoch(ctx context.Context, epoch int) *Epoch {
 	}
 	jobs := make(chan job)
 	order := r.Order(epoch)
+	order = order[min(max(start, 0), len(order)):]
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -455,3 +455,41 @@ func TestNewReaderErrors(t *testing.T) {
 		t.Errorf("infer without labels: %v", err)
 	}
 }
+
+// TestEpochFromResumes: an epoch started at a position of its order gives
+// the batches of the whole epoch from there, clip for clip, without
+// reading the clips before it (the resume of an interrupted epoch).
+func TestEpochFromResumes(t *testing.T) {
+	t.Parallel()
+	items := generatedItems(t, "portrait.mp4", "rot0.mp4", "odd.mkv", "big.mp4")
+	var skips []skip
+	cfg := withSkips(smallConfig(Train, 1, 2), &skips)
+	cfg.Seed = 7
+	r := newReader(t, cfg, items)
+	whole, st := readAll(t, r, 1, &skips)
+	if len(whole) != 4 || st.Skipped != 0 {
+		t.Fatalf("%d batches, stats %+v, warnings %v", len(whole), st, skips)
+	}
+	e := r.EpochFrom(context.Background(), 1, 2)
+	defer e.Close()
+	var tail []*Batch
+	for {
+		b, err := e.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tail = append(tail, b)
+	}
+	if len(tail) != 2 || e.Stats().Read != 2 {
+		t.Fatalf("from position 2: %d batches, stats %+v; want 2 read", len(tail), e.Stats())
+	}
+	for i, b := range tail {
+		w := whole[2+i]
+		if !slices.Equal(b.IDs, w.IDs) || !slices.Equal(b.Data, w.Data) {
+			t.Errorf("batch %d from position 2 is %v, the whole epoch's is %v (or their pixels differ)", 2+i, b.IDs, w.IDs)
+		}
+	}
+}

@@ -235,6 +235,13 @@ func TestTrainTestInfer(t *testing.T) {
 	}
 	var st driver.State
 	readJSON(t, filepath.Join(save, "Alpha_epoch1", driver.StateFile), &st)
+	if st.RunID == "" || st.Saved.IsZero() {
+		t.Errorf("state lacks the run id or the time: %+v", st)
+	}
+	if st.Seed == nil || *st.Seed != 1 {
+		t.Errorf("state seed = %v, want the default --seed 1", st.Seed)
+	}
+	st.RunID, st.Saved, st.Seed = "", time.Time{}, nil
 	if st != (driver.State{Model: "Alpha", Epoch: 1, Complete: true, GlobalStep: 10}) {
 		t.Errorf("state = %+v", st)
 	}

@@ -91,18 +91,27 @@ func (f *Factory) Registry() (*registry.Registry, error) {
 	return f.reg, nil
 }
 
-// FindModel discovers plugins and returns the one serving name. Broken
-// plugins that do not serve it are logged, not fatal.
+// FindModel returns the model called name and the plugin serving it,
+// starting no plugin the describe cache can answer for. Broken plugins met
+// on the way are logged, not fatal.
 func (f *Factory) FindModel(ctx context.Context, name string) (registry.Model, error) {
+	m, err := f.lookup(ctx, name, false)
+	return m, err
+}
+
+// FindModelToRun is FindModel for a command that then runs the model: a
+// plugin started to answer is kept in the Model for registry.Start, so the
+// command starts it once. The caller must call m.Release.
+func (f *Factory) FindModelToRun(ctx context.Context, name string) (registry.Model, error) {
+	return f.lookup(ctx, name, true)
+}
+
+func (f *Factory) lookup(ctx context.Context, name string, keep bool) (registry.Model, error) {
 	reg, err := f.Registry()
 	if err != nil {
 		return registry.Model{}, err
 	}
-	models, problems, err := reg.Models(ctx)
-	if err != nil {
-		return registry.Model{}, err
-	}
-	m, err := registry.Find(models, name)
+	m, problems, err := reg.Lookup(ctx, name, keep)
 	if err != nil {
 		for _, p := range problems {
 			f.Logger().Warn(p.Err.Error())
@@ -112,10 +121,22 @@ func (f *Factory) FindModel(ctx context.Context, name string) (registry.Model, e
 		}
 		return m, err
 	}
+	f.WarnProblems(problems)
+	return m, nil
+}
+
+// WarnProblems logs the plugins a command could not use. A stranger beside
+// zoo (after `go install`, zoo's directory is $GOBIN) is reported by `zoo
+// list`, not as a warning on every command.
+func (f *Factory) WarnProblems(problems []registry.Problem) {
 	for _, p := range problems {
+		var ue *registry.UnpinnedError
+		if errors.As(p.Err, &ue) {
+			f.Logger().Info("plugin not run", "error", p.Err.Error())
+			continue
+		}
 		f.Logger().Warn("plugin skipped", "error", p.Err.Error())
 	}
-	return m, nil
 }
 
 // FlagError is a usage mistake: exit code 2.

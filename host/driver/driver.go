@@ -7,6 +7,8 @@ package driver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,7 +30,7 @@ import (
 // Session is the part of *sdk.RemoteSession the driver uses.
 type Session interface {
 	Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error]
-	Save(ctx context.Context, dir string) error
+	SaveState(ctx context.Context, dir string) (sdk.SaveResult, error)
 	Load(ctx context.Context, dir, kind string) (sdk.LoadResult, error)
 	Close(ctx context.Context) error
 }
@@ -42,7 +45,9 @@ type Options struct {
 	LogInterval   int // train: a log line every N iterations
 	ValidInterval int // train: validate every N epochs; 0 never
 	Resume        string
+	Seed          int64 // the session's seed, recorded in checkpoints (resume.go)
 	InferTopK     int
+	RunID         string // train: set by the driver; tags metrics and checkpoints
 
 	Out      io.Writer // results and Paddle-form log lines
 	Err      io.Writer // progress
@@ -62,6 +67,28 @@ type State struct {
 	Epoch      int    `json:"epoch"`       // the epoch the checkpoint ends
 	Complete   bool   `json:"complete"`    // false: interrupted inside Epoch
 	GlobalStep int64  `json:"global_step"` // iterations done before the epoch resume runs next
+	// RunID names the training run that saved the checkpoint (a resumed run
+	// keeps its id); Saved is when. test and infer without --weights use the
+	// latest run's newest complete checkpoint (LatestCheckpoint).
+	RunID string    `json:"run_id,omitempty"`
+	Saved time.Time `json:"saved,omitzero"`
+	// Step counts the steps of an interrupted Epoch that are done: resume
+	// continues at that step (0: it repeats the epoch). See resume.go.
+	Step int64 `json:"step,omitempty"`
+	// Seed is the run's --seed: data order, augmentation and dropout
+	// follow from it, so resume refuses another (nil in older checkpoints).
+	Seed *int64 `json:"seed,omitempty"`
+	// Partial holds the interrupted epoch's metric sums over its first
+	// Step steps, so that the resumed epoch's summary is the whole epoch's.
+	Partial *EpochSums `json:"partial,omitempty"`
+}
+
+// newRunID names a training run: its start time (so ids sort by start) and
+// a random suffix.
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
 // CheckpointName is Paddle's name for the checkpoint of an epoch.
@@ -250,7 +277,8 @@ func readState(dir string) (State, error) {
 
 // saveCheckpoint has the plugin write into a temp directory beside the
 // target, adds the state file, and renames it into place, so a checkpoint
-// directory is either whole or absent.
+// directory is either whole or absent, and a failed save leaves an older
+// checkpoint of the same name as it was, with no temp files beside it.
 func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st State) (string, error) {
 	final := filepath.Join(saveDir, name)
 	tmp, err := os.MkdirTemp(saveDir, "."+name+".tmp-")
@@ -258,9 +286,12 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := s.Save(ctx, tmp); err != nil {
+	res, err := s.SaveState(ctx, tmp)
+	if err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
+	st = st.at(res)
+	st.Saved = time.Now().UTC()
 	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
@@ -268,16 +299,22 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	// Replace an older checkpoint of the same name: move it aside first so
-	// that a crash between the renames leaves one whole copy.
+	// that a crash between the renames leaves one whole copy (the next run
+	// on the directory puts it back: cleanLeftovers).
 	old := ""
 	if _, err := os.Stat(final); err == nil {
 		old = filepath.Join(saveDir, "."+name+".old")
 		os.RemoveAll(old)
-		if err := os.Rename(final, old); err != nil {
+		if err := rename(final, old); err != nil {
 			return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 		}
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := rename(tmp, final); err != nil {
+		if old != "" {
+			if rerr := rename(old, final); rerr != nil {
+				return "", fmt.Errorf("save checkpoint %s: %w (the previous checkpoint is in %s)", final, err, old)
+			}
+		}
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	if old != "" {
@@ -285,6 +322,9 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 	}
 	return final, syncDir(saveDir)
 }
+
+// rename is os.Rename; tests replace it to make a rename fail.
+var rename = os.Rename
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -295,13 +335,40 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// LatestCheckpoint returns the newest complete checkpoint of model in
-// saveDir ("" if none), by the epoch in its state file.
-func LatestCheckpoint(saveDir, model string) string {
-	best, bestEpoch := "", -1
+// otherRuns lists the checkpoints of model in saveDir that runs other than
+// run saved.
+func otherRuns(saveDir, model, run string) []string {
+	var names []string
 	entries, _ := os.ReadDir(saveDir)
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if st, err := readState(filepath.Join(saveDir, e.Name())); err == nil && st.Model == model && st.RunID != run {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// LatestCheckpoint returns the checkpoint test and infer use when no
+// --weights is given: the newest complete checkpoint of the latest training
+// run of model in saveDir. The latest run is the one that saved a
+// checkpoint last (complete or not), so an older run's higher epochs never
+// win, and an interrupted checkpoint is never used. It returns "" when
+// saveDir holds no checkpoint of model, and an error when the latest run
+// has no complete one. Hidden entries (a save in progress, .NAME.tmp-*,
+// and checkpoints moved aside, .NAME.old) are never considered.
+func LatestCheckpoint(saveDir, model string) (string, error) {
+	type ckpt struct {
+		dir string
+		st  State
+	}
+	var all []ckpt
+	latest := -1
+	entries, _ := os.ReadDir(saveDir)
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		dir := filepath.Join(saveDir, e.Name())
@@ -309,9 +376,31 @@ func LatestCheckpoint(saveDir, model string) string {
 		if err != nil || st.Model != model {
 			continue
 		}
-		if st.Epoch > bestEpoch || (st.Epoch == bestEpoch && st.Complete) {
-			best, bestEpoch = dir, st.Epoch
+		all = append(all, ckpt{dir, st})
+		if latest < 0 || st.Saved.After(all[latest].st.Saved) {
+			latest = len(all) - 1
 		}
 	}
-	return best
+	if latest < 0 {
+		return "", nil
+	}
+	run := all[latest].st.RunID
+	best, newest := -1, -1
+	for i, c := range all {
+		if c.st.RunID != run {
+			continue
+		}
+		if newest < 0 || c.st.Epoch > all[newest].st.Epoch {
+			newest = i
+		}
+		if c.st.Complete && (best < 0 || c.st.Epoch > all[best].st.Epoch) {
+			best = i
+		}
+	}
+	if best < 0 {
+		c := all[newest]
+		return "", fmt.Errorf("the latest %s run in %s has no complete checkpoint: %s was interrupted in epoch %d; continue it with `zoo run %s train --save_dir %s --resume %s`, or pass --weights DIR",
+			model, filepath.Clean(saveDir), filepath.Base(c.dir), c.st.Epoch, model, filepath.Clean(saveDir), c.dir)
+	}
+	return all[best].dir, nil
 }

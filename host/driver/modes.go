@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/sdk"
@@ -12,29 +13,28 @@ import (
 
 func train(ctx context.Context, s Session, o Options) error {
 	name := o.Model.Name
-	startEpoch, global := 0, int64(0)
+	var rp resumePoint
+	o.RunID = newRunID()
 	if o.Resume != "" {
-		st, err := readState(o.Resume)
-		if err != nil {
+		var err error
+		if rp, err = resume(ctx, s, &o); err != nil {
 			return err
 		}
-		if st.Model != name {
-			return fmt.Errorf("--resume %s: a checkpoint of %s, not %s", o.Resume, st.Model, name)
+		if rp.finished {
+			return nil
 		}
-		res, err := s.Load(ctx, o.Resume, sdk.LoadResume)
-		if err != nil {
-			return fmt.Errorf("--resume %s: %w", o.Resume, err)
-		}
-		o.logger().Info("resumed", "dir", o.Resume, "loaded", res.Loaded, "ignored", res.Ignored)
-		startEpoch, global = st.Epoch, st.GlobalStep
-		if st.Complete {
-			startEpoch++
-		}
-		fmt.Fprintf(o.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, startEpoch, global, o.Resume)
 	}
-	mlog, err := results.OpenMetricsLog(filepath.Join(o.SaveDir, results.MetricsFile))
+	global := rp.global
+	mlog, notes, err := results.OpenRunLog(o.SaveDir, o.RunID)
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(o.Err, n)
+	}
+	if others := otherRuns(o.SaveDir, name, o.RunID); len(others) > 0 {
+		fmt.Fprintf(o.Err, "note: %s holds checkpoints of earlier runs (%s); this run replaces those of its epochs, and test and infer use this run's\n",
+			o.SaveDir, strings.Join(others, ", "))
 	}
 	defer mlog.Close()
 	logInterval := max(o.LogInterval, 1)
@@ -43,31 +43,42 @@ func train(ctx context.Context, s Session, o Options) error {
 		lastGood = o.Resume
 	}
 
-	for epoch := startEpoch; epoch < o.Epochs; epoch++ {
-		epochStart := global
+	for epoch := rp.epoch; epoch < o.Epochs; epoch++ {
+		// Only the first epoch of a resumed run starts inside itself.
+		startStep, sums := int64(0), EpochSums{}
+		if epoch == rp.epoch {
+			startStep, sums = rp.step, rp.sums
+		}
+		epochStart := global - startStep
 		var nanErr *NaNError
-		onStep := func(st *sdk.Step) error {
-			ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
-				Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
-			if !finite(ev.Loss) {
-				nanErr = &NaNError{Epoch: epoch, Iter: st.Iter, LastGood: lastGood, LossValue: ev.Loss}
-				mlog.Write(ev)
-				return nanErr
-			}
-			global++
+		logStep := func(st *sdk.Step) error {
 			if st.Iter%int64(logInterval) == 0 {
+				ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
+					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
 				o.logLine(results.FormatLine(ev))
 				return mlog.Write(ev)
 			}
 			return nil
 		}
-		p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global}, onStep, nil)
+		onStep := func(st *sdk.Step) error {
+			if loss := st.Metrics["loss"]; !finite(loss) {
+				nanErr = &NaNError{Epoch: epoch, Iter: st.Iter, LastGood: lastGood, LossValue: loss}
+				mlog.Write(results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: loss,
+					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]})
+				return nanErr
+			}
+			global++
+			sums.add(st)
+			return logStep(st)
+		}
+		req := sdk.RunRequest{Phase: sdk.PhaseTrain, Epoch: epoch, GlobalStep: global, StartStep: startStep}
+		p, err := runPass(ctx, s, &o, req, onStep, nil)
 		if nanErr != nil {
 			return nanErr
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return interrupted(s, &o, epoch, epochStart, err)
+				return interrupted(s, &o, epoch, epochStart, startStep, &sums, logStep, err)
 			}
 			return err
 		}
@@ -75,13 +86,16 @@ func train(ctx context.Context, s Session, o Options) error {
 		if p.seconds > 0 {
 			rate = float64(p.samples) / p.seconds
 		}
-		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(p.steps), Loss: p.loss, Top1: p.top1, Top5: p.top5, ClipsPerS: rate}
+		// The epoch's means come from sums, which a resumed epoch carries
+		// over from the checkpoint: they cover every step of the epoch.
+		loss, top1, top5 := sums.means()
+		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(sums.Steps), Loss: loss, Top1: top1, Top5: top5, ClipsPerS: rate}
 		fmt.Fprintf(o.Out, "[TRAIN] Epoch %d training finished, average time: %.3fs per iter, %.2f clips/s\n", epoch, p.seconds/float64(max(p.steps, 1)), rate)
 		if err := mlog.Write(epochEv); err != nil {
 			return err
 		}
 		dir, err := saveCheckpoint(context.WithoutCancel(ctx), s, o.SaveDir, CheckpointName(name, epoch),
-			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global})
+			State{Model: name, Epoch: epoch, Complete: true, GlobalStep: global, RunID: o.RunID, Seed: &o.Seed})
 		if err != nil {
 			return err
 		}
@@ -116,16 +130,23 @@ var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
 
 // interrupted saves what training has after a Ctrl-C; the plugin stopped
 // between steps, so its state is consistent. The state records the global
-// step at the start of the epoch: --resume repeats the whole epoch, and its
-// learning-rate schedule stays aligned with epoch boundaries.
-func interrupted(s Session, o *Options, epoch int, global int64, cause error) error {
+// step at the start of the epoch and, from the plugin's answer to Save,
+// the steps of the epoch done (State.at): --resume continues at that step,
+// or repeats the epoch when the plugin cannot start inside one.
+func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums *EpochSums, logStep func(*sdk.Step) error, cause error) error {
 	if !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		return cause
 	}
+	partial := *sums
 	dir, err := saveCheckpoint(context.Background(), s, o.SaveDir, CheckpointName(o.Model.Name, epoch),
-		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global})
+		State{Model: o.Model.Name, Epoch: epoch, Complete: false, GlobalStep: global, Step: startStep, Seed: &o.Seed, Partial: &partial, RunID: o.RunID})
 	if err != nil {
 		return fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
+	}
+	// The steps done whose events the interrupt cut off: logged late, so
+	// that the log and metrics.jsonl hold every step once.
+	for _, st := range partial.missed {
+		logStep(&st)
 	}
 	fmt.Fprintf(o.Out, "interrupted: saved checkpoint %s (resume with --resume %s)\n", dir, dir)
 	plot(*o)
@@ -138,7 +159,7 @@ func plot(o Options) error {
 		return err
 	}
 	path := filepath.Join(o.SaveDir, results.PlotFile)
-	if err := results.Plot(path, events); err != nil {
+	if err := results.Plot(path, results.RunEvents(events, o.RunID)); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	fmt.Fprintf(o.Out, "wrote %s\n", path)
@@ -159,6 +180,9 @@ func test(ctx context.Context, s Session, o Options) error {
 			return errInterrupted
 		}
 		return err
+	}
+	if p.samples == 0 {
+		return nothingDone(sdk.ModeTest, p.warnings)
 	}
 	res := results.TestResult{Videos: int(p.samples), Loss: p.loss, Top1: p.top1, Top5: p.top5}
 	fmt.Fprintf(o.Out, "[TEST] Finish, videos: %d  Loss: %.6f, top1_acc: %.2f, top5_acc: %.2f\n", res.Videos, res.Loss, 100*res.Top1, 100*res.Top5)
@@ -216,6 +240,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 		}
 		return err
 	}
+	if len(rows) == 0 {
+		return nothingDone(sdk.ModeInfer, p.warnings)
+	}
 	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result")
 	if err := results.WritePickle(base, rows); err != nil {
 		return err
@@ -228,4 +255,13 @@ func infer(ctx context.Context, s Session, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
 	return nil
+}
+
+// nothingDone is the error of a test or infer pass that produced no result:
+// every input failed, or there was none. It writes no result file.
+func nothingDone(mode string, skipped int) error {
+	if skipped > 0 {
+		return fmt.Errorf("%s failed: none of the %d input(s) could be read (the warnings above say why); no result was written", mode, skipped)
+	}
+	return fmt.Errorf("%s failed: the plugin found no inputs; check the list (--filelist) or path given; no result was written", mode)
 }

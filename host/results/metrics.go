@@ -27,6 +27,7 @@ type Event struct {
 	Top5      float64 `json:"top5"`
 	LR        float64 `json:"lr"`
 	ClipsPerS float64 `json:"clips_per_s"`
+	Run       string  `json:"run,omitempty"` // the training run's id (driver.State.RunID)
 }
 
 // eventJSON mirrors Event with nullable floats.
@@ -39,6 +40,7 @@ type eventJSON struct {
 	Top5      *float64 `json:"top5"`
 	LR        *float64 `json:"lr"`
 	ClipsPerS *float64 `json:"clips_per_s"`
+	Run       string   `json:"run,omitempty"`
 }
 
 func finite(f float64) *float64 {
@@ -58,7 +60,7 @@ func orNaN(f *float64) float64 {
 // MarshalJSON writes non-finite values as null.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(eventJSON{e.Phase, e.Epoch, e.Iter, finite(e.Loss), finite(e.Top1),
-		finite(e.Top5), finite(e.LR), finite(e.ClipsPerS)})
+		finite(e.Top5), finite(e.LR), finite(e.ClipsPerS), e.Run})
 }
 
 // UnmarshalJSON reads null (or a missing field) as NaN.
@@ -67,7 +69,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS)}
+	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS), j.Run}
 	return nil
 }
 
@@ -81,11 +83,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // (BenchmarkMetricsLogWrite/valid), a line without one ~8 µs: with ~10 ms
 // steps (the built-in model) and log_interval 10, a sync per line alone
 // would use the driver's whole 2% overhead budget. A resumed run appends to
-// the same file. Safe for concurrent use.
+// the same file; a new run starts its own (OpenRunLog). Safe for concurrent
+// use.
 type MetricsLog struct {
 	mu   sync.Mutex
 	f    *os.File
 	path string
+	run  string // tags events without one (OpenRunLog)
 }
 
 // OpenMetricsLog opens (creating if needed) the log at path for appending.
@@ -100,6 +104,9 @@ func OpenMetricsLog(path string) (*MetricsLog, error) {
 // Write appends e as one line, syncing the file when e is not a training
 // event.
 func (m *MetricsLog) Write(e Event) error {
+	if e.Run == "" {
+		e.Run = m.run
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", m.path, err)

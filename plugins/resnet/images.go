@@ -130,7 +130,7 @@ func (s *imageSource) count() (int, int) {
 	return (n + s.batch - 1) / s.batch, n
 }
 
-func (s *imageSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (s *imageSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
 		order := make([]int, len(s.items))
 		for i := range order {
@@ -141,7 +141,7 @@ func (s *imageSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		sample := 3 * s.size * s.size
-		for start := 0; start < len(order); start += s.batch {
+		for start := first * s.batch; start < len(order); start += s.batch {
 			n := min(s.batch, len(order)-start)
 			if n < s.batch && s.train {
 				return
@@ -227,7 +227,7 @@ func (s *synthSource) count() (int, int) {
 	return (s.images + s.batch - 1) / s.batch, s.images
 }
 
-func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
 		order := make([]int, s.images)
 		for i := range order {
@@ -238,7 +238,7 @@ func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		sample := 3 * s.size * s.size
-		for start := 0; start < len(order); start += s.batch {
+		for start := first * s.batch; start < len(order); start += s.batch {
 			n := min(s.batch, len(order)-start)
 			if n < s.batch && s.train {
 				return
@@ -270,5 +270,7 @@ type batch struct {
 // source yields the batches of one pass.
 type source interface {
 	count() (batches, images int)
-	epoch(ctx context.Context, epoch int) iter.Seq2[batch, error]
+	// epoch yields the batches of an epoch from batch first on; the
+	// batches before it are not read.
+	epoch(ctx context.Context, epoch, first int) iter.Seq2[batch, error]
 }

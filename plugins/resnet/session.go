@@ -99,6 +99,13 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 
 func (s *session) Save(_ context.Context, dir string) error { return classifier.Save(s.model, dir) }
 
+// ResumesAtStep marks the session an sdk.StepResumer: data order and
+// augmentation are functions of (seed, epoch, image), dropout of (seed,
+// epoch, step), and Run honours StartStep.
+func (*session) ResumesAtStep() {}
+
+var _ sdk.StepResumer = (*session)(nil)
+
 func (s *session) Close() error { return s.model.Close() }
 
 func (s *session) source(phase string) (source, error) {
@@ -216,8 +223,14 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	graphBatch := s.model.Config().BatchSize
 	sample := s.model.Config().InputSize() / graphBatch
 	k := s.cfg.Model.NumClasses
-	var iter int64
-	for b, err := range src.epoch(ctx, req.Epoch) {
+	// A resumed train pass skips its first StartStep batches unread and
+	// numbers its steps on from there (sdk.StepResumer).
+	start := int64(0)
+	if req.Phase == sdk.PhaseTrain {
+		start = max(req.StartStep, 0)
+	}
+	iter := start
+	for b, err := range src.epoch(ctx, req.Epoch, int(start)) {
 		if err != nil {
 			return err
 		}
@@ -227,12 +240,13 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if req.MaxSteps > 0 && iter >= req.MaxSteps {
+		if req.MaxSteps > 0 && iter-start >= req.MaxSteps {
 			return nil
 		}
 		n := len(b.labels)
 		if req.Phase == sdk.PhaseTrain {
-			lr := s.sched.At(int(req.GlobalStep + iter))
+			lr := s.sched.At(int(req.GlobalStep + iter - start))
+			s.model.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
 			res, err := s.model.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err

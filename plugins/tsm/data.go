@@ -18,13 +18,19 @@ type batch struct {
 	data   []float32
 	labels []int
 	ids    []string
+	next   int // the position in the epoch's order after this batch
 }
 
 // source yields the batches of one pass.
 type source interface {
 	// size returns the number of batches and clips of a pass; -1 unknown.
 	count() (batches, clips int)
-	epoch(ctx context.Context, epoch int) iter.Seq2[batch, error]
+	// epoch yields the batches of an epoch from position start of its
+	// order on; the clips before it are not read.
+	epoch(ctx context.Context, epoch, start int) iter.Seq2[batch, error]
+	// batchSize is the clips per batch: a resume without a recorded
+	// position starts at step * batchSize.
+	batchSize() int
 }
 
 // synthSource is the built-in dataset.
@@ -44,7 +50,9 @@ func (s *synthSource) count() (int, int) {
 	return (s.videos + s.batch - 1) / s.batch, s.videos
 }
 
-func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (s *synthSource) batchSize() int { return s.batch }
+
+func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
 		order := make([]int, s.videos)
 		for i := range order {
@@ -55,7 +63,7 @@ func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		clip := s.segNum * 3 * s.size * s.size
-		for start := 0; start < len(order); start += s.batch {
+		for start := first; start < len(order); start += s.batch {
 			n := min(s.batch, len(order)-start)
 			if n < s.batch && s.dropLast {
 				return
@@ -64,7 +72,7 @@ func (s *synthSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 				yield(batch{}, err)
 				return
 			}
-			b := batch{data: make([]float32, n*clip), labels: make([]int, n), ids: make([]string, n)}
+			b := batch{data: make([]float32, n*clip), labels: make([]int, n), ids: make([]string, n), next: start + n}
 			for j := 0; j < n; j++ {
 				i := order[start+j]
 				b.labels[j] = synthClip(b.data[j*clip:(j+1)*clip], s.split, i, s.segNum, s.size, s.noise)
@@ -113,9 +121,11 @@ func (v *videoSource) count() (int, int) {
 	return (n + v.batch - 1) / v.batch, n
 }
 
-func (v *videoSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, error] {
+func (v *videoSource) batchSize() int { return v.batch }
+
+func (v *videoSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[batch, error] {
 	return func(yield func(batch, error) bool) {
-		e := v.r.Epoch(ctx, epoch)
+		e := v.r.EpochFrom(ctx, epoch, start)
 		defer e.Close()
 		for {
 			b, err := e.Next(ctx)
@@ -126,7 +136,10 @@ func (v *videoSource) epoch(ctx context.Context, epoch int) iter.Seq2[batch, err
 				yield(batch{}, err)
 				return
 			}
-			if !yield(batch{data: b.Data, labels: b.Labels, ids: b.IDs}, nil) {
+			// A clip that failed to read was consumed too: the position
+			// counts what the epoch took from its order, read or skipped.
+			st := e.Stats()
+			if !yield(batch{data: b.Data, labels: b.Labels, ids: b.IDs, next: start + st.Read + st.Skipped}, nil) {
 				return
 			}
 		}

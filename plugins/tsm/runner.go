@@ -7,6 +7,9 @@ import "github.com/zoo-ml/zoo/nn/resnet"
 type runner interface {
 	Forward(mode resnet.Mode, input []float32, labels []int) (resnet.Result, error)
 	TrainStep(input []float32, labels []int, lr float64) (resnet.Result, error)
+	// SeedDropout restarts the dropout masks: each train step seeds its
+	// own (classifier.StepSeed), so that resume is exact.
+	SeedDropout(seed int64)
 	Close() error
 }
 

@@ -26,8 +26,10 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
-	useGPU   bool     // Device "gpu": batches run on gpu (the CUDA build only)
-	gpu      gpuModel // the model's GPU twin, made by runner on first use
+	last     *position // the last train pass's, while it is inside its epoch (resume.go)
+	resumeAt *position // the resumed checkpoint's, until its pass starts
+	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
+	gpu      gpuModel  // the model's GPU twin, made by runner on first use
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -121,6 +123,13 @@ func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, 
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
+	if kind == sdk.LoadResume {
+		p, err := readPosition(dir)
+		if err != nil {
+			return sdk.LoadResult{}, err
+		}
+		s.resumeAt = p
+	}
 	return classifier.LoadKind(s.model, dir, kind)
 }
 
@@ -130,8 +139,20 @@ func (s *session) Save(_ context.Context, dir string) error {
 	if err := s.syncFromGPU(false); err != nil {
 		return err
 	}
+	if s.last != nil {
+		if err := writePosition(dir, *s.last); err != nil {
+			return err
+		}
+	}
 	return classifier.Save(s.model, dir)
 }
+
+// ResumesAtStep marks the session an sdk.StepResumer: data order and
+// augmentation are functions of (seed, epoch, sample), dropout of (seed,
+// epoch, step), and Run honours StartStep.
+func (*session) ResumesAtStep() {}
+
+var _ sdk.StepResumer = (*session)(nil)
 
 func (s *session) Close() error {
 	if s.gpu != nil {
@@ -224,8 +245,20 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
-	var iter int64
-	for b, err := range src.epoch(ctx, req.Epoch) {
+	// A resumed train pass skips its first StartStep batches unread and
+	// numbers its steps on from there (sdk.StepResumer).
+	start := int64(0)
+	if req.Phase == sdk.PhaseTrain {
+		start = max(req.StartStep, 0)
+	}
+	iter := start
+	from := 0
+	if req.Phase == sdk.PhaseTrain {
+		from = s.startAt(req.Epoch, start, src.batchSize())
+		s.resumeAt = nil
+		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
+	}
+	for b, err := range src.epoch(ctx, req.Epoch, from) {
 		if err != nil {
 			return err
 		}
@@ -239,19 +272,21 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			return err
 		}
 		n := len(b.labels)
-		if req.MaxSteps > 0 && iter >= req.MaxSteps {
+		if req.MaxSteps > 0 && iter-start >= req.MaxSteps {
 			return nil
 		}
 		if req.Phase == sdk.PhaseTrain {
-			lr := s.sched.At(int(req.GlobalStep + iter))
+			lr := s.sched.At(int(req.GlobalStep + iter - start))
+			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
 			res, err := r.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err
 			}
-			if err := classifier.EmitTrain(emit, iter, n, res, lr); err != nil {
+			iter++
+			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
+			if err := classifier.EmitTrain(emit, iter-1, n, res, lr); err != nil {
 				return err
 			}
-			iter++
 			continue
 		}
 		// Evaluation keeps every clip: a short last batch is padded to the
@@ -273,5 +308,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 	}
 	s.warnings = s.warnings[:0]
+	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
+		s.last = nil // the epoch is whole: its checkpoint needs no position
+	}
 	return ctx.Err()
 }

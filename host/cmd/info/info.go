@@ -59,9 +59,9 @@ func infoRun(opts *Options, m registry.Model) error {
 		}{m.Info, m.Plugin.Name, m.Plugin.Path, m.Minor})
 	}
 	i := m.Info
-	pin := "unpinned (installed beside zoo)"
-	if m.Plugin.Pin != nil {
-		pin = fmt.Sprintf("sha256 %x (pinned by %s)", m.Plugin.Pin[:6], m.Plugin.PinFrom)
+	pin := fmt.Sprintf("sha256 %x (pinned by %s)", m.Plugin.Pin[:6], m.Plugin.PinFrom)
+	if m.Plugin.PinFrom == registry.PinSameBuild {
+		pin = fmt.Sprintf("sha256 %x (beside zoo, built from zoo's module at zoo's version)", m.Plugin.Pin[:6])
 	}
 	fmt.Fprintf(out, "%s %s\n", i.Name, i.Version)
 	if i.Description != "" {

@@ -58,9 +58,21 @@ func listRun(cmd *cobra.Command, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	models, problems, err := reg.Models(cmd.Context())
+	models, all, err := reg.Survey(cmd.Context())
 	if err != nil {
 		return err
+	}
+	// A plugin zoo does not run is not an error of this command: it is
+	// listed with the command that pins it.
+	var problems []registry.Problem
+	var unpinned []*registry.UnpinnedError
+	for _, p := range all {
+		var ue *registry.UnpinnedError
+		if errors.As(p.Err, &ue) {
+			unpinned = append(unpinned, ue)
+		} else {
+			problems = append(problems, p)
+		}
 	}
 	rows := make([]Row, 0, len(models))
 	for _, m := range models {
@@ -90,9 +102,13 @@ func listRun(cmd *cobra.Command, opts *Options) error {
 					r.Name, strings.Join(r.Shadowed, ", "), r.Plugin, r.Path)
 			}
 		}
-		if len(rows) == 0 && len(problems) == 0 {
+		if len(rows) == 0 && len(all) == 0 {
 			fmt.Fprintln(io.ErrOut, "no plugins found: build them with `make`, or set ZOO_PLUGIN_PATH")
 		}
+	}
+	for _, ue := range unpinned {
+		p := ue.Plugin
+		fmt.Fprintf(io.ErrOut, "unpinned: %s (%s) was not run: %s; to trust it, run `%s`\n", p.Name, p.Path, p.Unpinned, p.PinCommand())
 	}
 	if len(problems) > 0 {
 		for _, p := range problems[1:] {

@@ -28,8 +28,13 @@ type ListOptions struct{ F *cmdutil.Factory }
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
 	opts := &ListOptions{F: f}
 	return &cobra.Command{
-		Use:     "list",
-		Short:   "List plugin executables, where they were found and how they are pinned",
+		Use:   "list",
+		Short: "List plugin executables, where they were found and how they are pinned",
+		Long: `list shows every zoo-plugin-NAME file zoo finds and what pins it: build
+(zoo was built with its sha256 by make), lock (zoo plugins install), or
+same build (beside zoo, a Go build of zoo's own module at zoo's version, as
+go install makes). zoo never runs an unpinned or changed file; list names
+the command that pins it. It runs no plugin.`,
 		Example: "  zoo plugins list",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -53,13 +58,27 @@ func listRun(opts *ListOptions) error {
 	tw := tabwriter.NewWriter(opts.F.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLUGIN\tSOURCE\tPIN\tPATH")
 	for _, p := range ps {
-		pin := "none"
-		if p.Pin != nil {
+		pin := "unpinned, not run"
+		switch {
+		case p.Changed != nil:
+			pin = fmt.Sprintf("%x (%s), CHANGED: not run", p.Pin[:6], p.PinFrom)
+		case p.Pin != nil:
 			pin = fmt.Sprintf("%x (%s)", p.Pin[:6], p.PinFrom)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Source, pin, p.Path)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range ps {
+		switch {
+		case p.Pin == nil:
+			fmt.Fprintf(opts.F.IO.ErrOut, "unpinned: %s: %s; to trust it, run `%s`\n", p.Name, p.Unpinned, p.PinCommand())
+		case p.Changed != nil:
+			fmt.Fprintf(opts.F.IO.ErrOut, "changed: %s differs from its pin; if that is on purpose, run `%s`\n", p.Name, p.PinCommand())
+		}
+	}
+	return nil
 }
 
 // InstallOptions are `zoo plugins install`'s inputs.
@@ -77,7 +96,9 @@ func NewCmdInstall(f *cmdutil.Factory, runF func(*InstallOptions) error) *cobra.
 		Short: "Copy a plugin into $ZOO_HOME/plugins and pin its sha256",
 		Long: `install checks that PATH is a zoo plugin that serves at least one model,
 copies it into $ZOO_HOME/plugins (default ~/.zoo/plugins) and records its
-sha256 in $ZOO_HOME/plugins.lock.json. zoo refuses to start a pinned plugin
+sha256 in $ZOO_HOME/plugins.lock.json. With --in-place it pins the file
+where it is instead: beside zoo, in a $ZOO_PLUGIN_PATH directory, or a
+bundled plugin you changed on purpose. zoo refuses to start a pinned plugin
 whose file has changed; run install again to pin a rebuilt one.`,
 		Example: `  zoo plugins install ./zoo-plugin-mymodel
   zoo plugins install --in-place /opt/zoo/plugins/zoo-plugin-mymodel`,
@@ -105,6 +126,17 @@ whose file has changed; run install again to pin a rebuilt one.`,
 				names = append(names, m.Info.Name)
 			}
 			fmt.Fprintf(opts.F.IO.Out, "installed %s at %s (sha256 %x), serving %s\n", p.Name, p.Path, p.Pin, strings.Join(names, ", "))
+			// A file of the same name found earlier (beside zoo, in
+			// $ZOO_PLUGIN_PATH) is the one zoo would use.
+			ps, err := reg.Discover()
+			if err != nil {
+				return err
+			}
+			for _, q := range ps {
+				if q.Name == p.Name && q.Path != p.Path {
+					fmt.Fprintf(opts.F.IO.ErrOut, "note: zoo uses %s, found first, not this copy: remove it, or run `%s` to pin it instead\n", q.Path, q.PinCommand())
+				}
+			}
 			return nil
 		},
 	}

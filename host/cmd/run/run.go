@@ -60,7 +60,8 @@ func NewCmdRun(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 
 With no --config the model runs its built-in default job (for TSM: a
 synthetic video dataset where only temporal order tells the classes apart),
-and test and infer then use the newest checkpoint train saved in --save_dir.
+and test and infer then use the newest complete checkpoint of the latest
+train run in --save_dir (one zoo run at a time holds a --save_dir).
 With --config (Paddle's INI configs/*.txt or the same keys as YAML), test
 and infer without --weights use the model's published weights, and train
 without --pretrain or --resume starts from its published pretrained weights
@@ -282,10 +283,11 @@ func runRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	m, err := f.FindModel(ctx, o.Model)
+	m, err := f.FindModelToRun(ctx, o.Model)
 	if err != nil {
 		return err
 	}
+	defer m.Release()
 	if !m.Info.HasTask(o.Mode) {
 		return cmdutil.FlagErrorf("model %s does not support %s (it supports %s)", m.Info.Name, o.Mode, strings.Join(m.Info.Tasks, ", "))
 	}
@@ -293,11 +295,20 @@ func runRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// One run per save dir, taken before any checkpoint is looked up.
+	sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	for _, n := range sd.Notes {
+		fmt.Fprintln(f.IO.ErrOut, n)
+	}
 	weights, err := resolveWeights(ctx, f, m, o)
 	if err != nil {
 		return err
 	}
-	client, err := reg.Launch(ctx, m.Plugin)
+	client, err := reg.Start(ctx, &m)
 	if err != nil {
 		return err
 	}
@@ -326,6 +337,7 @@ func runRun(ctx context.Context, o *Options) error {
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,
 		Resume:        o.Resume,
+		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
 		Out:           f.IO.Out,
 		Err:           f.IO.ErrOut,
@@ -398,7 +410,10 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 			// A model that neither trains nor publishes weights (a rule,
 			// a wrapper around a service) runs as it is.
 		case o.Config == "":
-			dir := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
+			dir, err := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
+			if err != nil {
+				return nil, err
+			}
 			if dir == "" {
 				return nil, fmt.Errorf("no %s checkpoint in %s: run `zoo run %s train` first, or pass --weights DIR", m.Info.Name, filepath.Clean(o.SaveDir), m.Info.Name)
 			}

@@ -59,9 +59,7 @@ func knownSets(ctx context.Context, f *cmdutil.Factory) ([]weights.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range problems {
-		f.Logger().Warn("plugin skipped", "error", p.Err.Error())
-	}
+	f.WarnProblems(problems)
 	var sets []weights.Set
 	for _, m := range models {
 		for _, ws := range m.Info.WeightSets {

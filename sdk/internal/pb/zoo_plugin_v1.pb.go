@@ -571,12 +571,17 @@ func (x *OpenResponse) GetLabels() []string {
 }
 
 type RunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Phase         string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`                              // "train", "valid", "test", "infer"
-	Epoch         int32                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`                             // 0-based
-	GlobalStep    int64                  `protobuf:"varint,4,opt,name=global_step,json=globalStep,proto3" json:"global_step,omitempty"` // training iterations done before this pass
-	MaxSteps      int64                  `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`       // 0: the whole pass
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Session    string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Phase      string                 `protobuf:"bytes,2,opt,name=phase,proto3" json:"phase,omitempty"`                              // "train", "valid", "test", "infer"
+	Epoch      int32                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`                             // 0-based
+	GlobalStep int64                  `protobuf:"varint,4,opt,name=global_step,json=globalStep,proto3" json:"global_step,omitempty"` // training iterations done before this pass
+	MaxSteps   int64                  `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`       // 0: the whole pass
+	// train: resume inside the epoch. Skip the epoch's first start_step
+	// batches (without reading them) and number the steps from start_step;
+	// global_step already counts the skipped ones. Only sent to a plugin
+	// whose SaveResponse reported a train position (minor 2).
+	StartStep     int64 `protobuf:"varint,6,opt,name=start_step,json=startStep,proto3" json:"start_step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +647,13 @@ func (x *RunRequest) GetGlobalStep() int64 {
 func (x *RunRequest) GetMaxSteps() int64 {
 	if x != nil {
 		return x.MaxSteps
+	}
+	return 0
+}
+
+func (x *RunRequest) GetStartStep() int64 {
+	if x != nil {
+		return x.StartStep
 	}
 	return 0
 }
@@ -1185,7 +1197,20 @@ func (x *SaveRequest) GetDir() string {
 }
 
 type SaveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where training stood when the state was saved, for a resume at the
+	// exact step (minor 2): the epoch of the last train pass and the steps
+	// of it done, counting its start_step. A plugin that sets
+	// has_train_position must honour RunRequest.start_step and draw every
+	// random number from (seed, epoch, step or sample); false: the host
+	// repeats an interrupted epoch from its start.
+	HasTrainPosition bool  `protobuf:"varint,1,opt,name=has_train_position,json=hasTrainPosition,proto3" json:"has_train_position,omitempty"`
+	TrainEpoch       int32 `protobuf:"varint,2,opt,name=train_epoch,json=trainEpoch,proto3" json:"train_epoch,omitempty"`
+	TrainSteps       int64 `protobuf:"varint,3,opt,name=train_steps,json=trainSteps,proto3" json:"train_steps,omitempty"`
+	// The Step events of the last train steps (at most 64, oldest first):
+	// the host adds those it did not read before the stream ended to the
+	// epoch's metrics.
+	RecentSteps   []*Step `protobuf:"bytes,4,rep,name=recent_steps,json=recentSteps,proto3" json:"recent_steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1218,6 +1243,34 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
 	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SaveResponse) GetHasTrainPosition() bool {
+	if x != nil {
+		return x.HasTrainPosition
+	}
+	return false
+}
+
+func (x *SaveResponse) GetTrainEpoch() int32 {
+	if x != nil {
+		return x.TrainEpoch
+	}
+	return 0
+}
+
+func (x *SaveResponse) GetTrainSteps() int64 {
+	if x != nil {
+		return x.TrainSteps
+	}
+	return 0
+}
+
+func (x *SaveResponse) GetRecentSteps() []*Step {
+	if x != nil {
+		return x.RecentSteps
+	}
+	return nil
 }
 
 type LoadRequest struct {
@@ -1532,7 +1585,7 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\fOpenResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
 	"\x05notes\x18\x02 \x03(\tR\x05notes\x12\x16\n" +
-	"\x06labels\x18\x03 \x03(\tR\x06labels\"\x90\x01\n" +
+	"\x06labels\x18\x03 \x03(\tR\x06labels\"\xaf\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -1540,7 +1593,9 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\x05R\x05epoch\x12\x1f\n" +
 	"\vglobal_step\x18\x04 \x01(\x03R\n" +
 	"globalStep\x12\x1b\n" +
-	"\tmax_steps\x18\x05 \x01(\x03R\bmaxSteps\"\xd9\x01\n" +
+	"\tmax_steps\x18\x05 \x01(\x03R\bmaxSteps\x12\x1d\n" +
+	"\n" +
+	"start_step\x18\x06 \x01(\x03R\tstartStep\"\xd9\x01\n" +
 	"\x05Event\x12,\n" +
 	"\x05start\x18\x01 \x01(\v2\x14.zoo.plugin.v1.StartH\x00R\x05start\x12)\n" +
 	"\x04step\x18\x02 \x01(\v2\x13.zoo.plugin.v1.StepH\x00R\x04step\x12;\n" +
@@ -1577,8 +1632,14 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x06output\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x06output\"9\n" +
 	"\vSaveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
-	"\x03dir\x18\x02 \x01(\tR\x03dir\"\x0e\n" +
-	"\fSaveResponse\"M\n" +
+	"\x03dir\x18\x02 \x01(\tR\x03dir\"\xb6\x01\n" +
+	"\fSaveResponse\x12,\n" +
+	"\x12has_train_position\x18\x01 \x01(\bR\x10hasTrainPosition\x12\x1f\n" +
+	"\vtrain_epoch\x18\x02 \x01(\x05R\n" +
+	"trainEpoch\x12\x1f\n" +
+	"\vtrain_steps\x18\x03 \x01(\x03R\n" +
+	"trainSteps\x126\n" +
+	"\frecent_steps\x18\x04 \x03(\v2\x13.zoo.plugin.v1.StepR\vrecentSteps\"M\n" +
 	"\vLoadRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
 	"\x03dir\x18\x02 \x01(\tR\x03dir\x12\x12\n" +
@@ -1652,25 +1713,26 @@ var file_zoo_plugin_v1_proto_depIdxs = []int32{
 	13, // 10: zoo.plugin.v1.Prediction.scores:type_name -> zoo.plugin.v1.Tensor
 	13, // 11: zoo.plugin.v1.InferRequest.input:type_name -> zoo.plugin.v1.Tensor
 	13, // 12: zoo.plugin.v1.InferResponse.output:type_name -> zoo.plugin.v1.Tensor
-	0,  // 13: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
-	5,  // 14: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
-	7,  // 15: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
-	14, // 16: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
-	16, // 17: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
-	18, // 18: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
-	20, // 19: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
-	1,  // 20: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
-	6,  // 21: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
-	8,  // 22: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
-	15, // 23: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
-	17, // 24: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
-	19, // 25: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
-	21, // 26: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 13: zoo.plugin.v1.SaveResponse.recent_steps:type_name -> zoo.plugin.v1.Step
+	0,  // 14: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
+	5,  // 15: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
+	7,  // 16: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
+	14, // 17: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
+	16, // 18: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
+	18, // 19: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
+	20, // 20: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
+	1,  // 21: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
+	6,  // 22: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
+	8,  // 23: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
+	15, // 24: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
+	17, // 25: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
+	19, // 26: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
+	21, // 27: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_zoo_plugin_v1_proto_init() }
