@@ -47,7 +47,7 @@ func SchemaOf(v any) ([]ConfigKey, error) {
 		if sec == "-" {
 			continue
 		}
-		if opts != "" || sec != strings.ToUpper(sec) {
+		if opts != "" || sec == "" || sec != strings.ToUpper(sec) {
 			return nil, fmt.Errorf("sdk.SchemaOf: %s.%s: section tag %q: want an upper-case name and no options", rt.Name(), f.Name, sec+opts)
 		}
 		if seen[sec] {

@@ -79,6 +79,9 @@ func TestSchemaOfErrors(t *testing.T) {
 		{"section in lower case", struct {
 			A sec `mapstructure:"train"`
 		}{}, `section tag "train": want an upper-case name`},
+		{"section without a name", struct {
+			A sec `mapstructure:""`
+		}{}, `section tag "": want an upper-case name`},
 		{"section twice", struct {
 			A sec `mapstructure:"X"`
 			B sec `mapstructure:"X"`
