@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zoo-ml/zoo/internal/pickle"
 )
 
 // TestReadPKL reads the same clip pickled three ways (testdata/gen.py) and
@@ -78,9 +80,13 @@ func TestReadPKLErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{
-		"truncated.pkl": good[:len(good)/2],
-		"empty.pkl":     nil,
-		"text.pkl":      []byte("not a pickle\n"),
+		"truncated.pkl":  good[:len(good)/2],
+		"empty.pkl":      nil,
+		"text.pkl":       []byte("not a pickle\n"),
+		"global.pkl":     []byte("cos\nsystem\n(S'echo hi'\ntR."),
+		"numpy.pkl":      []byte("\x80\x02cnumpy\ndtype\n."),
+		"deep label.pkl": []byte("\x80\x02X\x01\x00\x00\x00v)" + strings.Repeat("\x85", 1<<20) + "]\x87."),
+		"huge label.pkl": []byte("\x80\x02X\x01\x00\x00\x00v\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01]\x87."),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(dir, name)
@@ -91,9 +97,29 @@ func TestReadPKLErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if msg := err.Error(); !strings.Contains(msg, p) || strings.Contains(msg, "\n") {
+			if msg := err.Error(); !strings.Contains(msg, p) || strings.Contains(msg, "\n") || len(msg) > 300 {
 				t.Errorf("error %q: want one line naming %s", msg, p)
 			}
 		})
 	}
+}
+
+// FuzzPKL: no input panics the pkl reader; a clip it accepts has frames.
+func FuzzPKL(f *testing.F) {
+	for _, p := range []string{"clip_py2.pkl", "clip_py3p2.pkl", "clip_py3p4.pkl"} {
+		b, err := os.ReadFile(filepath.Join("testdata", p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[:min(len(b), 2000)])
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		v, err := pickle.Decode(in, pklGlobals)
+		if err != nil {
+			return
+		}
+		if c, err := clipFrom(v); err == nil && len(c.Frames) == 0 {
+			t.Fatal("clip without frames accepted")
+		}
+	})
 }

@@ -12,6 +12,11 @@
 // model needs (name, dtype, dims) and report the extra ones, which
 // checkpoints carry as optimizer state.
 //
+// Paddle 1.6+ and 2.x also save parameters as a .pdparams pickle of
+// numpy arrays: ReadPdparams and WritePdparams, through internal/pickle
+// with an allow-list of numpy's globals. ReadParams reads any of these
+// forms (zoo weights inspect).
+//
 // Every size read from a header is checked against what the file can hold
 // before anything is allocated: a corrupt or hostile file gives an error
 // that wraps ErrFormat, never a panic.
@@ -21,6 +26,7 @@
 // interrupted downloads, checks sha256, extracts archives safely and
 // installs them atomically under a file lock.
 //
-// weights imports only the standard library: the host (CLI), nn/ and the
-// plugins import it, and it must never pull gorgonia into the host.
+// weights imports only the standard library and internal/pickle (itself
+// stdlib-only): the host (CLI), nn/ and the plugins import it, and it must
+// never pull gorgonia into the host.
 package weights

@@ -1,21 +1,21 @@
 package weights
 
 import (
-	"bytes"
-	"encoding/binary"
+	"bufio"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"os"
-	"strconv"
-	"strings"
-	"unicode/utf8"
+	"path/filepath"
+	"slices"
+
+	"github.com/zoo-ml/zoo/internal/pickle"
 )
 
 // Paddle 1.6+ saves parameters (fluid.save, paddle.save) as .pdparams: a
-// Python pickle of a dict {name: numpy array}. ReadPdparams runs a small
-// pickle machine that knows only what such files hold: dicts, lists,
-// tuples, strings, numbers, numpy arrays and dtypes. Every other global is
+// Python pickle of a dict {name: numpy array}. ReadPdparams decodes it
+// with internal/pickle and an allow-list of what such files hold: numpy
+// arrays, dtypes and scalars, OrderedDict, set. Every other global is
 // refused, so a hostile pickle cannot do anything but fail.
 
 // MaxPdparamsSize caps the .pdparams file read into memory: ResNet-152's
@@ -26,6 +26,16 @@ const MaxPdparamsSize = 4 << 30
 // tensors, named by their keys. Entries that are not arrays (Paddle 2's
 // "StructuredToParameterName@@" name map) are skipped.
 func ReadPdparams(path string) (map[string]*Tensor, error) {
+	ts, err := ReadPdparamsList(path)
+	if err != nil {
+		return nil, err
+	}
+	return byName(ts), nil
+}
+
+// ReadPdparamsList is ReadPdparams in the file's order (the order of
+// paddle.save's dict).
+func ReadPdparamsList(path string) ([]*Tensor, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -37,7 +47,7 @@ func ReadPdparams(path string) (map[string]*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	ts, err := DecodePdparams(b)
+	ts, err := decodePdparams(b)
 	if err != nil {
 		return nil, withPath(err, path)
 	}
@@ -47,46 +57,63 @@ func ReadPdparams(path string) (map[string]*Tensor, error) {
 // DecodePdparams is ReadPdparams on the bytes of a file. The tensors'
 // data may share memory with b.
 func DecodePdparams(b []byte) (map[string]*Tensor, error) {
-	u := &unpickler{in: b}
-	top, err := u.run()
+	ts, err := decodePdparams(b)
 	if err != nil {
-		return nil, &FormatError{Offset: int64(u.pos), Reason: "pdparams: " + err.Error()}
+		return nil, err
 	}
-	d, ok := top.(*pyDict)
+	return byName(ts), nil
+}
+
+func byName(ts []*Tensor) map[string]*Tensor {
+	out := make(map[string]*Tensor, len(ts))
+	for _, t := range ts {
+		out[t.Name] = t
+	}
+	return out
+}
+
+func decodePdparams(b []byte) ([]*Tensor, error) {
+	top, err := pickle.Decode(b, pdparamsGlobals)
+	if err != nil {
+		var pe *pickle.Error
+		if errors.As(err, &pe) {
+			return nil, &FormatError{Offset: pe.Offset, Reason: "pdparams: " + pe.Reason}
+		}
+		return nil, &FormatError{Reason: "pdparams: " + err.Error()}
+	}
+	d, ok := top.(*pickle.Dict)
 	if !ok {
-		return nil, &FormatError{Offset: int64(u.pos), Reason: fmt.Sprintf("pdparams: top object is %s, want a dict", typeName(top))}
+		return nil, &FormatError{Offset: int64(len(b)), Reason: fmt.Sprintf("pdparams: top object is %s, want a dict", pickle.TypeName(top))}
 	}
-	out := map[string]*Tensor{}
-	for i, k := range d.keys {
-		name, ok := pyString(k)
+	var out []*Tensor
+	seen := map[string]bool{}
+	for i, k := range d.Keys {
+		name, ok := pickle.String(k)
 		if !ok {
 			continue
 		}
 		if name == "UnpackBigParamInfor@@" {
-			return nil, &FormatError{Offset: int64(u.pos), Reason: "pdparams: parameters split into slices (UnpackBigParamInfor@@) are not supported"}
+			return nil, &FormatError{Offset: int64(len(b)), Reason: "pdparams: parameters split into slices (UnpackBigParamInfor@@) are not supported"}
 		}
-		a, ok := d.vals[i].(*npArray)
+		a, ok := d.Vals[i].(*npArray)
 		if !ok {
 			continue
 		}
+		if seen[name] { // "x" and b"x" in one dict
+			return nil, &FormatError{Offset: int64(len(b)), Reason: fmt.Sprintf("pdparams: parameter %q twice", name)}
+		}
+		seen[name] = true
 		t, err := a.tensor(name)
 		if err != nil {
-			return nil, &FormatError{Offset: int64(u.pos), Reason: "pdparams: " + err.Error()}
+			return nil, &FormatError{Offset: int64(len(b)), Reason: "pdparams: " + err.Error()}
 		}
-		out[name] = t
+		out = append(out, t)
 	}
 	return out, nil
 }
 
 type (
-	pyTuple []any
-	pyList  struct{ items []any }
-	pyDict  struct {
-		keys, vals []any
-		index      map[string]int // string key -> position in keys
-	}
-	pyGlobal struct{ module, name string }
-	npDtype  struct {
+	npDtype struct {
 		code  string
 		order byte // '<', '>', '|' or '='
 	}
@@ -99,605 +126,106 @@ type (
 	}
 )
 
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "None"
-	case *pyDict:
-		return "dict"
-	case *pyList:
-		return "list"
-	case pyTuple:
-		return "tuple"
-	case *npArray:
-		return "ndarray"
+// pdparamsGlobals is the allow-list of a .pdparams: numpy arrays, dtypes
+// and scalars (numpy 1's numpy.core and numpy 2's numpy._core), Python
+// 3's protocol 2 bytes, OrderedDict and set. Nothing else may be named.
+var pdparamsGlobals = map[pickle.Global]pickle.Func{
+	{Module: "numpy.core.multiarray", Name: "_reconstruct"}:  reconstruct,
+	{Module: "numpy._core.multiarray", Name: "_reconstruct"}: reconstruct,
+	{Module: "numpy.core.multiarray", Name: "scalar"}:        scalar,
+	{Module: "numpy._core.multiarray", Name: "scalar"}:       scalar,
+	{Module: "numpy", Name: "ndarray"}:                       notCallable,
+	{Module: "numpy", Name: "dtype"}:                         dtype,
+	{Module: "_codecs", Name: "encode"}:                      pickle.Latin1,
+	{Module: "collections", Name: "OrderedDict"}:             func(pickle.Tuple) (any, error) { return &pickle.Dict{}, nil },
+	{Module: "__builtin__", Name: "set"}:                     func(pickle.Tuple) (any, error) { return &pickle.Set{}, nil },
+	{Module: "builtins", Name: "set"}:                        func(pickle.Tuple) (any, error) { return &pickle.Set{}, nil },
+}
+
+// notCallable: numpy.ndarray only ever appears as _reconstruct's argument.
+func notCallable(pickle.Tuple) (any, error) {
+	return nil, errors.New("cannot be called in a parameter file")
+}
+
+func reconstruct(pickle.Tuple) (any, error) { return &npArray{}, nil }
+
+func dtype(a pickle.Tuple) (any, error) {
+	if len(a) < 1 {
+		return nil, errors.New("dtype arguments")
 	}
-	return fmt.Sprintf("%T", v)
-}
-
-func pyString(v any) (string, bool) {
-	switch s := v.(type) {
-	case string:
-		return s, true
-	case []byte: // Python 2 str
-		return string(s), true
+	code, ok := pickle.String(a[0])
+	if !ok {
+		return nil, errors.New("dtype arguments")
 	}
-	return "", false
+	return &npDtype{code: code, order: '='}, nil
 }
 
-// allowed lists the only globals a .pdparams may name.
-var allowed = map[pyGlobal]bool{
-	{"numpy.core.multiarray", "_reconstruct"}:  true,
-	{"numpy._core.multiarray", "_reconstruct"}: true,
-	{"numpy.core.multiarray", "scalar"}:        true,
-	{"numpy._core.multiarray", "scalar"}:       true,
-	{"numpy", "ndarray"}:                       true,
-	{"numpy", "dtype"}:                         true,
-	{"_codecs", "encode"}:                      true,
-	{"collections", "OrderedDict"}:             true,
-	{"__builtin__", "set"}:                     true,
-	{"builtins", "set"}:                        true,
-}
-
-type unpickler struct {
-	in    []byte
-	pos   int
-	stack []any
-	marks []int
-	memo  map[uint64]any
-}
-
-const maxStack = 1 << 20
-
-func (u *unpickler) need(n int) ([]byte, error) {
-	if n < 0 || n > len(u.in)-u.pos {
-		return nil, fmt.Errorf("truncated: need %d bytes at %d", n, u.pos)
+// scalar is a numpy scalar: (dtype, bytes).
+func scalar(a pickle.Tuple) (any, error) {
+	if len(a) != 2 {
+		return nil, errors.New("scalar arguments")
 	}
-	b := u.in[u.pos : u.pos+n]
-	u.pos += n
-	return b, nil
+	dt, ok1 := a[0].(*npDtype)
+	data, ok2 := a[1].([]byte)
+	if !ok1 || !ok2 {
+		return nil, errors.New("scalar arguments")
+	}
+	return &npArray{built: true, shape: []int64{}, dtype: dt, data: data}, nil
 }
 
-func (u *unpickler) push(v any) error {
-	if len(u.stack) >= maxStack {
-		return errors.New("stack too deep")
+func (o *npDtype) SetState(state any) error {
+	st, ok := state.(pickle.Tuple)
+	if !ok || len(st) < 2 {
+		return errors.New("dtype state")
 	}
-	u.stack = append(u.stack, v)
+	order, ok := pickle.String(st[1])
+	if !ok || len(order) != 1 {
+		return errors.New("dtype byte order")
+	}
+	o.order = order[0]
 	return nil
 }
 
-func (u *unpickler) pop() (any, error) {
-	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) <= u.marks[len(u.marks)-1]) {
-		return nil, errors.New("stack underflow")
+func (o *npArray) SetState(state any) error {
+	st, ok := state.(pickle.Tuple)
+	if !ok || len(st) != 5 {
+		return errors.New("ndarray state")
 	}
-	v := u.stack[len(u.stack)-1]
-	u.stack = u.stack[:len(u.stack)-1]
-	return v, nil
-}
-
-func (u *unpickler) top() (any, error) {
-	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) <= u.marks[len(u.marks)-1]) {
-		return nil, errors.New("stack underflow")
-	}
-	return u.stack[len(u.stack)-1], nil
-}
-
-// popMark returns the items above the last mark.
-func (u *unpickler) popMark() ([]any, error) {
-	if len(u.marks) == 0 {
-		return nil, errors.New("no mark")
-	}
-	m := u.marks[len(u.marks)-1]
-	u.marks = u.marks[:len(u.marks)-1]
-	items := append([]any(nil), u.stack[m:]...)
-	u.stack = u.stack[:m]
-	return items, nil
-}
-
-func (u *unpickler) line() (string, error) {
-	i := bytes.IndexByte(u.in[u.pos:min(len(u.in), u.pos+4096)], '\n')
-	if i < 0 {
-		return "", errors.New("unterminated line")
-	}
-	s := string(u.in[u.pos : u.pos+i])
-	u.pos += i + 1
-	return s, nil
-}
-
-func (u *unpickler) uint(n int) (uint64, error) {
-	b, err := u.need(n)
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	for i := n - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v, nil
-}
-
-func (u *unpickler) run() (any, error) {
-	u.memo = map[uint64]any{}
-	for {
-		if u.pos >= len(u.in) {
-			return nil, errors.New("no STOP opcode")
-		}
-		op := u.in[u.pos]
-		u.pos++
-		var err error
-		switch op {
-		case 0x80: // PROTO
-			_, err = u.need(1)
-		case 0x95: // FRAME
-			_, err = u.need(8)
-		case '.': // STOP
-			v, err := u.pop()
-			if err != nil {
-				return nil, err
-			}
-			return v, nil
-		case '(':
-			if len(u.marks) >= maxStack {
-				return nil, errors.New("too many marks")
-			}
-			u.marks = append(u.marks, len(u.stack))
-		case '}':
-			err = u.push(&pyDict{})
-		case ']':
-			err = u.push(&pyList{})
-		case ')':
-			err = u.push(pyTuple{})
-		case 0x8f: // EMPTY_SET: a list will do
-			err = u.push(&pyList{})
-		case 'N':
-			err = u.push(nil)
-		case 0x88:
-			err = u.push(true)
-		case 0x89:
-			err = u.push(false)
-		case 'J':
-			var v uint64
-			if v, err = u.uint(4); err == nil {
-				err = u.push(int64(int32(uint32(v))))
-			}
-		case 'K':
-			var v uint64
-			if v, err = u.uint(1); err == nil {
-				err = u.push(int64(v))
-			}
-		case 'M':
-			var v uint64
-			if v, err = u.uint(2); err == nil {
-				err = u.push(int64(v))
-			}
-		case 0x8a: // LONG1
-			var n uint64
-			if n, err = u.uint(1); err == nil {
-				err = u.long(int(n))
-			}
-		case 'G':
-			var v uint64
-			if b, e := u.need(8); e != nil {
-				err = e
-			} else {
-				v = binary.BigEndian.Uint64(b)
-				err = u.push(math.Float64frombits(v))
-			}
-		case 'I', 'L': // INT, LONG (protocol 0)
-			var s string
-			if s, err = u.line(); err == nil {
-				s = strings.TrimSuffix(s, "L")
-				switch s {
-				case "00":
-					err = u.push(false)
-				case "01":
-					err = u.push(true)
-				default:
-					v, e := strconv.ParseInt(s, 10, 64)
-					if e != nil {
-						return nil, fmt.Errorf("bad int %q", s)
-					}
-					err = u.push(v)
-				}
-			}
-		case 'F':
-			var s string
-			if s, err = u.line(); err == nil {
-				v, e := strconv.ParseFloat(s, 64)
-				if e != nil {
-					return nil, fmt.Errorf("bad float %q", s)
-				}
-				err = u.push(v)
-			}
-		case 'X', 0x8c, 0x8d: // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
-			n := map[byte]int{'X': 4, 0x8c: 1, 0x8d: 8}[op]
-			var l uint64
-			if l, err = u.uint(n); err == nil {
-				var b []byte
-				if l > uint64(len(u.in)) {
-					return nil, errors.New("string longer than the file")
-				}
-				if b, err = u.need(int(l)); err == nil {
-					if !utf8.Valid(b) {
-						return nil, errors.New("invalid utf-8 string")
-					}
-					err = u.push(string(b))
-				}
-			}
-		case 'B', 'C', 0x8e, 'T', 'U', 0x96: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BINSTRING, SHORT_BINSTRING, BYTEARRAY8
-			n := map[byte]int{'B': 4, 'C': 1, 0x8e: 8, 'T': 4, 'U': 1, 0x96: 8}[op]
-			var l uint64
-			if l, err = u.uint(n); err == nil {
-				var b []byte
-				if l > uint64(len(u.in)) {
-					return nil, errors.New("bytes longer than the file")
-				}
-				if b, err = u.need(int(l)); err == nil {
-					err = u.push(b)
-				}
-			}
-		case 'V': // UNICODE (protocol 0, raw-unicode-escape; ASCII names only)
-			var s string
-			if s, err = u.line(); err == nil {
-				err = u.push(s)
-			}
-		case 't':
-			var items []any
-			if items, err = u.popMark(); err == nil {
-				err = u.push(pyTuple(items))
-			}
-		case 0x85, 0x86, 0x87: // TUPLE1..3
-			n := int(op - 0x84)
-			if len(u.stack) < n || (len(u.marks) > 0 && len(u.stack)-n < u.marks[len(u.marks)-1]) {
-				return nil, errors.New("stack underflow")
-			}
-			t := append(pyTuple(nil), u.stack[len(u.stack)-n:]...)
-			u.stack = u.stack[:len(u.stack)-n]
-			err = u.push(t)
-		case 'l': // LIST
-			var items []any
-			if items, err = u.popMark(); err == nil {
-				err = u.push(&pyList{items})
-			}
-		case 'd': // DICT
-			var items []any
-			if items, err = u.popMark(); err == nil {
-				d := &pyDict{}
-				err = d.setItems(items)
-				if err == nil {
-					err = u.push(d)
-				}
-			}
-		case 'a':
-			var v, l any
-			if v, err = u.pop(); err == nil {
-				if l, err = u.top(); err == nil {
-					err = appendTo(l, v)
-				}
-			}
-		case 'e', 0x90: // APPENDS, ADDITEMS
-			var items []any
-			if items, err = u.popMark(); err == nil {
-				var l any
-				if l, err = u.top(); err == nil {
-					for _, v := range items {
-						if err = appendTo(l, v); err != nil {
-							break
-						}
-					}
-				}
-			}
-		case 's':
-			var k, v, d any
-			if v, err = u.pop(); err == nil {
-				if k, err = u.pop(); err == nil {
-					if d, err = u.top(); err == nil {
-						dd, ok := d.(*pyDict)
-						if !ok {
-							return nil, fmt.Errorf("SETITEM on %s", typeName(d))
-						}
-						err = dd.setItems([]any{k, v})
-					}
-				}
-			}
-		case 'u':
-			var items []any
-			if items, err = u.popMark(); err == nil {
-				var d any
-				if d, err = u.top(); err == nil {
-					dd, ok := d.(*pyDict)
-					if !ok {
-						return nil, fmt.Errorf("SETITEMS on %s", typeName(d))
-					}
-					err = dd.setItems(items)
-				}
-			}
-		case '0':
-			_, err = u.pop()
-		case '1':
-			_, err = u.popMark()
-		case '2':
-			var v any
-			if v, err = u.top(); err == nil {
-				err = u.push(v)
-			}
-		case 'p':
-			var s string
-			if s, err = u.line(); err == nil {
-				i, e := strconv.ParseUint(s, 10, 64)
-				if e != nil {
-					return nil, fmt.Errorf("bad PUT %q", s)
-				}
-				err = u.put(i)
-			}
-		case 'q', 'r', 0x94: // BINPUT, LONG_BINPUT, MEMOIZE
-			var i uint64
-			switch op {
-			case 'q':
-				i, err = u.uint(1)
-			case 'r':
-				i, err = u.uint(4)
-			default:
-				i = uint64(len(u.memo))
-			}
-			if err == nil {
-				err = u.put(i)
-			}
-		case 'g':
-			var s string
-			if s, err = u.line(); err == nil {
-				i, e := strconv.ParseUint(s, 10, 64)
-				if e != nil {
-					return nil, fmt.Errorf("bad GET %q", s)
-				}
-				err = u.get(i)
-			}
-		case 'h', 'j':
-			var i uint64
-			if i, err = u.uint(map[byte]int{'h': 1, 'j': 4}[op]); err == nil {
-				err = u.get(i)
-			}
-		case 'c': // GLOBAL
-			var m, n string
-			if m, err = u.line(); err == nil {
-				if n, err = u.line(); err == nil {
-					err = u.global(m, n)
-				}
-			}
-		case 0x93: // STACK_GLOBAL
-			var m, n any
-			if n, err = u.pop(); err == nil {
-				if m, err = u.pop(); err == nil {
-					ms, ok1 := m.(string)
-					ns, ok2 := n.(string)
-					if !ok1 || !ok2 {
-						return nil, errors.New("STACK_GLOBAL of non-strings")
-					}
-					err = u.global(ms, ns)
-				}
-			}
-		case 'R': // REDUCE
-			var args, f any
-			if args, err = u.pop(); err == nil {
-				if f, err = u.pop(); err == nil {
-					var v any
-					if v, err = reduce(f, args); err == nil {
-						err = u.push(v)
-					}
-				}
-			}
-		case 'b': // BUILD
-			var state, obj any
-			if state, err = u.pop(); err == nil {
-				if obj, err = u.top(); err == nil {
-					err = build(obj, state)
-				}
-			}
-		default:
-			return nil, fmt.Errorf("unsupported pickle opcode %#x", op)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (u *unpickler) long(n int) error {
-	b, err := u.need(n)
-	if err != nil {
-		return err
-	}
-	if n > 8 {
-		return fmt.Errorf("integer of %d bytes", n)
-	}
-	var v int64
-	for i := n - 1; i >= 0; i-- {
-		v = v<<8 | int64(b[i])
-	}
-	if n > 0 && n < 8 && b[n-1]&0x80 != 0 { // sign-extend
-		v -= 1 << (8 * n)
-	}
-	return u.push(v)
-}
-
-func (u *unpickler) put(i uint64) error {
-	v, err := u.top()
-	if err != nil {
-		return err
-	}
-	u.memo[i] = v
-	return nil
-}
-
-func (u *unpickler) get(i uint64) error {
-	v, ok := u.memo[i]
+	shape, ok := st[1].(pickle.Tuple)
 	if !ok {
-		return fmt.Errorf("memo %d not set", i)
+		return errors.New("ndarray shape")
 	}
-	return u.push(v)
-}
-
-func (u *unpickler) global(module, name string) error {
-	g := pyGlobal{module, name}
-	if !allowed[g] {
-		return fmt.Errorf("global %s.%s is not allowed in a parameter file", module, name)
-	}
-	return u.push(g)
-}
-
-func appendTo(l, v any) error {
-	pl, ok := l.(*pyList)
-	if !ok {
-		return fmt.Errorf("APPEND on %s", typeName(l))
-	}
-	pl.items = append(pl.items, v)
-	return nil
-}
-
-func (d *pyDict) setItems(items []any) error {
-	if len(items)%2 != 0 {
-		return errors.New("odd number of dict items")
-	}
-	if d.index == nil {
-		d.index = map[string]int{}
-	}
-	for i := 0; i < len(items); i += 2 {
-		if k, ok := pyString(items[i]); ok {
-			if j, dup := d.index[k]; dup {
-				d.vals[j] = items[i+1]
-				continue
-			}
-			d.index[k] = len(d.keys)
-		}
-		d.keys = append(d.keys, items[i])
-		d.vals = append(d.vals, items[i+1])
-	}
-	return nil
-}
-
-func reduce(f, args any) (any, error) {
-	g, ok := f.(pyGlobal)
-	if !ok {
-		return nil, fmt.Errorf("REDUCE on %s", typeName(f))
-	}
-	a, ok := args.(pyTuple)
-	if !ok {
-		return nil, fmt.Errorf("REDUCE %s.%s with %s arguments", g.module, g.name, typeName(args))
-	}
-	switch g.name {
-	case "encode": // _codecs.encode(str, "latin1"): how protocol 2 pickles bytes
-		if len(a) != 2 {
-			return nil, errors.New("_codecs.encode arguments")
-		}
-		s, ok1 := a[0].(string)
-		enc, ok2 := a[1].(string)
-		if !ok1 || !ok2 || (enc != "latin1" && enc != "latin-1") {
-			return nil, errors.New("_codecs.encode arguments")
-		}
-		b := make([]byte, 0, len(s))
-		for _, r := range s {
-			if r > 0xff {
-				return nil, errors.New("non-latin1 character in bytes")
-			}
-			b = append(b, byte(r))
-		}
-		return b, nil
-	case "_reconstruct":
-		return &npArray{}, nil
-	case "dtype":
-		if len(a) < 1 {
-			return nil, errors.New("dtype arguments")
-		}
-		code, ok := pyString(a[0])
-		if !ok {
-			return nil, errors.New("dtype arguments")
-		}
-		return &npDtype{code: code, order: '='}, nil
-	case "scalar": // numpy scalar: (dtype, bytes)
-		if len(a) != 2 {
-			return nil, errors.New("scalar arguments")
-		}
-		dt, ok1 := a[0].(*npDtype)
-		data, ok2 := a[1].([]byte)
-		if !ok1 || !ok2 {
-			return nil, errors.New("scalar arguments")
-		}
-		return &npArray{built: true, shape: []int64{}, dtype: dt, data: data}, nil
-	case "OrderedDict":
-		return &pyDict{}, nil
-	case "set":
-		return &pyList{}, nil
-	}
-	return nil, fmt.Errorf("cannot call %s.%s", g.module, g.name)
-}
-
-func build(obj, state any) error {
-	switch o := obj.(type) {
-	case *npDtype:
-		st, ok := state.(pyTuple)
-		if !ok || len(st) < 2 {
-			return errors.New("dtype state")
-		}
-		order, ok := pyString(st[1])
-		if !ok || len(order) != 1 {
-			return errors.New("dtype byte order")
-		}
-		o.order = order[0]
-		return nil
-	case *npArray:
-		st, ok := state.(pyTuple)
-		if !ok || len(st) != 5 {
-			return errors.New("ndarray state")
-		}
-		shape, ok := st[1].(pyTuple)
+	o.shape = make([]int64, len(shape))
+	for i, d := range shape {
+		v, ok := d.(int64)
 		if !ok {
 			return errors.New("ndarray shape")
 		}
-		o.shape = make([]int64, len(shape))
-		for i, d := range shape {
-			v, ok := d.(int64)
-			if !ok {
-				return errors.New("ndarray shape")
-			}
-			o.shape[i] = v
-		}
-		if o.dtype, ok = st[2].(*npDtype); !ok {
-			return errors.New("ndarray dtype")
-		}
-		f, ok := st[3].(bool)
-		if !ok {
-			if i, isInt := st[3].(int64); isInt {
-				f, ok = i != 0, true
-			}
-		}
-		if !ok {
-			return errors.New("ndarray order flag")
-		}
-		o.fortran = f
-		switch d := st[4].(type) {
-		case []byte:
-			o.data = d
-		case string: // Python 2 str read as unicode by mistake: refuse
-			return errors.New("ndarray data is text")
-		default:
-			return fmt.Errorf("ndarray data is %s (object arrays are not parameters)", typeName(d))
-		}
-		o.built = true
-		return nil
-	case *pyDict:
-		if d, ok := state.(*pyDict); ok { // __dict__ update
-			return o.setItems(interleave(d))
+		o.shape[i] = v
+	}
+	if o.dtype, ok = st[2].(*npDtype); !ok {
+		return errors.New("ndarray dtype")
+	}
+	f, ok := st[3].(bool)
+	if !ok {
+		if i, isInt := st[3].(int64); isInt {
+			f, ok = i != 0, true
 		}
 	}
-	return fmt.Errorf("BUILD on %s", typeName(obj))
-}
-
-func interleave(d *pyDict) []any {
-	out := make([]any, 0, 2*len(d.keys))
-	for i := range d.keys {
-		out = append(out, d.keys[i], d.vals[i])
+	if !ok {
+		return errors.New("ndarray order flag")
 	}
-	return out
+	o.fortran = f
+	switch d := st[4].(type) {
+	case []byte:
+		o.data = d
+	case string: // Python 2 str read as unicode by mistake: refuse
+		return errors.New("ndarray data is text")
+	default:
+		return fmt.Errorf("ndarray data is %s (object arrays are not parameters)", pickle.TypeName(d))
+	}
+	o.built = true
+	return nil
 }
 
 var npCodes = map[string]DType{
@@ -758,4 +286,206 @@ func fortranToC(src []byte, shape []int64, sz int) []byte {
 		}
 	}
 	return dst
+}
+
+// WritePdparams writes tensors, in their order, as paddle.static.save
+// writes a .pdparams: a protocol 4 pickle of a dict {name: numpy array}
+// with numpy 1's module names (numpy 2 loads them too).
+func WritePdparams(path string, ts []*Tensor) error {
+	b, err := EncodePdparams(ts)
+	if err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	return atomicWrite(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// EncodePdparams returns the bytes WritePdparams writes.
+func EncodePdparams(ts []*Tensor) ([]byte, error) {
+	ndarray := pickle.Global{Module: "numpy", Name: "ndarray"}
+	rec := pickle.Global{Module: "numpy.core.multiarray", Name: "_reconstruct"}
+	dtypes := map[DType]*pickle.Object{} // numpy shares one dtype object per type
+	d := &pickle.Dict{}
+	size := 64
+	for _, t := range ts {
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		code, ok := numpyCode(t.DType)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s has no numpy type", t.Name, t.DType)
+		}
+		dt := dtypes[t.DType]
+		if dt == nil {
+			order := "<"
+			if t.DType.Size() == 1 {
+				order = "|"
+			}
+			dt = &pickle.Object{Func: pickle.Global{Module: "numpy", Name: "dtype"}, Args: pickle.Tuple{code, false, true},
+				State: pickle.Tuple{int64(3), order, nil, nil, nil, int64(-1), int64(-1), int64(0)}}
+			dtypes[t.DType] = dt
+		}
+		shape := make(pickle.Tuple, len(t.Dims))
+		for i, v := range t.Dims {
+			shape[i] = v
+		}
+		d.Set(t.Name, &pickle.Object{Func: rec, Args: pickle.Tuple{ndarray, pickle.Tuple{int64(0)}, []byte("b")},
+			State: pickle.Tuple{int64(1), shape, dt, false, t.Data}})
+		size += 128 + len(t.Name) + len(t.Data)
+	}
+	return pickle.AppendMarshal(make([]byte, 0, size), d, 4)
+}
+
+func numpyCode(dt DType) (string, bool) {
+	for c, d := range npCodes {
+		if d == dt {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// The forms of parameter files ReadParams tells apart.
+const (
+	FormDir      = "directory" // one file per variable (save_params, checkpoints)
+	FormFile     = "file"      // one variable's file
+	FormCombined = "combined"  // __params__, .pdiparams (save_combine)
+	FormPdparams = "pdparams"  // a pickle (paddle.save, paddle.static.save)
+)
+
+// Params is what ReadParams found at a path.
+type Params struct {
+	Form    string    // FormDir, FormFile, FormCombined or FormPdparams
+	Tensors []*Tensor // a directory's in name order, a .pdparams's in the file's, a combined file's in record order
+	Skipped []string  // a directory's files that are not parameter records (zoo_state.json, __model__)
+}
+
+// ReadParams reads every variable at path, whichever of Paddle's forms it
+// has. A combined file's records carry no names: names, the complete list
+// of its variables (in any order: save_combine writes them sorted), names
+// them; without names they are left empty. names is only for combined
+// files.
+func ReadParams(path string, names []string) (*Params, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	if st.IsDir() {
+		if names != nil {
+			return nil, fmt.Errorf("weights: %s: a directory names its variables itself; names are for a combined file", path)
+		}
+		list, err := ListDir(path)
+		if err != nil {
+			return nil, err
+		}
+		var vars, skipped []string
+		for _, n := range list {
+			if isRecord(filepath.Join(path, n)) {
+				vars = append(vars, n)
+			} else {
+				skipped = append(skipped, n)
+			}
+		}
+		ts, err := ReadDir(path, vars)
+		if err != nil {
+			return nil, err
+		}
+		return &Params{Form: FormDir, Tensors: inOrder(ts, vars), Skipped: skipped}, nil
+	}
+	if isPickle(path) {
+		if names != nil {
+			return nil, fmt.Errorf("weights: %s: a .pdparams names its variables itself; names are for a combined file", path)
+		}
+		ts, err := ReadPdparamsList(path)
+		if err != nil {
+			return nil, err
+		}
+		return &Params{Form: FormPdparams, Tensors: ts}, nil
+	}
+	if names != nil {
+		ts, err := ReadCombined(path, names)
+		if err != nil {
+			return nil, err
+		}
+		sorted := slices.Clone(names)
+		slices.Sort(sorted)
+		return &Params{Form: FormCombined, Tensors: inOrder(ts, sorted)}, nil
+	}
+	ts, err := readRecords(path, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 1 {
+		ts[0].Name = filepath.Base(path)
+		return &Params{Form: FormFile, Tensors: ts}, nil
+	}
+	return &Params{Form: FormCombined, Tensors: ts}, nil
+}
+
+// isRecord: a fluid record starts with its version, a uint32 0; JSON,
+// text and a ProgramDesc (__model__) do not.
+func isRecord(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // let ReadDir name the problem
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = io.ReadFull(f, b[:])
+	return err != nil || b == [4]byte{}
+}
+
+func inOrder(ts map[string]*Tensor, names []string) []*Tensor {
+	out := make([]*Tensor, len(names))
+	for i, n := range names {
+		out[i] = ts[n]
+	}
+	return out
+}
+
+// isPickle: a .pdparams (or .pdopt) by its name, or any file that starts
+// with pickle's PROTO opcode (a fluid record starts with version 0).
+func isPickle(path string) bool {
+	switch filepath.Ext(path) {
+	case ".pdparams", ".pdopt":
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [1]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && b[0] == 0x80
+}
+
+// readRecords reads a file's records, unnamed, to its end.
+func readRecords(path string, size int64) ([]*Tensor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	var out []*Tensor
+	var off int64
+	for off < size || len(out) == 0 {
+		t, err := Decode(br, size-off)
+		if err != nil {
+			var fe *FormatError
+			if errors.As(err, &fe) {
+				c := *fe
+				c.Path, c.Offset = path, off+fe.Offset
+				c.Reason = fmt.Sprintf("record %d: %s", len(out), fe.Reason)
+				return nil, &c
+			}
+			return nil, fmt.Errorf("weights: %s: record %d: %w", path, len(out), err)
+		}
+		out = append(out, t)
+		off += recordSize(t)
+	}
+	return out, nil
 }

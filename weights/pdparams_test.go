@@ -131,3 +131,128 @@ func FuzzPdparams(f *testing.F) {
 		}
 	})
 }
+
+// TestWritePdparams: what WritePdparams writes reads back the same, in
+// order, with one dtype object shared by the arrays of a type (as numpy
+// pickles it) and numpy's module names.
+func TestWritePdparams(t *testing.T) {
+	src, err := ReadPdparamsList(filepath.Join("testdata", "p4.pdparams"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.pdparams")
+	if err := WritePdparams(path, src); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadPdparamsList(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(src) {
+		t.Fatalf("%d tensors back, want %d", len(got), len(src))
+	}
+	for i := range src {
+		if got[i].Name != src[i].Name || got[i].DType != src[i].DType || !slices.Equal(got[i].Dims, src[i].Dims) || !bytes.Equal(got[i].Data, src[i].Data) {
+			t.Errorf("tensor %d: %s %s %v, want %s %s %v", i, got[i].Name, got[i].DType, got[i].Dims, src[i].Name, src[i].DType, src[i].Dims)
+		}
+	}
+	b, _ := os.ReadFile(path)
+	if n := bytes.Count(b, []byte("\x8c\x02f4")); n != 1 {
+		t.Errorf("dtype f4 written %d times, want once (then memo gets)", n)
+	}
+	if !bytes.Contains(b, []byte("numpy.core.multiarray")) || b[1] != 4 {
+		t.Errorf("not a protocol 4 pickle of numpy.core.multiarray._reconstruct")
+	}
+	if err := WritePdparams(path, []*Tensor{{Name: "b", DType: BF16, Dims: []int64{1}, Data: []byte{0, 0}}}); err == nil || !strings.Contains(err.Error(), "no numpy type") {
+		t.Errorf("BF16: %v", err)
+	}
+}
+
+// TestReadParams reads each of Paddle's forms.
+func TestReadParams(t *testing.T) {
+	combined := filepath.Join(dataDir(t), "paddle", "combined", "model.pdiparams")
+	one := filepath.Join(stemDir(t), "conv1_weights")
+	for _, tc := range []struct {
+		name, path string
+		names      []string
+		form       string
+		n          int
+		first      string
+		dims       []int64
+	}{
+		{"directory", stemDir(t), nil, FormDir, 55, "bn2a_branch1_mean", []int64{256}},
+		{"checkpoint directory", checkpointDir(t), nil, FormDir, 1, "w", []int64{2}},
+		{"one variable", one, nil, FormFile, 1, "conv1_weights", []int64{64, 3, 7, 7}},
+		{"combined with names", combined, []string{"conv_w", "bn_var", "bn_mean", "bn_scale", "bn_bias"}, FormCombined, 5, "bn_bias", []int64{32}},
+		{"combined without names", combined, nil, FormCombined, 5, "", []int64{32}},
+		{"pdparams", filepath.Join("testdata", "p4.pdparams"), nil, FormPdparams, 7, "conv1_weights", []int64{64, 3, 7, 7}},
+		{"pdparams by content", copyTo(t, filepath.Join("testdata", "p2.pdparams"), "params.bin"), nil, FormPdparams, 7, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, err := ReadParams(tc.path, tc.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			form, ts := ps.Form, ps.Tensors
+			if form != tc.form || len(ts) != tc.n {
+				t.Fatalf("%s with %d tensors, want %s with %d", form, len(ts), tc.form, tc.n)
+			}
+			if tc.dims != nil && (ts[0].Name != tc.first || !slices.Equal(ts[0].Dims, tc.dims)) {
+				t.Errorf("first %q %v, want %q %v", ts[0].Name, ts[0].Dims, tc.first, tc.dims)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, path string
+		names      []string
+		want       string
+	}{
+		{"names for a directory", stemDir(t), []string{"a"}, "names are for a combined file"},
+		{"names for a pdparams", filepath.Join("testdata", "p4.pdparams"), []string{"a"}, "names are for a combined file"},
+		{"too few names", combined, []string{"a", "b"}, "trailing bytes"},
+		{"missing", filepath.Join(t.TempDir(), "nope"), nil, "no such file"},
+		{"empty file", copyBytes(t, nil), nil, "record 0"},
+		{"not parameters", copyBytes(t, []byte("hello, world\n")), nil, "record 0"},
+	} {
+		if _, err := ReadParams(tc.path, tc.names); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ReadParams = %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func copyTo(t *testing.T, src, name string) string {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func copyBytes(t *testing.T, b []byte) string {
+	dst := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// checkpointDir is a zoo checkpoint: a variable and zoo_state.json, which
+// ReadParams skips.
+func checkpointDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := WriteFile(filepath.Join(dir, "w"), NewFloat32("w", []int64{2}, []float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zoo_state.json"), []byte(`{"epoch": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ReadParams(dir, nil)
+	if err != nil || !slices.Equal(ps.Skipped, []string{"zoo_state.json"}) {
+		t.Fatalf("ReadParams(checkpoint) skipped %v, %v; want zoo_state.json", ps, err)
+	}
+	return dir
+}

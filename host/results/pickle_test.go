@@ -1,7 +1,6 @@
 package results
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,27 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/zoo-ml/zoo/internal/pickle"
+)
+
+// The opcodes WritePickle emits, for the disassembler.
+const (
+	opProto      = pickle.OpProto
+	opEmptyList  = pickle.OpEmptyList
+	opBinPut     = pickle.OpBinPut
+	opLongBinPut = pickle.OpLongBinPut
+	opMark       = pickle.OpMark
+	opAppend     = pickle.OpAppend
+	opAppends    = pickle.OpAppends
+	opBinUnicode = pickle.OpBinUnicode
+	opBinFloat   = pickle.OpBinFloat
+	opBinInt1    = pickle.OpBinInt1
+	opBinInt2    = pickle.OpBinInt2
+	opBinInt     = pickle.OpBinInt
+	opLong1      = pickle.OpLong1
+	opTuple3     = pickle.OpTuple3
+	opStop       = pickle.OpStop
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -28,10 +48,12 @@ var goldenRows = []InferRow{
 }
 
 // disassemble lists the opcodes of a pickle in the style of Python's
-// pickletools.dis, one per line, checking each is well formed.
+// pickletools.dis, one per line, checking each is well formed and that
+// memo indices count up from 0 as Pickler.memoize numbers them.
 func disassemble(data []byte) (string, error) {
 	var b strings.Builder
 	i := 0
+	var memo uint32
 	need := func(n int) ([]byte, error) {
 		if i+n > len(data) {
 			return nil, fmt.Errorf("offset %d: truncated", i)
@@ -56,20 +78,25 @@ func disassemble(data []byte) (string, error) {
 			arg = fmt.Sprint(a[0])
 		case opEmptyList:
 			name = "EMPTY_LIST"
-		case opBinPut:
+		case opBinPut, opLongBinPut:
+			n := 1
 			name = "BINPUT"
-			a, err := need(1)
+			if op == opLongBinPut {
+				name, n = "LONG_BINPUT", 4
+			}
+			a, err := need(n)
 			if err != nil {
 				return "", err
 			}
-			arg = fmt.Sprint(a[0])
-		case opLongBinPut:
-			name = "LONG_BINPUT"
-			a, err := need(4)
-			if err != nil {
-				return "", err
+			idx := uint32(a[0])
+			if n == 4 {
+				idx = binary.LittleEndian.Uint32(a)
 			}
-			arg = fmt.Sprint(binary.LittleEndian.Uint32(a))
+			if idx != memo {
+				return "", fmt.Errorf("offset %d: memo index %d, want %d", pos, idx, memo)
+			}
+			memo++
+			arg = fmt.Sprint(idx)
 		case opMark:
 			name = "MARK"
 		case opAppend:
@@ -152,90 +179,46 @@ func decodeLong(a []byte) int64 {
 	return v
 }
 
-// unpickle runs the pickle machine for the opcodes WritePickle uses and
-// turns the result back into rows, checking the memo as it goes.
+// unpickle reads rows back with internal/pickle (no globals allowed).
 func unpickle(data []byte) ([]InferRow, error) {
-	var stack []any
-	var marks []int
-	memo := map[uint32]any{}
-	i := 0
-	rd := func(n int) []byte { out := data[i : i+n]; i += n; return out }
-	for i < len(data) {
-		op := data[i]
-		i++
-		switch op {
-		case opProto:
-			if v := rd(1)[0]; v != 2 {
-				return nil, fmt.Errorf("protocol %d, want 2", v)
-			}
-		case opEmptyList:
-			stack = append(stack, &[]any{})
-		case opBinPut, opLongBinPut:
-			var idx uint32
-			if op == opBinPut {
-				idx = uint32(rd(1)[0])
-			} else {
-				idx = binary.LittleEndian.Uint32(rd(4))
-			}
-			if _, dup := memo[idx]; dup || idx != uint32(len(memo)) {
-				return nil, fmt.Errorf("memo index %d out of order", idx)
-			}
-			memo[idx] = stack[len(stack)-1]
-		case opMark:
-			marks = append(marks, len(stack))
-		case opAppend:
-			l := stack[len(stack)-2].(*[]any)
-			*l = append(*l, stack[len(stack)-1])
-			stack = stack[:len(stack)-1]
-		case opAppends:
-			m := marks[len(marks)-1]
-			marks = marks[:len(marks)-1]
-			l := stack[m-1].(*[]any)
-			*l = append(*l, stack[m:]...)
-			stack = stack[:m]
-		case opBinUnicode:
-			n := int(binary.LittleEndian.Uint32(rd(4)))
-			stack = append(stack, string(rd(n)))
-		case opBinFloat:
-			stack = append(stack, math.Float64frombits(binary.BigEndian.Uint64(rd(8))))
-		case opBinInt1:
-			stack = append(stack, int64(rd(1)[0]))
-		case opBinInt2:
-			stack = append(stack, int64(binary.LittleEndian.Uint16(rd(2))))
-		case opBinInt:
-			stack = append(stack, int64(int32(binary.LittleEndian.Uint32(rd(4)))))
-		case opLong1:
-			n := int(rd(1)[0])
-			stack = append(stack, decodeLong(rd(n)))
-		case opTuple3:
-			t := [3]any{stack[len(stack)-3], stack[len(stack)-2], stack[len(stack)-1]}
-			stack = append(stack[:len(stack)-3], t)
-		case opStop:
-			if len(stack) != 1 {
-				return nil, fmt.Errorf("stack has %d items at STOP", len(stack))
-			}
-			var rows []InferRow
-			for _, it := range *stack[0].(*[]any) {
-				t := it.([3]any)
-				r := InferRow{VideoID: t[0].(string), Scores: []float32{}, Labels: []int{}}
-				for _, s := range *t[1].(*[]any) {
-					f := s.(float64)
-					if float64(float32(f)) != f && !math.IsNaN(f) {
-						return nil, fmt.Errorf("score %v is not a float32 value", f)
-					}
-					r.Scores = append(r.Scores, float32(f))
-				}
-				for _, l := range *t[2].(*[]any) {
-					r.Labels = append(r.Labels, int(l.(int64)))
-				}
-				rows = append(rows, r)
-			}
-			return rows, nil
-		default:
-			return nil, fmt.Errorf("unexpected opcode 0x%02x", op)
-		}
+	v, err := pickle.Decode(data, nil)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errors.New("no STOP")
+	l, ok := v.(*pickle.List)
+	if !ok {
+		return nil, fmt.Errorf("top object is %s, want a list", pickle.TypeName(v))
+	}
+	var rows []InferRow
+	for _, it := range l.Items {
+		t, ok := it.(pickle.Tuple)
+		if !ok || len(t) != 3 {
+			return nil, fmt.Errorf("row %v, want a 3-tuple", it)
+		}
+		id, ok1 := t[0].(string)
+		scores, ok2 := t[1].(*pickle.List)
+		labels, ok3 := t[2].(*pickle.List)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("row %v, want (str, list, list)", t)
+		}
+		r := InferRow{VideoID: id, Scores: []float32{}, Labels: []int{}}
+		for _, s := range scores.Items {
+			f, ok := s.(float64)
+			if !ok || float64(float32(f)) != f && !math.IsNaN(f) {
+				return nil, fmt.Errorf("score %v is not a float32 value", s)
+			}
+			r.Scores = append(r.Scores, float32(f))
+		}
+		for _, l := range labels.Items {
+			n, ok := l.(int64)
+			if !ok {
+				return nil, fmt.Errorf("label %v is not an int", l)
+			}
+			r.Labels = append(r.Labels, int(n))
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
 }
 
 // normalize makes nil and empty slices compare equal, as they do in Python.
@@ -297,7 +280,10 @@ func TestPickleBatchesAndMemo(t *testing.T) {
 	for i := range 300 {
 		rows = append(rows, InferRow{VideoID: fmt.Sprintf("v%03d", i), Scores: []float32{1, 0}, Labels: []int{0, 1}})
 	}
-	data := EncodePickle(rows)
+	data, err := EncodePickle(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dis, err := disassemble(data)
 	if err != nil {
 		t.Fatal(err)
@@ -333,29 +319,6 @@ func TestPickleBatchesAndMemo(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, normalize(rows)) {
 		t.Error("round trip of large pickle differs")
-	}
-}
-
-func TestEncodeLong(t *testing.T) {
-	t.Parallel()
-	// Expected bytes from Python's pickle.encode_long.
-	for _, tt := range []struct {
-		v    int64
-		want []byte
-	}{
-		{1 << 40, []byte{0, 0, 0, 0, 0, 1}},
-		{-1 << 40, []byte{0, 0, 0, 0, 0, 0xff}},
-		{1 << 31, []byte{0, 0, 0, 0x80, 0}},
-		{-1<<31 - 1, []byte{0xff, 0xff, 0xff, 0x7f, 0xff}},
-		{math.MaxInt64, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
-		{math.MinInt64, []byte{0, 0, 0, 0, 0, 0, 0, 0x80}},
-	} {
-		if got := encodeLong(tt.v); !bytes.Equal(got, tt.want) {
-			t.Errorf("encodeLong(%d) = % x, want % x", tt.v, got, tt.want)
-		}
-		if got := decodeLong(tt.want); got != tt.v {
-			t.Errorf("decodeLong(% x) = %d, want %d", tt.want, got, tt.v)
-		}
 	}
 }
 

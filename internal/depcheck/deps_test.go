@@ -2,7 +2,9 @@ package depcheck
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -13,7 +15,10 @@ const mod = "github.com/zoo-ml/zoo/"
 const stdlibOnly = "<non-standard>"
 
 // rules: for each package pattern, the import-path prefixes none of its
-// packages may depend on (directly or not).
+// packages may depend on (directly or not). A zoo package under internal/
+// that itself imports only the standard library (internal/pickle) is
+// allowed everywhere, "stdlib only" packages included: it can bring no
+// forbidden edge with it.
 var rules = []struct {
 	pkgs      string
 	forbidden []string
@@ -24,6 +29,7 @@ var rules = []struct {
 	{"host/config", []string{mod}},
 	{"host/results", []string{mod}},
 	{"weights/...", []string{stdlibOnly}},
+	{"internal/pickle", []string{stdlibOnly}},
 	{"video/...", []string{mod, "gorgonia.org/"}},
 	{"nn/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "plugins", mod + "video", mod + "cmd"}},
 }
@@ -32,22 +38,94 @@ func TestDependencyRules(t *testing.T) {
 	for _, r := range rules {
 		t.Run(r.pkgs, func(t *testing.T) {
 			t.Parallel()
-			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+r.pkgs).CombinedOutput()
+			deps, err := goListDeps("../../" + r.pkgs)
 			if err != nil {
-				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+				t.Fatal(err)
 			}
-			self := strings.TrimSuffix(mod+r.pkgs, "/...")
-			for _, dep := range strings.Fields(string(out)) {
-				if dep == self || strings.HasPrefix(dep, self+"/") {
-					continue
-				}
-				for _, f := range r.forbidden {
-					first, _, _ := strings.Cut(dep, "/")
-					if f == stdlibOnly && strings.Contains(first, ".") || strings.HasPrefix(dep, f) {
-						t.Errorf("%s depends on %s, which DEVELOPERS.md forbids", r.pkgs, dep)
-					}
-				}
+			for _, dep := range violations(r.pkgs, r.forbidden, deps, stdlibInternal) {
+				t.Errorf("%s depends on %s, which DEVELOPERS.md forbids", r.pkgs, dep)
 			}
 		})
+	}
+}
+
+// violations returns the deps of pkgs that one of forbidden matches.
+func violations(pkgs string, forbidden, deps []string, stdlibInternal func(string) bool) []string {
+	var out []string
+	self := strings.TrimSuffix(mod+pkgs, "/...")
+	for _, dep := range deps {
+		if dep == self || strings.HasPrefix(dep, self+"/") {
+			continue
+		}
+		if strings.HasPrefix(dep, mod+"internal/") && stdlibInternal(dep) {
+			continue
+		}
+		for _, f := range forbidden {
+			first, _, _ := strings.Cut(dep, "/")
+			if f == stdlibOnly && strings.Contains(first, ".") || strings.HasPrefix(dep, f) {
+				out = append(out, dep)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func goListDeps(pattern string) ([]string, error) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pattern).CombinedOutput()
+	if err != nil {
+		return nil, &listError{pattern, err, string(out)}
+	}
+	return strings.Fields(string(out)), nil
+}
+
+type listError struct {
+	pattern string
+	err     error
+	out     string
+}
+
+func (e *listError) Error() string {
+	return "go list " + e.pattern + ": " + e.err.Error() + "\n" + e.out
+}
+
+var stdlibCache sync.Map // import path -> bool
+
+// stdlibInternal reports whether the zoo package pkg imports only the
+// standard library (a failing go list counts as no).
+func stdlibInternal(pkg string) bool {
+	if v, ok := stdlibCache.Load(pkg); ok {
+		return v.(bool)
+	}
+	deps, err := goListDeps(pkg)
+	ok := err == nil && !slices.ContainsFunc(deps, func(d string) bool {
+		first, _, _ := strings.Cut(d, "/")
+		return d != pkg && strings.Contains(first, ".")
+	})
+	stdlibCache.Store(pkg, ok)
+	return ok
+}
+
+// TestViolations: the exception for stdlib-only internal packages lets
+// nothing else through.
+func TestViolations(t *testing.T) {
+	isStd := func(p string) bool { return p == mod+"internal/pickle" }
+	for _, tc := range []struct {
+		name, pkgs string
+		forbidden  []string
+		deps, want []string
+	}{
+		{"stdlib only allows a stdlib-only internal package", "weights/...", []string{stdlibOnly},
+			[]string{"os", mod + "weights", mod + "internal/pickle"}, nil},
+		{"but not one that imports more", "weights/...", []string{stdlibOnly},
+			[]string{mod + "internal/testplugins", mod + "sdk", "google.golang.org/grpc"},
+			[]string{mod + "internal/testplugins", mod + "sdk", "google.golang.org/grpc"}},
+		{"nor any other zoo package", "host/results", []string{mod},
+			[]string{mod + "internal/pickle", mod + "weights"}, []string{mod + "weights"}},
+		{"the package itself", "video/...", []string{mod}, []string{mod + "video", mod + "video/x"}, nil},
+	} {
+		if got := violations(tc.pkgs, tc.forbidden, tc.deps, isStd); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: violations = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

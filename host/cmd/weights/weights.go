@@ -44,6 +44,7 @@ touch the network).`,
 		NewCmdVerify(f, nil),
 		NewCmdImport(f, nil),
 		NewCmdRm(f, nil),
+		NewCmdInspect(f, nil),
 	)
 	return cmd
 }

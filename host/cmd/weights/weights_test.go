@@ -89,6 +89,12 @@ func TestParse(t *testing.T) {
 		{[]string{"import", "a", "/nonexistent.tar.gz"}, "", "archive /nonexistent.tar.gz: no such file"},
 		{[]string{"import", "a", "."}, "", "archive .: not a file"},
 		{[]string{"import", "-q", "a", "weights_test.go"}, "import a weights_test.go quiet=true", ""},
+		{[]string{"inspect", "m.pdparams"}, "inspect m.pdparams names= model= json=false", ""},
+		{[]string{"inspect", "--json", "--names", "n.txt", "__params__"}, "inspect __params__ names=n.txt model= json=true", ""},
+		{[]string{"inspect", "--model", "TSM", "__params__"}, "inspect __params__ names= model=TSM json=false", ""},
+		{[]string{"inspect"}, "", "inspect needs one path"},
+		{[]string{"inspect", "a", "b"}, "", "inspect needs one path"},
+		{[]string{"inspect", "--names", "n", "--model", "TSM", "x"}, "", "--names and --model both name the variables"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -106,6 +112,10 @@ func TestParse(t *testing.T) {
 				NewCmdPath(f, func(_ context.Context, o *PathOptions) error { got = "path " + o.Name; return nil }),
 				NewCmdVerify(f, func(_ context.Context, o *VerifyOptions) error { got = fmt.Sprintf("verify %v", o.Names); return nil }),
 				NewCmdRm(f, func(_ context.Context, o *RmOptions) error { got = "rm " + o.Name; return nil }),
+				NewCmdInspect(f, func(_ context.Context, o *InspectOptions) error {
+					got = fmt.Sprintf("inspect %s names=%s model=%s json=%v", o.Path, o.Names, o.Model, o.JSON)
+					return nil
+				}),
 				NewCmdImport(f, func(_ context.Context, o *ImportOptions) error {
 					got = fmt.Sprintf("import %s %s quiet=%v", o.Name, o.Archive, o.Quiet)
 					return nil
@@ -132,5 +142,27 @@ func TestParse(t *testing.T) {
 				t.Errorf("run got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestNameAfterSet(t *testing.T) {
+	t.Parallel()
+	set := weights.Set{Name: "s", Tensors: map[string]weights.Spec{
+		"fc_0.w_0": {DType: weights.FP32, Dims: []int64{4, 2}},
+		"conv_w":   {DType: weights.FP32, Dims: []int64{2, 3, 1, 1}},
+	}}
+	rec := func(dims ...int64) *weights.Tensor {
+		return &weights.Tensor{DType: weights.FP32, Dims: dims}
+	}
+	ts := []*weights.Tensor{rec(2, 3, 1, 1), rec(4, 2)}
+	if err := nameAfterSet(ts, set); err != nil || ts[0].Name != "conv_w" || ts[1].Name != "fc_0.w_0" {
+		t.Errorf("nameAfterSet = %v, names %q %q; want conv_w, fc_0.w_0", err, ts[0].Name, ts[1].Name)
+	}
+	swapped := []*weights.Tensor{rec(4, 2), rec(2, 3, 1, 1)}
+	if err := nameAfterSet(swapped, set); err == nil || !strings.Contains(err.Error(), "record 0 is FP32 [4 2], but s's variable 0 in sorted order, conv_w, is FP32 [2 3 1 1]") || swapped[0].Name != "" {
+		t.Errorf("records in another order: %v (names %q)", err, swapped[0].Name)
+	}
+	if err := nameAfterSet(ts[:1], set); err == nil || !strings.Contains(err.Error(), "1 records, s has 2") {
+		t.Errorf("one record: %v", err)
 	}
 }

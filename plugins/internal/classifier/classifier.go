@@ -7,6 +7,7 @@ package classifier
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -68,23 +69,41 @@ func NotFC(name string) bool { return !strings.Contains(name, "fc_0") }
 func All(string) bool { return true }
 
 // Load reads the kept parameters (and, with velocity, the optimizer state
-// where the directory has it) from a Paddle parameter directory into m, and
-// returns how many files it read. Errors are CodeInvalidArgument and name
-// the directory and the variable.
+// where the directory has it) into m from a Paddle parameter directory or
+// a .pdparams file whose names are Paddle's fluid names (what
+// paddle.static.save writes), and returns how many variables it read.
+// Errors are CodeInvalidArgument and name the path and the variable.
 func Load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (int, error) {
+	n, _, err := load(m, dir, keep, velocity)
+	return n, err
+}
+
+// load is Load, also returning how many variables the source has.
+func load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (int, int, error) {
 	want := Specs(m, keep)
-	ts, extra, err := weights.Load(dir, want)
-	if err != nil {
-		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	var ts map[string]*weights.Tensor
+	var extra []string
+	var err error
+	if IsPdparams(dir) {
+		if velocity {
+			return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s: a .pdparams file has no optimizer state; resume from a checkpoint directory", dir)
+		}
+		ts, extra, err = loadPdparams(dir, want)
+	} else {
+		ts, extra, err = weights.Load(dir, want)
 	}
+	if err != nil {
+		return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	total := len(ts) + len(extra)
 	for name, t := range ts {
 		v, err := t.Float32s()
 		if err != nil {
-			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: %v", name, dir, err)
+			return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: %v", name, dir, err)
 		}
 		p, _ := m.Param(name)
 		if err := m.SetParam(name, p.Shape, v); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	n := len(ts)
@@ -97,20 +116,20 @@ func Load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (i
 		}
 		vts, err := weights.ReadDir(dir, vs)
 		if err != nil {
-			return 0, sdk.Errorf(sdk.CodeInvalidArgument, "optimizer state in %s: %v", dir, err)
+			return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "optimizer state in %s: %v", dir, err)
 		}
 		for vn, t := range vts {
 			name := strings.TrimSuffix(vn, "_velocity_0")
 			p, _ := m.Param(name)
 			v, err := t.Float32s()
 			if err != nil || len(v) != p.Value.Shape().TotalSize() {
-				return 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: wrong size for %s", vn, dir, name)
+				return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s in %s: wrong size for %s", vn, dir, name)
 			}
 			m.Optimizer().SetVelocity(name, tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(v)))
 		}
 		n += len(vts)
 	}
-	return n, nil
+	return n, total, nil
 }
 
 // LoadKind is a Session.Load of a Paddle directory: pretrain skips fc_0,
@@ -120,12 +139,37 @@ func LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
 	if kind == sdk.UsePretrain {
 		keep = NotFC
 	}
-	n, err := Load(m, dir, keep, kind == sdk.LoadResume)
+	n, total, err := load(m, dir, keep, kind == sdk.LoadResume)
 	if err != nil {
 		return sdk.LoadResult{}, err
 	}
-	files, _ := weights.ListDir(dir)
-	return sdk.LoadResult{Loaded: n, Ignored: len(files) - n}, nil
+	return sdk.LoadResult{Loaded: n, Ignored: total - n}, nil
+}
+
+// IsPdparams reports whether path is a file rather than a directory of
+// parameter files: the host passes only those two, and a file is a
+// .pdparams.
+func IsPdparams(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// loadPdparams is weights.Load for a .pdparams file.
+func loadPdparams(path string, want map[string]weights.Spec) (map[string]*weights.Tensor, []string, error) {
+	ts, err := weights.ReadPdparams(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	extra, err := weights.CheckTensors(path, ts, want)
+	if err != nil {
+		return nil, extra, err
+	}
+	for name := range ts {
+		if _, ok := want[name]; !ok {
+			delete(ts, name)
+		}
+	}
+	return ts, extra, nil
 }
 
 // Save writes every parameter and its Momentum velocity in Paddle's
