@@ -10,7 +10,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 TAGS    ?= openblas
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all build link-zoo plugins deps test run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain
+.PHONY: all build link-zoo plugins deps test test-race run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain
 
 all: build
 
@@ -64,10 +64,21 @@ proto:
 proto-python:
 	protoc -I sdk/proto --python_out=examples/python-plugin sdk/proto/zoo_plugin_v1.proto
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet and staticcheck (pinned) over zoo and examples/zoo-plugin-echo
+## (the zoocuda files: `make cuda-check` vets them)
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GOFLAGS_TAGS) ./...
+	$(STATICCHECK) $(GOFLAGS_TAGS) ./...
+	cd examples/zoo-plugin-echo && $(GO) vet ./... && $(STATICCHECK) ./...
+
+## test-race: the packages with goroutines (plugin clients, the registry's
+## parallel Describe, the video reader's workers, weights downloads) under
+## the race detector (needs cgo and gcc); about 5 minutes on 2 cores
+RACE_PKGS ?= ./host/... ./registry/... ./sdk/... ./video/... ./weights/...
+test-race: deps
+	$(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 30m $(RACE_PKGS)
 
 ## cuda: the GPU build (docs/gpu.md): bin/zoo-plugin-tsm and bin/zoo-gpucheck
 ## with -tags zoocuda (not "cuda": that tag turns gorgonia itself into its

@@ -14,7 +14,7 @@ import (
 )
 
 // dataDir finds shared/data: $ZOO_SHARED_DATA, else ../shared/data beside
-// the repository root (where CI clones it), else /work/shared/data.
+// the repository root (where CI clones it).
 func dataDir(t testing.TB) string { return shareddata.Dir(t) }
 
 func videoPath(t testing.TB, name string) string {

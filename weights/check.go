@@ -1,9 +1,7 @@
 package weights
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -145,6 +143,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(ks)
 	return ks
 }
-
-// isNotExist is errors.Is(err, os.ErrNotExist).
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

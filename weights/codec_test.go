@@ -225,7 +225,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"lod version", record{lodVersion: 1, desc: desc(5, 1), data: make([]byte, 4)}.bytes(), "not a fluid LoDTensor file (version 1", nil},
 		{"tensor version", record{tenVersion: 2, desc: desc(5, 1), data: make([]byte, 4)}.bytes(), "unsupported tensor version 2", nil},
 		{"absurd lod levels", record{lodLevels: ptr(uint64(1 << 40)), desc: desc(5, 1)}.bytes(), "lod level 1099511627776 above 32", nil},
-		{"lod level bytes beyond file", append(binary.LittleEndian.AppendUint64(make([]byte, 12, 12)[:4:4], 1), binary.LittleEndian.AppendUint64(nil, 1<<60)...), "truncated lod level 0", nil},
+		{"lod level bytes beyond file", append(binary.LittleEndian.AppendUint64(make([]byte, 12)[:4:4], 1), binary.LittleEndian.AppendUint64(nil, 1<<60)...), "truncated lod level 0", nil},
 		{"lod level not multiple of 8", append(binary.LittleEndian.AppendUint64(make([]byte, 4), 1), binary.LittleEndian.AppendUint64(nil, 7)...), "not a multiple of 8", nil},
 		{"desc size 0", record{descSize: ptr(int32(0))}.bytes(), "tensor desc size 0", nil},
 		{"desc size negative", record{descSize: ptr(int32(-5)), desc: desc(5, 1)}.bytes(), "tensor desc size -5", nil},

@@ -71,7 +71,7 @@ func extractTarGz(r io.Reader, dst, name string, limit int64) error {
 				}
 				return fmt.Errorf("weights: %s: %w", name, err)
 			}
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // tar.Reader reports the legacy TypeRegA as TypeReg (or TypeDir)
 			if h.Size > limit-total {
 				return fmt.Errorf("weights: %s: unpacked size above the limit of %d bytes: %w", name, limit, ErrUnsafeArchive)
 			}

@@ -8,8 +8,8 @@ import (
 )
 
 // dataDir finds the shared test data: $ZOO_SHARED_DATA, else
-// <repo>/../shared/data (how CI lays out the checkout), else
-// /work/shared/data. Missing data is a failure, not a skip.
+// <repo>/../shared/data (how CI lays out the checkout). Missing data is a
+// failure, not a skip.
 func dataDir(t testing.TB) string { return shareddata.Dir(t) }
 
 func stemDir(t testing.TB) string { return filepath.Join(dataDir(t), "paddle", "resnet50_stem") }

@@ -242,7 +242,7 @@ func TestFetchAndResume(t *testing.T) {
 		}, fmt.Sprintf("bytes=%d-", len(arch)/3), 1},
 		{"500 then ok", func(n int, w http.ResponseWriter, r *http.Request, b []byte) bool {
 			if n == 0 {
-				http.Error(w, "busy", 503)
+				http.Error(w, "busy", http.StatusServiceUnavailable)
 				return true
 			}
 			return false

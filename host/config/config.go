@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -62,16 +61,6 @@ func (c Config) Clone() Config { return Merge(c, nil) }
 
 // Sections returns the section names of c, sorted.
 func (c Config) Sections() []string { return slices.Sorted(maps.Keys(c)) }
-
-// JSON encodes c for a plugin: an object of sections, each an object of
-// keys, in sorted order, so that equal configs give equal bytes.
-func JSON(c Config) ([]byte, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode config as json: %w", err)
-	}
-	return b, nil
-}
 
 // canonical deep-copies v, turning Go slices into []any, so that configs
 // built in Go compare equal to parsed ones.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -492,22 +493,6 @@ func TestDefaultsAndMerge(t *testing.T) {
 	}
 }
 
-func TestJSON(t *testing.T) {
-	t.Parallel()
-	c := Config{"TRAIN": {"lr": 0.01, "epochs": []any{40, 60}, "gpu": true, "name": "x", "none": nil}, "A": {}}
-	b, err := JSON(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"A":{},"TRAIN":{"epochs":[40,60],"gpu":true,"lr":0.01,"name":"x","none":null}}`
-	if string(b) != want {
-		t.Errorf("JSON = %s, want %s", b, want)
-	}
-	if _, err := JSON(Config{"A": {"x": math.NaN()}}); err == nil || !strings.HasPrefix(err.Error(), "encode config as json:") {
-		t.Errorf("JSON(NaN) error = %v", err)
-	}
-}
-
 func TestApplySet(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -573,7 +558,7 @@ func TestApplyFlag(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		sections []string // nil: ApplyFlag
+		sections []string // nil: every section a flag may set
 		key, val string
 		want     map[string]any // section -> value; sections not listed keep the file's value or stay absent
 		wantErr  string
@@ -605,10 +590,9 @@ func TestApplyFlag(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.sections == nil {
-				err = ApplyFlag(c, tsmSchema, tt.key, tt.val)
-			} else {
-				err = ApplyFlagTo(c, tsmSchema, tt.sections, tt.key, tt.val)
+				tt.sections = []string{"TRAIN", "VALID", "TEST", "INFER"}
 			}
+			err = ApplyFlagTo(c, tsmSchema, tt.sections, tt.key, tt.val)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -646,93 +630,6 @@ func TestModeSections(t *testing.T) {
 	}
 }
 
-type modelCfg struct {
-	Name       string    `config:"name"`
-	Format     string    `config:"format"`
-	NumClasses int       `config:"num_classes"`
-	SegNum     int       `config:"seg_num"`
-	Seglen     int       `config:"seglen"`
-	ImageMean  []float64 `config:"image_mean"`
-	ImageStd   []float32 `config:"image_std"`
-	NumLayers  int       `config:"num_layers"`
-}
-
-type trainCfg struct {
-	Epoch       int     `config:"epoch"`
-	ShortSize   int     `config:"short_size"`
-	TargetSize  int     `config:"target_size"`
-	Threads     int     `config:"num_reader_threads"`
-	BufSize     int     `config:"buf_size"`
-	BatchSize   int     `config:"batch_size"`
-	UseGPU      bool    `config:"use_gpu"`
-	NumGPUs     int     `config:"num_gpus"`
-	Filelist    string  `config:"filelist"`
-	LR          float64 `config:"learning_rate"`
-	LRDecay     float64 `config:"learning_rate_decay"`
-	DecayEpochs []int   `config:"decay_epochs"`
-	L2          float64 `config:"l2_weight_decay"`
-	Momentum    float64 `config:"momentum"`
-	TotalVideos int     `config:"total_videos"`
-}
-
-func TestDecode(t *testing.T) {
-	t.Parallel()
-	c, err := Load("testdata/tsm.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m modelCfg
-	if err := Decode(c, "model", &m); err != nil {
-		t.Fatal(err)
-	}
-	wantM := modelCfg{"TSM", "pkl", 400, 8, 1, []float64{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}, 50}
-	if !reflect.DeepEqual(m, wantM) {
-		t.Errorf("Decode MODEL = %+v, want %+v", m, wantM)
-	}
-	var tr trainCfg
-	if err := Decode(c, "TRAIN", &tr); err != nil {
-		t.Fatal(err)
-	}
-	if tr.Epoch != 65 || tr.LR != 0.01 || !tr.UseGPU || !reflect.DeepEqual(tr.DecayEpochs, []int{40, 60}) || tr.L2 != 1e-4 || tr.TotalVideos != 239781 {
-		t.Errorf("Decode TRAIN = %+v", tr)
-	}
-	// An int written for a float key decodes.
-	c["TRAIN"]["learning_rate"] = 1
-	if err := Decode(c, "TRAIN", &tr); err != nil || tr.LR != 1 {
-		t.Errorf("Decode int into float: %v, lr %v", err, tr.LR)
-	}
-
-	// A key the struct lacks is an error naming it, on one line.
-	var small struct {
-		Name string `config:"name"`
-	}
-	err = Decode(Config{"MODEL": {"name": "x", "seg_num": 8, "num_classes": 3}}, "MODEL", &small)
-	if want := "decode config [MODEL]: no field for keys: num_classes, seg_num"; err == nil || err.Error() != want {
-		t.Errorf("Decode with unused keys error = %q, want %q", err, want)
-	}
-	// A wrong type is an error naming the key.
-	c["MODEL"]["seg_num"] = "eight"
-	err = Decode(c, "MODEL", &m)
-	if want := "decode config [MODEL]: 'seg_num' expected type 'int', got unconvertible type 'string'"; err == nil || err.Error() != want {
-		t.Errorf("Decode with wrong type error = %q, want %q", err, want)
-	}
-
-	// DecodeMerged: a mode section overrides MODEL, as kinetics_reader.py
-	// does for seg_num.
-	var rd struct {
-		SegNum    int    `config:"seg_num"`
-		BatchSize int    `config:"batch_size"`
-		Name      string `config:"name"`
-	}
-	mc := Config{"MODEL": {"seg_num": 8, "name": "TSN"}, "TEST": {"seg_num": 7, "batch_size": 16}}
-	if err := DecodeMerged(mc, &rd, "MODEL", "TEST"); err != nil {
-		t.Fatal(err)
-	}
-	if rd.SegNum != 7 || rd.BatchSize != 16 || rd.Name != "TSN" {
-		t.Errorf("DecodeMerged = %+v", rd)
-	}
-}
-
 // FuzzParseINI checks that no input makes the parser panic, and that every
 // error names the file.
 func FuzzParseINI(f *testing.F) {
@@ -752,7 +649,8 @@ func FuzzParseINI(f *testing.F) {
 			}
 			return
 		}
-		if _, err := JSON(c); err != nil && !strings.Contains(err.Error(), "unsupported value") {
+		// The config crosses to the plugin as JSON (sdk's convert).
+		if _, err := json.Marshal(c); err != nil && !strings.Contains(err.Error(), "unsupported value") {
 			t.Errorf("JSON of parsed config: %v", err)
 		}
 	})
@@ -806,7 +704,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	b, _ := JSON(c)
+	b, _ := json.Marshal(c) // as sdk sends it
 	fmt.Println(string(b))
 	// Output: {"MODEL":{"seg_num":8,"temporal_shift":false},"TRAIN":{"batch_size":2,"epoch":3},"VALID":{"batch_size":2}}
 }

@@ -4,8 +4,9 @@
 // type, default, help) and the host parses the user's file (Paddle's INI
 // dialect with Python-literal values, or the same keys as YAML), applies
 // command-line flags with Paddle's merge_configs rule and --set overrides,
-// validates the result against the schema and sends it to the plugin as
-// JSON. Decode turns a section into a typed struct.
+// validates the result against the schema and hands it to sdk, which sends
+// it to the plugin as JSON. The plugin decodes it into its own typed struct
+// (sdk.Config.Decode), the struct its schema is derived from (sdk.SchemaOf).
 //
 // A typical host sequence:
 //
@@ -14,9 +15,6 @@
 //	err = config.ApplyFlagTo(c, schema, config.ModeSections(mode), "batch_size", "8")
 //	err = config.ApplySet(c, schema, sets)
 //	err = schema.Validate(c)
-//	b, err := config.JSON(c)
 //
-// Imported by host/ (the driver and CLI). DEVELOPERS.md lets plugins import
-// only sdk, nn, video and weights, so a plugin that wants Decode on its side
-// of the JSON needs it in sdk; it depends only on mapstructure.
+// Imported by host/ (the driver and CLI).
 package config

@@ -5,13 +5,6 @@ import (
 	"strings"
 )
 
-// FlagSections are the sections command-line flags may override. Paddle's
-// merge_configs (PaddleCV/video/config.py, later utils/config_utils.py)
-// asserts sec in CONFIG_SECS = ['train', 'valid', 'test', 'infer'] and sets
-// an argument only "if hasattr(sec_dict, k)": a flag never touches [MODEL]
-// and never adds a key a section lacks.
-var FlagSections = []string{"TRAIN", "VALID", "TEST", "INFER"}
-
 // ModeSections returns the sections Paddle's scripts merge flags into for a
 // mode: train.py calls merge_configs for 'train' and 'valid', test.py for
 // 'test', infer.py for 'infer'. It returns nil for an unknown mode.
@@ -29,24 +22,20 @@ func ModeSections(mode string) []string {
 	return nil
 }
 
-// ApplyFlag applies a command-line flag the way Paddle's merge_configs does,
-// to every section of FlagSections that already has the key: --batch_size
-// changes TRAIN and VALID (and TEST and INFER, which a train run does not
-// read), --epoch only TRAIN, --use_gpu wherever use_gpu is set. A flag whose
-// key no section has is ignored, as in Paddle. Dashes in key are read as
-// underscores (--learning-rate is --learning_rate).
+// ApplyFlagTo applies a command-line flag the way Paddle's merge_configs
+// does, to every one of sections (ModeSections for the run's mode) that
+// already has the key: --batch_size in a train run changes TRAIN and VALID,
+// --epoch only TRAIN, --use_gpu wherever use_gpu is set. A flag whose key
+// no section has is ignored, as in Paddle, and a flag never touches [MODEL]
+// (merge_configs asserts sec in CONFIG_SECS = ['train', 'valid', 'test',
+// 'infer'] and sets an argument only "if hasattr(sec_dict, k)"). Dashes in
+// key are read as underscores (--learning-rate is --learning_rate).
 //
 // Apply flags after merging the file over the schema's defaults
 // (Merge(schema.Defaults(), file)): then "already exists" means "the plugin
 // declares the key in that section", which is Paddle's rule whenever the
 // file lists every key, as Paddle's own configs do, and it still works with
 // no file at all (zoo's built-in default), where nothing would "exist".
-func ApplyFlag(c Config, s Schema, key, value string) error {
-	return ApplyFlagTo(c, s, FlagSections, key, value)
-}
-
-// ApplyFlagTo is ApplyFlag restricted to the given sections (ModeSections
-// for the run's mode gives exactly Paddle's behaviour).
 func ApplyFlagTo(c Config, s Schema, sections []string, key, value string) error {
 	key = strings.ToLower(strings.ReplaceAll(strings.TrimLeft(key, "-"), "-", "_"))
 	for _, sec := range sections {

@@ -156,17 +156,6 @@ func run(dt tensor.Dtype, f32, f64 func()) error {
 	return nil
 }
 
-func shapeOf(ds []G.DimSizer, i int) (tensor.Shape, error) {
-	if i >= len(ds) {
-		return nil, fmt.Errorf("missing input %d", i)
-	}
-	s, ok := ds[i].(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("input %d: expected a tensor.Shape, got %T", i, ds[i])
-	}
-	return s, nil
-}
-
 func checkShape(name string, got tensor.Shape, want ...int) error {
 	if !got.Eq(tensor.Shape(want)) {
 		return fmt.Errorf("%s: shape %v, want %v", name, got, want)

@@ -20,8 +20,8 @@ type Config struct {
 type ModelConfig struct {
 	Name       string    `mapstructure:"name"`
 	NumClasses int       `mapstructure:"num_classes"`
-	NumLayers  int       `mapstructure:"num_layers"`
-	BaseWidth  int       `mapstructure:"base_width"`
+	NumLayers  int       `mapstructure:"num_layers" help:"ResNet depth: 18, 34, 50, 101 or 152"`
+	BaseWidth  int       `mapstructure:"base_width" help:"channels of the stem (64 in every published ResNet)"`
 	ImageMean  []float64 `mapstructure:"image_mean"`
 	ImageStd   []float64 `mapstructure:"image_std"`
 	TopK       int       `mapstructure:"topk"`
@@ -29,11 +29,11 @@ type ModelConfig struct {
 
 // ReaderConfig is what [TRAIN], [VALID], [TEST] and [INFER] share.
 type ReaderConfig struct {
-	ShortSize        int    `mapstructure:"short_size"`
-	TargetSize       int    `mapstructure:"target_size"`
-	NumReaderThreads int    `mapstructure:"num_reader_threads"`
+	ShortSize        int    `mapstructure:"short_size" help:"evaluation resizes the short side to this"`
+	TargetSize       int    `mapstructure:"target_size" help:"crop size fed to the network"`
+	NumReaderThreads int    `mapstructure:"num_reader_threads" help:"image decoding workers (capped at the CPU count)"`
 	BatchSize        int    `mapstructure:"batch_size"`
-	Filelist         string `mapstructure:"filelist"`
+	Filelist         string `mapstructure:"filelist" help:"\"path label\" list of JPEG/PNG files; empty: the built-in synthetic dataset"`
 	UseGPU           bool   `mapstructure:"use_gpu"`
 }
 
@@ -45,12 +45,12 @@ type TrainConfig struct {
 	DecayEpochs       []int   `mapstructure:"decay_epochs"`
 	L2WeightDecay     float64 `mapstructure:"l2_weight_decay"`
 	Momentum          float64 `mapstructure:"momentum"`
-	TotalImages       int     `mapstructure:"total_images"`
+	TotalImages       int     `mapstructure:"total_images" help:"images per epoch, for the learning-rate boundaries"`
 }
 
 type InferConfig struct {
 	ReaderConfig `mapstructure:",squash"`
-	ImagePath    string `mapstructure:"image_path"`
+	ImagePath    string `mapstructure:"image_path" help:"one image, or a directory of images, to infer instead of the filelist"`
 }
 
 // SyntheticConfig sizes the built-in dataset (used when a filelist is empty).
@@ -59,58 +59,35 @@ type SyntheticConfig struct {
 	ValidImages int     `mapstructure:"valid_images"`
 	TestImages  int     `mapstructure:"test_images"`
 	InferImages int     `mapstructure:"infer_images"`
-	Noise       float64 `mapstructure:"noise"`
+	Noise       float64 `mapstructure:"noise" help:"pixel noise of the synthetic images"`
 }
 
-type key = sdk.ConfigKey
-
-func readerKeys(section string, batch int) []key {
-	return []key{
-		{Section: section, Name: "short_size", Type: "int", Default: 256, Help: "evaluation resizes the short side to this"},
-		{Section: section, Name: "target_size", Type: "int", Default: 224, Help: "crop size fed to the network"},
-		{Section: section, Name: "num_reader_threads", Type: "int", Default: 4, Help: "image decoding workers (capped at the CPU count)"},
-		{Section: section, Name: "batch_size", Type: "int", Default: batch},
-		{Section: section, Name: "filelist", Type: "string", Default: "", Help: `"path label" list of JPEG/PNG files; empty: the built-in synthetic dataset`},
-		{Section: section, Name: "use_gpu", Type: "bool", Default: false},
+// defaults are Paddle's ImageNet ResNet-50 values (PaddleCV
+// image_classification: batch 256, lr 0.1 piecewise at epochs 30/60/90,
+// L2 1e-4, momentum 0.9): the key defaults a user's config may leave out.
+func defaults() Config {
+	reader := func(batch int) ReaderConfig {
+		return ReaderConfig{ShortSize: 256, TargetSize: 224, NumReaderThreads: 4, BatchSize: batch}
+	}
+	return Config{
+		Model: ModelConfig{
+			Name: "ResNet", NumClasses: 1000, NumLayers: 50, BaseWidth: 64,
+			ImageMean: []float64{0.485, 0.456, 0.406}, ImageStd: []float64{0.229, 0.224, 0.225}, TopK: 5,
+		},
+		Train: TrainConfig{
+			ReaderConfig: reader(256), Epoch: 120, LearningRate: 0.1, LearningRateDecay: 0.1,
+			DecayEpochs: []int{30, 60, 90}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalImages: 1281167,
+		},
+		Valid:     reader(64),
+		Test:      reader(16),
+		Infer:     InferConfig{ReaderConfig: reader(1)},
+		Synthetic: SyntheticConfig{TrainImages: 1024, ValidImages: 256, TestImages: 256, InferImages: 8, Noise: 0.5},
 	}
 }
 
-// Schema lists every key the plugin accepts, with the defaults of Paddle's
-// ImageNet ResNet-50 (PaddleCV image_classification: batch 256, lr 0.1
-// piecewise at epochs 30/60/90, L2 1e-4, momentum 0.9).
-func Schema() []sdk.ConfigKey {
-	ks := []key{
-		{Section: "MODEL", Name: "name", Type: "string", Default: "ResNet"},
-		{Section: "MODEL", Name: "num_classes", Type: "int", Default: 1000},
-		{Section: "MODEL", Name: "num_layers", Type: "int", Default: 50, Help: "ResNet depth: 18, 34, 50, 101 or 152"},
-		{Section: "MODEL", Name: "base_width", Type: "int", Default: 64, Help: "channels of the stem (64 in every published ResNet)"},
-		{Section: "MODEL", Name: "image_mean", Type: "[]float", Default: []float64{0.485, 0.456, 0.406}},
-		{Section: "MODEL", Name: "image_std", Type: "[]float", Default: []float64{0.229, 0.224, 0.225}},
-		{Section: "MODEL", Name: "topk", Type: "int", Default: 5},
-	}
-	ks = append(ks, readerKeys("TRAIN", 256)...)
-	ks = append(ks,
-		key{Section: "TRAIN", Name: "epoch", Type: "int", Default: 120},
-		key{Section: "TRAIN", Name: "learning_rate", Type: "float", Default: 0.1},
-		key{Section: "TRAIN", Name: "learning_rate_decay", Type: "float", Default: 0.1},
-		key{Section: "TRAIN", Name: "decay_epochs", Type: "[]int", Default: []int{30, 60, 90}},
-		key{Section: "TRAIN", Name: "l2_weight_decay", Type: "float", Default: 1e-4},
-		key{Section: "TRAIN", Name: "momentum", Type: "float", Default: 0.9},
-		key{Section: "TRAIN", Name: "total_images", Type: "int", Default: 1281167, Help: "images per epoch, for the learning-rate boundaries"},
-	)
-	ks = append(ks, readerKeys("VALID", 64)...)
-	ks = append(ks, readerKeys("TEST", 16)...)
-	ks = append(ks, readerKeys("INFER", 1)...)
-	ks = append(ks,
-		key{Section: "INFER", Name: "image_path", Type: "string", Default: "", Help: "one image, or a directory of images, to infer instead of the filelist"},
-		key{Section: "SYNTHETIC", Name: "train_images", Type: "int", Default: 1024},
-		key{Section: "SYNTHETIC", Name: "valid_images", Type: "int", Default: 256},
-		key{Section: "SYNTHETIC", Name: "test_images", Type: "int", Default: 256},
-		key{Section: "SYNTHETIC", Name: "infer_images", Type: "int", Default: 8},
-		key{Section: "SYNTHETIC", Name: "noise", Type: "float", Default: 0.5, Help: "pixel noise of the synthetic images"},
-	)
-	return ks
-}
+// Schema lists every key the plugin accepts, derived from Config's tags
+// with defaults() as the defaults.
+func Schema() ([]sdk.ConfigKey, error) { return sdk.SchemaOf(defaults()) }
 
 // DefaultJob is the built-in job `zoo run ResNet train` runs with no
 // config: a narrow ResNet-18 (8-channel stem) on 32x32 synthetic images,

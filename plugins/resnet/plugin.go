@@ -69,12 +69,16 @@ func Info() (sdk.ModelInfo, error) {
 	if err != nil {
 		return sdk.ModelInfo{}, err
 	}
+	schema, err := Schema()
+	if err != nil {
+		return sdk.ModelInfo{}, err
+	}
 	return sdk.ModelInfo{
 		Name:          "ResNet",
 		Version:       Version,
 		Description:   "ResNet-18/34/50/101/152 image classifier, PaddlePaddle-exact, with Paddle's ImageNet preprocessing",
 		Tasks:         []string{sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer},
-		Config:        Schema(),
+		Config:        schema,
 		DefaultConfig: DefaultJob(),
 		WeightSets:    sets,
 		Labels:        labels,

@@ -26,7 +26,7 @@ import (
 // tinyConfig is the built-in job shrunk further for unit tests.
 func tinyConfig(over map[string]map[string]any) sdk.Config {
 	c := sdk.Config{}
-	for _, k := range Schema() {
+	for _, k := range mustSchema() {
 		if c[k.Section] == nil {
 			c[k.Section] = map[string]any{}
 		}

@@ -21,26 +21,26 @@ type Config struct {
 
 type ModelConfig struct {
 	Name          string    `mapstructure:"name"`
-	Format        string    `mapstructure:"format"`
+	Format        string    `mapstructure:"format" help:"accepted for Paddle compatibility; each list line's extension decides (.pkl or a video)"`
 	NumClasses    int       `mapstructure:"num_classes"`
-	SegNum        int       `mapstructure:"seg_num"`
-	SegLen        int       `mapstructure:"seglen"`
+	SegNum        int       `mapstructure:"seg_num" help:"segments (frames) per clip"`
+	SegLen        int       `mapstructure:"seglen" help:"consecutive frames per segment"`
 	ImageMean     []float64 `mapstructure:"image_mean"`
 	ImageStd      []float64 `mapstructure:"image_std"`
-	NumLayers     int       `mapstructure:"num_layers"`
+	NumLayers     int       `mapstructure:"num_layers" help:"ResNet depth: 18, 34, 50, 101 or 152"`
 	TopK          int       `mapstructure:"topk"`
-	TemporalShift bool      `mapstructure:"temporal_shift"`
-	BaseWidth     int       `mapstructure:"base_width"`
+	TemporalShift bool      `mapstructure:"temporal_shift" help:"False builds TSN, the same network without the shift"`
+	BaseWidth     int       `mapstructure:"base_width" help:"channels of the stem (64 in every published ResNet)"`
 }
 
 // ReaderConfig is what [VALID] and [TEST] hold.
 type ReaderConfig struct {
-	ShortSize        int    `mapstructure:"short_size"`
-	TargetSize       int    `mapstructure:"target_size"`
-	NumReaderThreads int    `mapstructure:"num_reader_threads"`
-	BufSize          int    `mapstructure:"buf_size"`
+	ShortSize        int    `mapstructure:"short_size" help:"group_scale's short side"`
+	TargetSize       int    `mapstructure:"target_size" help:"crop size fed to the network"`
+	NumReaderThreads int    `mapstructure:"num_reader_threads" help:"video decoding workers (capped at the CPU count)"`
+	BufSize          int    `mapstructure:"buf_size" help:"clips read ahead (capped to bound memory)"`
 	BatchSize        int    `mapstructure:"batch_size"`
-	Filelist         string `mapstructure:"filelist"`
+	Filelist         string `mapstructure:"filelist" help:"\"path label\" list; empty: the built-in synthetic dataset"`
 	UseGPU           bool   `mapstructure:"use_gpu"`
 }
 
@@ -53,13 +53,13 @@ type TrainConfig struct {
 	DecayEpochs       []int   `mapstructure:"decay_epochs"`
 	L2WeightDecay     float64 `mapstructure:"l2_weight_decay"`
 	Momentum          float64 `mapstructure:"momentum"`
-	TotalVideos       int     `mapstructure:"total_videos"`
+	TotalVideos       int     `mapstructure:"total_videos" help:"videos per epoch, for the learning-rate boundaries"`
 }
 
 type InferConfig struct {
 	ReaderConfig   `mapstructure:",squash"`
-	VideoPath      string `mapstructure:"video_path"`
-	KineticsLabels string `mapstructure:"kinetics_labels"`
+	VideoPath      string `mapstructure:"video_path" help:"one video, or a directory of videos, to infer instead of the filelist"`
+	KineticsLabels string `mapstructure:"kinetics_labels" help:"accepted for Paddle compatibility; labels are built in"`
 }
 
 // SyntheticConfig sizes the built-in dataset (used when a filelist is empty).
@@ -68,64 +68,36 @@ type SyntheticConfig struct {
 	ValidVideos int     `mapstructure:"valid_videos"`
 	TestVideos  int     `mapstructure:"test_videos"`
 	InferVideos int     `mapstructure:"infer_videos"`
-	Noise       float64 `mapstructure:"noise"`
+	Noise       float64 `mapstructure:"noise" help:"pixel noise of the synthetic frames"`
 }
 
-type key = sdk.ConfigKey
-
-func readerKeys(section string, batch int, filelist string) []key {
-	return []key{
-		{Section: section, Name: "short_size", Type: "int", Default: 256, Help: "group_scale's short side"},
-		{Section: section, Name: "target_size", Type: "int", Default: 224, Help: "crop size fed to the network"},
-		{Section: section, Name: "num_reader_threads", Type: "int", Default: 12, Help: "video decoding workers (capped at the CPU count)"},
-		{Section: section, Name: "buf_size", Type: "int", Default: 1024, Help: "clips read ahead (capped to bound memory)"},
-		{Section: section, Name: "batch_size", Type: "int", Default: batch},
-		{Section: section, Name: "filelist", Type: "string", Default: filelist, Help: `"path label" list; empty: the built-in synthetic dataset`},
-		{Section: section, Name: "use_gpu", Type: "bool", Default: false},
+// defaults is Paddle's configs/tsm.txt (and zoo's keys at their
+// published values): the key defaults a user's config may leave out.
+func defaults() Config {
+	reader := func(batch int) ReaderConfig {
+		return ReaderConfig{ShortSize: 256, TargetSize: 224, NumReaderThreads: 12, BufSize: 1024, BatchSize: batch}
+	}
+	return Config{
+		Model: ModelConfig{
+			Name: "TSM", Format: "pkl", NumClasses: 400, SegNum: 8, SegLen: 1,
+			ImageMean: []float64{0.485, 0.456, 0.406}, ImageStd: []float64{0.229, 0.224, 0.225},
+			NumLayers: 50, TopK: 5, TemporalShift: true, BaseWidth: 64,
+		},
+		Train: TrainConfig{
+			ReaderConfig: reader(128), Epoch: 65, NumGPUs: 8, LearningRate: 0.01, LearningRateDecay: 0.1,
+			DecayEpochs: []int{40, 60}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalVideos: 239781,
+		},
+		Valid:     reader(128),
+		Test:      reader(16),
+		Infer:     InferConfig{ReaderConfig: reader(1)},
+		Synthetic: SyntheticConfig{TrainVideos: 1024, ValidVideos: 256, TestVideos: 256, InferVideos: 8, Noise: 0.3},
 	}
 }
 
-// Schema lists every key the plugin accepts with Paddle's tsm.txt values as
-// defaults, so that a user's config may leave keys out.
-func Schema() []sdk.ConfigKey {
-	ks := []key{
-		{Section: "MODEL", Name: "name", Type: "string", Default: "TSM"},
-		{Section: "MODEL", Name: "format", Type: "string", Default: "pkl", Help: "accepted for Paddle compatibility; each list line's extension decides (.pkl or a video)"},
-		{Section: "MODEL", Name: "num_classes", Type: "int", Default: 400},
-		{Section: "MODEL", Name: "seg_num", Type: "int", Default: 8, Help: "segments (frames) per clip"},
-		{Section: "MODEL", Name: "seglen", Type: "int", Default: 1, Help: "consecutive frames per segment"},
-		{Section: "MODEL", Name: "image_mean", Type: "[]float", Default: []float64{0.485, 0.456, 0.406}},
-		{Section: "MODEL", Name: "image_std", Type: "[]float", Default: []float64{0.229, 0.224, 0.225}},
-		{Section: "MODEL", Name: "num_layers", Type: "int", Default: 50, Help: "ResNet depth: 18, 34, 50, 101 or 152"},
-		{Section: "MODEL", Name: "topk", Type: "int", Default: 5},
-		{Section: "MODEL", Name: "temporal_shift", Type: "bool", Default: true, Help: "False builds TSN, the same network without the shift"},
-		{Section: "MODEL", Name: "base_width", Type: "int", Default: 64, Help: "channels of the stem (64 in every published ResNet)"},
-	}
-	ks = append(ks, readerKeys("TRAIN", 128, "")...)
-	ks = append(ks,
-		key{Section: "TRAIN", Name: "epoch", Type: "int", Default: 65},
-		key{Section: "TRAIN", Name: "num_gpus", Type: "int", Default: 8},
-		key{Section: "TRAIN", Name: "learning_rate", Type: "float", Default: 0.01},
-		key{Section: "TRAIN", Name: "learning_rate_decay", Type: "float", Default: 0.1},
-		key{Section: "TRAIN", Name: "decay_epochs", Type: "[]int", Default: []int{40, 60}},
-		key{Section: "TRAIN", Name: "l2_weight_decay", Type: "float", Default: 1e-4},
-		key{Section: "TRAIN", Name: "momentum", Type: "float", Default: 0.9},
-		key{Section: "TRAIN", Name: "total_videos", Type: "int", Default: 239781, Help: "videos per epoch, for the learning-rate boundaries"},
-	)
-	ks = append(ks, readerKeys("VALID", 128, "")...)
-	ks = append(ks, readerKeys("TEST", 16, "")...)
-	ks = append(ks, readerKeys("INFER", 1, "")...)
-	ks = append(ks,
-		key{Section: "INFER", Name: "video_path", Type: "string", Default: "", Help: "one video, or a directory of videos, to infer instead of the filelist"},
-		key{Section: "INFER", Name: "kinetics_labels", Type: "string", Default: "", Help: "accepted for Paddle compatibility; labels are built in"},
-		key{Section: "SYNTHETIC", Name: "train_videos", Type: "int", Default: 1024},
-		key{Section: "SYNTHETIC", Name: "valid_videos", Type: "int", Default: 256},
-		key{Section: "SYNTHETIC", Name: "test_videos", Type: "int", Default: 256},
-		key{Section: "SYNTHETIC", Name: "infer_videos", Type: "int", Default: 8},
-		key{Section: "SYNTHETIC", Name: "noise", Type: "float", Default: 0.3, Help: "pixel noise of the synthetic frames"},
-	)
-	return ks
-}
+// Schema lists every key the plugin accepts, derived from Config's tags
+// with defaults() as the defaults, so that a user's config may leave keys
+// out.
+func Schema() ([]sdk.ConfigKey, error) { return sdk.SchemaOf(defaults()) }
 
 // DefaultJob is the built-in job `zoo run TSM train` runs with no config: a
 // narrow TSM-ResNet-18 on 32x32 synthetic clips, small enough for a 2-core

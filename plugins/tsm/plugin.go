@@ -69,12 +69,16 @@ func Info() (sdk.ModelInfo, error) {
 	if err != nil {
 		return sdk.ModelInfo{}, err
 	}
+	schema, err := Schema()
+	if err != nil {
+		return sdk.ModelInfo{}, err
+	}
 	return sdk.ModelInfo{
 		Name:          "TSM",
 		Version:       Version,
 		Description:   "Temporal Shift Module video classifier (ResNet + temporal shift), PaddlePaddle-exact",
 		Tasks:         []string{sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer},
-		Config:        Schema(),
+		Config:        schema,
 		DefaultConfig: DefaultJob(),
 		WeightSets:    sets,
 		Labels:        labels,

@@ -19,7 +19,7 @@ import (
 func tinyConfig(t *testing.T, mode string, over map[string]map[string]any) sdk.Config {
 	t.Helper()
 	c := sdk.Config{}
-	for _, k := range Schema() {
+	for _, k := range mustSchema() {
 		if c[k.Section] == nil {
 			c[k.Section] = map[string]any{}
 		}

@@ -32,7 +32,7 @@ through one generic train/test/infer driver.
 Every flag can also be set from the environment as ZOO_<FLAG>, for example
 ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
 (--save_dir, as Paddle's scripts spell them) work too.`,
-		Version:       Version,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
