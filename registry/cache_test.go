@@ -130,6 +130,8 @@ func TestDescribeCache(t *testing.T) {
 	ctx := context.Background()
 
 	m, problems, err := r.Lookup(ctx, "beta", true)
+	cold := m
+	t.Cleanup(cold.Release) // a failed check below must not leave the plugin behind
 	if err != nil || m.Info.Name != "Beta" || len(problems) != 1 || !strings.Contains(problems[0].Err.Error(), "did not answer Describe within 1s") {
 		t.Fatalf("cold Lookup: %+v %v %v", m.Info.Name, problems, err)
 	}
@@ -137,6 +139,7 @@ func TestDescribeCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Kill)
 	// The process that answered Describe is the one Start hands out.
 	if _, _, err := c.Open(ctx, openAlpha); err != nil {
 		t.Fatalf("Open on the kept plugin: %v", err)
@@ -146,6 +149,8 @@ func TestDescribeCache(t *testing.T) {
 
 	start := time.Now()
 	m, problems, err = r.Lookup(ctx, "alpha", true)
+	warm := m
+	t.Cleanup(warm.Release)
 	if err != nil || m.Info.Name != "Alpha" || len(problems) != 1 || !strings.Contains(problems[0].Err.Error(), "remembered from an earlier run") {
 		t.Fatalf("warm Lookup: %+v %v %v", m.Info.Name, problems, err)
 	}
