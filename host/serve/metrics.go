@@ -15,6 +15,7 @@ type metrics struct {
 	queue    *prometheus.GaugeVec
 	ready    *prometheus.GaugeVec
 	restarts *prometheus.CounterVec
+	inflight prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -40,8 +41,11 @@ func newMetrics() *metrics {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoo_plugin_restarts_total", Help: "Plugins restarted after they died.",
 		}, []string{"model"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zoo_requests_in_flight", Help: "Requests being answered (probes and /metrics not counted).",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.batch, m.queue, m.ready, m.restarts,
+	m.reg.MustRegister(m.requests, m.latency, m.batch, m.queue, m.ready, m.restarts, m.inflight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

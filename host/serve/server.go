@@ -168,6 +168,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		probe := endpoint == "metrics" || endpoint == "live" || endpoint == "ready"
+		if !probe {
+			s.met.inflight.Inc()
+			defer s.met.inflight.Dec()
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -194,7 +199,7 @@ func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.R
 		d := time.Since(start)
 		s.met.requests.WithLabelValues(model, endpoint, strconv.Itoa(w.code)).Inc()
 		s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
-		if endpoint == "metrics" || endpoint == "live" || endpoint == "ready" {
+		if probe {
 			return // probes would drown the log
 		}
 		args := []any{"method", r.Method, "path", r.URL.Path, "endpoint", endpoint, "model", model,
