@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -483,4 +485,87 @@ func TestServeUsage(t *testing.T) {
 	} {
 		oneLineError(t, zoo(t, nil, c.args...), c.code, c.want)
 	}
+}
+
+// TestServeDemoPage opens the demo page in headless Chromium (Debian's
+// chromium, installed by scripts/deps.sh) as a user would: the page lists
+// the models, classifies a video (given as ?video=URL, since a headless
+// browser cannot pick a file) and draws the top classes as bars. The test
+// reads the DOM for the names and scores and checks a screenshot for the
+// bars.
+func TestServeDemoPage(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: install it (Debian: apt-get install chromium; scripts/deps.sh does)")
+	}
+	cfg, ckpt := servedTSM(t)
+	videos := filepath.Join(shareddata.Dir(t), "videos")
+	want := runInfer(t, cfg, ckpt, filepath.Join(videos, "test.mp4"))
+	s := startServe(t, "TSM", "--config", cfg, "--weights", ckpt)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		http.ServeFile(w, r, filepath.Join(videos, filepath.Base(r.URL.Path)))
+	}))
+	defer files.Close()
+	page := s.url + "/?video=" + files.URL + "/test.mp4"
+	chrome := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + t.TempDir(),
+			"--virtual-time-budget=60000", "--window-size=800,600"}, append(args, page)...)
+		out, err := exec.CommandContext(ctx, browser, args...).Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", args, err)
+		}
+		return string(out)
+	}
+
+	dom := chrome("--dump-dom")
+	if !strings.Contains(dom, "<option>TSM</option>") {
+		t.Errorf("the page did not list the models:\n%s", dom)
+	}
+	bars := regexp.MustCompile(`<span class="name">([^<]*)</span><span class="fill"[^>]*></span><span class="score">([^<]*)</span>`).FindAllStringSubmatch(dom, -1)
+	if len(bars) != len(want.Names) {
+		t.Fatalf("%d bars, want %d (zoo run infer: %v):\n%s", len(bars), len(want.Names), want.Names, dom)
+	}
+	for i, b := range bars {
+		if b[1] != want.Names[i] || b[2] != strconv.FormatFloat(float64(want.Scores[i]), 'f', 4, 32) {
+			t.Errorf("bar %d: %s %s, zoo run infer %s %.4f", i, b[1], b[2], want.Names[i], want.Scores[i])
+		}
+	}
+
+	shot := filepath.Join(t.TempDir(), "page.png")
+	chrome("--screenshot=" + shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	// The bars are #3a7bd5, as wide as 300 px times the score and about
+	// 18 px high: count their pixels against the scores.
+	blue := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if near8(r, 0x3a) && near8(g, 0x7b) && near8(b, 0xd5) {
+				blue++
+			}
+		}
+	}
+	width := 0.0
+	for _, sc := range want.Scores {
+		width += max(1, math.Round(float64(sc)*300))
+	}
+	if lo := width * 10; float64(blue) < lo {
+		t.Errorf("screenshot: %d bar pixels, want at least %.0f (bars of %.0f px in all)", blue, lo, width)
+	}
+}
+
+func near8(v uint32, want uint8) bool {
+	d := int(v>>8) - int(want)
+	return d >= -8 && d <= 8
 }
