@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"os"
@@ -325,7 +326,9 @@ func (m *worker) checkInput(ins []v2Tensor) ([]float32, int, error) {
 	if t.Datatype != "FP32" {
 		return nil, 0, errorf(http.StatusBadRequest, "input %q datatype %q: model %s takes FP32", t.Name, t.Datatype, m.Name)
 	}
-	if len(t.Shape) != len(want) || t.Shape[0] < 1 || !slices.Equal(t.Shape[1:], m.Input) {
+	// N is capped so that N times a clip cannot overflow; a body of
+	// --max-body bytes holds far fewer clips anyway.
+	if len(t.Shape) != len(want) || t.Shape[0] < 1 || t.Shape[0] > 1<<20 || !slices.Equal(t.Shape[1:], m.Input) {
 		return nil, 0, errorf(http.StatusBadRequest, "input %q shape %v: model %s takes %v (N >= 1 clips)", t.Name, t.Shape, m.Name, want)
 	}
 	n := int64(1)
@@ -357,6 +360,9 @@ func flatten(raw json.RawMessage) ([]float32, error) {
 	walk = func(v any) error {
 		switch v := v.(type) {
 		case float64:
+			if math.Abs(v) > math.MaxFloat32 {
+				return fmt.Errorf("%g is beyond FP32", v)
+			}
 			flat = append(flat, float32(v))
 		case []any:
 			for _, e := range v {
