@@ -29,9 +29,17 @@ type fake struct {
 	mu      sync.Mutex
 	batches []int
 	dead    atomic.Bool
+	block   chan struct{} // when set, Infer waits for it or its ctx
 }
 
-func (f *fake) Infer(_ context.Context, in sdk.Tensor) (sdk.Tensor, error) {
+func (f *fake) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) {
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return sdk.Tensor{}, ctx.Err()
+		}
+	}
 	n := int(in.Shape[0])
 	f.mu.Lock()
 	f.batches = append(f.batches, n)
@@ -82,6 +90,10 @@ func (f *fake) maxBatch() int {
 }
 
 func newTestServer(t *testing.T, window time.Duration) (*httptest.Server, *Server, *atomic.Pointer[fake], *atomic.Int32) {
+	return newTestServerOpts(t, Options{Window: window, Timeout: time.Minute})
+}
+
+func newTestServerOpts(t *testing.T, opts Options) (*httptest.Server, *Server, *atomic.Pointer[fake], *atomic.Int32) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "videos")
 	os.MkdirAll(dir, 0o700)
@@ -93,7 +105,7 @@ func newTestServer(t *testing.T, window time.Duration) (*httptest.Server, *Serve
 		cur.Store(f)
 		return f, sdk.OpenResult{Labels: []string{"a", "b"}}, nil
 	}
-	s := New(Options{Window: window, Timeout: time.Minute}, hclog.NewNullLogger())
+	s := New(opts, hclog.NewNullLogger())
 	sess, res, _ := start(context.Background())
 	m := Model{Name: "M", Version: "1", Input: []int64{2, 3}, MaxBatch: 4, VideoDir: dir, Start: start}
 	if err := s.Add(m, sess, res.Labels); err != nil {
@@ -201,4 +213,20 @@ func TestRestart(t *testing.T) {
 		}
 	}
 	t.Fatal("not ready again after the restart")
+}
+
+// TestDeadline: a request the model does not answer within --timeout is
+// a 504, and the server goes on answering.
+func TestDeadline(t *testing.T) {
+	hs, _, cur, _ := newTestServerOpts(t, Options{Window: time.Millisecond, Timeout: 300 * time.Millisecond})
+	block := make(chan struct{})
+	cur.Load().block = block
+	body := []byte(`{"inputs":[{"name":"clip","shape":[1,2,3],"datatype":"FP32","data":[1,1,1,1,1,1]}]}`)
+	if code, b := post(t, hs.URL+"/v2/models/M/infer", "", body); code != 504 || !strings.Contains(b, "no answer within 300ms") {
+		t.Errorf("blocked model: %d %s, want 504", code, b)
+	}
+	close(block)
+	if code, b := post(t, hs.URL+"/v2/models/M/infer", "", body); code != 200 {
+		t.Errorf("after the deadline: %d %s", code, b)
+	}
 }
