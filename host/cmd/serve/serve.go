@@ -210,7 +210,9 @@ func serveRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", o.Addr, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout bounds a slow upload, which the request deadline (a
+	// context) cannot interrupt.
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: o.Timeout}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(f.IO.ErrOut, "serving %s on http://%s (Ctrl-C or SIGTERM stops)\n", strings.Join(o.Models, ", "), ln.Addr())
