@@ -24,6 +24,7 @@ need "a C compiler, for cgo" gcc command -v gcc
 # these; the Python plugin test looks there too.
 need "python3 with gRPC, for the Python plugin test" python3-grpcio /usr/bin/python3 -c 'import grpc'
 need "protobuf for python3, for the Python plugin test" python3-protobuf /usr/bin/python3 -c 'import google.protobuf'
+need "chromium, for the zoo serve demo page test (headless)" chromium command -v chromium
 
 if [ ${#missing_pkgs[@]} -eq 0 ]; then
   echo "deps: everything zoo needs is installed"

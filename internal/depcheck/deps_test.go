@@ -27,6 +27,9 @@ var rules = []struct {
 	{"registry/...", []string{mod + "host", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
 	{"host/...", []string{mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
 	{"host/config", []string{mod}},
+	// The server knows models through its Session interface: host/cmd/serve
+	// starts the plugins.
+	{"host/serve", []string{mod + "host/cmd", mod + "host/driver", mod + "registry", mod + "weights"}},
 	{"host/results", []string{mod}},
 	{"weights/...", []string{stdlibOnly}},
 	{"internal/pickle", []string{stdlibOnly}},

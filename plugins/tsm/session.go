@@ -235,6 +235,11 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	if err != nil {
 		return err
 	}
+	if req.Phase == sdk.PhaseInfer && s.cfg.Infer.VideoPath != "" {
+		// Every pass lists video_path again: `zoo serve` puts each batch
+		// of uploaded videos into its directory.
+		defer delete(s.sources, sdk.PhaseInfer)
+	}
 	steps, clips := src.count()
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/zoo-ml/zoo/host/cmd/list"
 	"github.com/zoo-ml/zoo/host/cmd/plugins"
 	"github.com/zoo-ml/zoo/host/cmd/run"
+	servecmd "github.com/zoo-ml/zoo/host/cmd/serve"
 	weightscmd "github.com/zoo-ml/zoo/host/cmd/weights"
 	"github.com/zoo-ml/zoo/host/cmdutil"
 )
@@ -62,6 +63,7 @@ ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
 	cmd.AddCommand(info.NewCmdInfo(f, nil))
 	cmd.AddCommand(plugins.NewCmdPlugins(f))
 	cmd.AddCommand(run.NewCmdRun(f, nil))
+	cmd.AddCommand(servecmd.NewCmdServe(f, Version, nil))
 	cmd.AddCommand(weightscmd.NewCmdWeights(f))
 	usageErrors(cmd)
 	return cmd

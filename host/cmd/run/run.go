@@ -305,7 +305,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	for _, n := range sd.Notes {
 		fmt.Fprintln(f.IO.ErrOut, n)
 	}
-	weights, err := resolveWeights(ctx, f, m, o)
+	weights, err := ResolveWeights(ctx, f, m, o)
 	if err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	}
 	defer client.Kill()
 
-	sess, res, err := open(ctx, client, cfg, o, sdk.OpenRequest{
+	sess, res, err := Open(ctx, client, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
 		SaveDir: o.SaveDir, WorldSize: 1, Seed: o.Seed,
 	})
@@ -358,13 +358,13 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	return err
 }
 
-// open opens the session on the device the run asks for. --use_gpu
+// Open opens the session on the device the run asks for. --use_gpu
 // requires a GPU. use_gpu = True in a config only prefers one: Paddle's
 // configs/tsm.txt says True, and its job runs on a machine without a GPU,
 // or with a plugin built without CUDA, on the CPU after a warning that
 // names the line to change. A plugin says it cannot use a GPU with
 // sdk.CodeFailedPrecondition.
-func open(ctx context.Context, client *sdk.Client, cfg config.Config, o *Options, req sdk.OpenRequest) (*sdk.RemoteSession, sdk.OpenResult, error) {
+func Open(ctx context.Context, client *sdk.Client, cfg config.Config, o *Options, req sdk.OpenRequest) (*sdk.RemoteSession, sdk.OpenResult, error) {
 	section := strings.ToUpper(o.Mode)
 	req.Device = "cpu"
 	if o.UseGPU || cfg[section]["use_gpu"] == true {
@@ -391,10 +391,10 @@ func open(ctx context.Context, client *sdk.Client, cfg config.Config, o *Options
 	return client.Open(ctx, req)
 }
 
-// resolveWeights decides which parameter directories the session starts
+// ResolveWeights decides which parameter directories the session starts
 // from: the flags when given; else, for the built-in job, the newest
 // checkpoint train saved; else the model's published weight set.
-func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o *Options) (map[string]string, error) {
+func ResolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o *Options) (map[string]string, error) {
 	w := map[string]string{}
 	switch o.Mode {
 	case sdk.ModeTrain:

@@ -70,7 +70,7 @@ func TestResolveWeights(t *testing.T) {
 			if o.SaveDir == "" {
 				o.SaveDir = save
 			}
-			got, err := resolveWeights(context.Background(), f, tc.m, &o)
+			got, err := ResolveWeights(context.Background(), f, tc.m, &o)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
