@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/host/results"
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -295,7 +296,7 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsx.SyncDir(tmp); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	// Replace an older checkpoint of the same name: move it aside first so
@@ -320,20 +321,11 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 	if old != "" {
 		os.RemoveAll(old)
 	}
-	return final, syncDir(saveDir)
+	return final, fsx.SyncDir(saveDir)
 }
 
 // rename is os.Rename; tests replace it to make a rename fail.
 var rename = os.Rename
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // otherRuns lists the checkpoints of model in saveDir that runs other than
 // run saved.

@@ -3,7 +3,7 @@
 // JSON results, metrics.jsonl with one Event per log line, the loss and
 // accuracy plot, Paddle-form log lines and a progress bar.
 //
-// Every file is written atomically (WriteFileAtomic): a reader sees the old
+// Every file is written atomically (internal/fsx.WriteFile): a reader sees the old
 // file or the new one, never half of one. Accuracies are fractions in 0..1
 // everywhere except the human-readable log lines, which print percentages.
 //

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,62 +13,6 @@ import (
 	"testing"
 	"time"
 )
-
-func TestWriteFileAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.json")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		io.WriteString(w, "partial")
-		return boom
-	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
-		t.Errorf("error = %v, want it to wrap boom and name %s", err, path)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old" {
-		t.Errorf("failed write changed the file to %q", b)
-	}
-	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "new" {
-		t.Errorf("file = %q, want new", b)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode = %v, %v; want 0644", fi.Mode(), err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("dir holds %d entries, want only out.json (temp files left behind?)", len(entries))
-	}
-	err = WriteFileAtomic(filepath.Join(dir, "missing", "x"), func(io.Writer) error { return nil })
-	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "write "+filepath.Join(dir, "missing", "x")) {
-		t.Errorf("write into missing dir: %v", err)
-	}
-}
-
-// TestWriteFileAtomicUnwritableDir uses a file where the directory should
-// be: unlike a read-only directory, that fails for root too.
-func TestWriteFileAtomicUnwritableDir(t *testing.T) {
-	t.Parallel()
-	notDir := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(notDir, "metrics.png")
-	called := false
-	err := WriteFileAtomic(path, func(io.Writer) error { called = true; return nil })
-	if err == nil || !strings.HasPrefix(err.Error(), "write "+path+": ") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("error = %v, want one line naming %s", err, path)
-	}
-	if called {
-		t.Error("write func called although no temp file could be created")
-	}
-}
 
 func TestWriteJSON(t *testing.T) {
 	t.Parallel()
