@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"iter"
 	"math"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/sdk"
@@ -50,12 +50,11 @@ type Options struct {
 	InferTopK     int
 	RunID         string // train: set by the driver; tags metrics and checkpoints
 
-	Out      io.Writer // results and Paddle-form log lines
-	Err      io.Writer // progress
-	ErrTTY   bool
-	OutTTY   bool
+	// IO: results and Paddle-form log lines go to Out, progress and notes
+	// to ErrOut.
+	IO       *iostreams.IOStreams
 	Logger   hclog.Logger
-	Progress *results.Progress // nil: built from Err and ErrTTY
+	Progress *iostreams.Progress // nil: built from IO.ErrOut and IO.ErrTTY
 }
 
 // StateFile is written into every checkpoint beside the plugin's files: how
@@ -97,9 +96,9 @@ func CheckpointName(model string, epoch int) string {
 	return fmt.Sprintf("%s_epoch%d", model, epoch)
 }
 
-func (o *Options) progress() *results.Progress {
+func (o *Options) progress() *iostreams.Progress {
 	if o.Progress == nil {
-		o.Progress = results.NewProgress(o.Err, o.ErrTTY)
+		o.Progress = iostreams.NewProgress(o.IO.ErrOut, o.IO.ErrTTY)
 	}
 	return o.Progress
 }
@@ -107,11 +106,11 @@ func (o *Options) progress() *results.Progress {
 // logLine writes a Paddle-form log line to Out; when Out and the progress
 // bar share a terminal, through the bar so that the two do not collide.
 func (o *Options) logLine(line string) {
-	if o.OutTTY && o.ErrTTY {
+	if o.IO.OutTTY && o.IO.ErrTTY {
 		o.progress().Println(line)
 		return
 	}
-	fmt.Fprintln(o.Out, line)
+	fmt.Fprintln(o.IO.Out, line)
 }
 
 func (o *Options) logger() hclog.Logger {

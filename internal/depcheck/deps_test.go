@@ -31,6 +31,8 @@ var rules = []struct {
 	// starts the plugins.
 	{"host/serve", []string{mod + "host/cmd", mod + "host/driver", mod + "registry", mod + "weights"}},
 	{"host/results", []string{mod}},
+	// Streams and progress: weights only for its download events.
+	{"host/iostreams", []string{mod + "host/cmd", mod + "host/driver", mod + "host/results", mod + "host/serve", mod + "registry", mod + "sdk"}},
 	{"weights/...", []string{stdlibOnly}},
 	{"internal/pickle", []string{stdlibOnly}},
 	{"internal/fsx", []string{stdlibOnly}},

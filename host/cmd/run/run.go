@@ -346,10 +346,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		Resume:        o.Resume,
 		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
-		Out:           f.IO.Out,
-		Err:           f.IO.ErrOut,
-		ErrTTY:        f.IO.ErrTTY,
-		OutTTY:        f.IO.OutTTY,
+		IO:            f.IO,
 		Logger:        f.Logger(),
 	})
 	if errors.Is(err, context.Canceled) {
