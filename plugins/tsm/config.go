@@ -41,7 +41,6 @@ type ReaderConfig struct {
 	BufSize          int    `mapstructure:"buf_size" help:"clips read ahead (capped to bound memory)"`
 	BatchSize        int    `mapstructure:"batch_size"`
 	Filelist         string `mapstructure:"filelist" help:"\"path label\" list; empty: the built-in synthetic dataset"`
-	UseGPU           bool   `mapstructure:"use_gpu"`
 }
 
 type TrainConfig struct {
