@@ -102,7 +102,12 @@ func (s *harnessSession) Run(ctx context.Context, req RunRequest, emit func(Even
 	return emit(Event{Step: &Step{Iter: 0, Samples: 2, Metrics: map[string]float64{"loss": 0.5}}})
 }
 
-func (s *harnessSession) Save(ctx context.Context, _ string) error { return s.p.act(ctx, "Save") }
+func (s *harnessSession) Save(ctx context.Context, _ string) error {
+	if err := s.p.act(ctx, "SaveState"); err != nil {
+		return err
+	}
+	return s.p.act(ctx, "Save")
+}
 
 func (s *harnessSession) Load(ctx context.Context, _, _ string) (LoadResult, error) {
 	if err := s.p.act(ctx, "Load"); err != nil {

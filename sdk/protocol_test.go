@@ -13,7 +13,10 @@ import (
 // first for the session's RPCs, and returns the client's error.
 func call(t *testing.T, c *Client, rpc string) error {
 	t.Helper()
-	ctx := context.Background()
+	// A call the client sends without its own deadline fails at this
+	// one (not a *TimeoutError) rather than hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	switch rpc {
 	case "Describe":
 		minor, models, err := c.Describe(ctx)
@@ -53,6 +56,12 @@ func call(t *testing.T, c *Client, rpc string) error {
 		return err
 	case "Save":
 		return sess.Save(ctx, t.TempDir())
+	case "SaveState":
+		res, err := sess.SaveState(ctx, t.TempDir())
+		if err == nil && res.Position != nil {
+			t.Errorf("SaveState of a session that is no StepResumer: %+v", res)
+		}
+		return err
 	case "Load":
 		res, err := sess.Load(ctx, t.TempDir(), UseWeights)
 		if err == nil && res != (LoadResult{Loaded: 2, Ignored: 1}) {
@@ -71,7 +80,9 @@ func call(t *testing.T, c *Client, rpc string) error {
 // its first line reaches the user), a panic, and a hang (past the call's
 // deadline; Run has none: the host cancels it).
 func TestProtocol(t *testing.T) {
-	rpcs := []string{"Describe", "Open", "Run", "Infer", "Save", "Load", "Close"}
+	// SaveState is Save with the plugin's train position (what the driver
+	// calls); both must keep the call's deadline.
+	rpcs := []string{"Describe", "Open", "Run", "Infer", "Save", "SaveState", "Load", "Close"}
 	outcomes := []struct {
 		name  string
 		err   error
@@ -92,7 +103,7 @@ func TestProtocol(t *testing.T) {
 		}},
 		{"plain error", errors.New("disk on fire\n\tat line 2"), wantCode(CodeInternal, "disk on fire")},
 		{"panic", errPanic, func(t *testing.T, rpc string, err error) {
-			if CodeOf(err) != CodeInternal || !strings.HasPrefix(err.Error(), "plugin panic: plugin bug in "+rpc) || strings.Contains(err.Error(), "\n") {
+			if CodeOf(err) != CodeInternal || !strings.HasPrefix(err.Error(), "plugin panic: plugin bug in "+strings.TrimSuffix(rpc, "State")) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("%s: %v (code %v), want one line: plugin panic: ...", rpc, err, CodeOf(err))
 			}
 		}},
@@ -104,7 +115,8 @@ func TestProtocol(t *testing.T) {
 				}
 				return
 			}
-			if !errors.As(err, &te) || te.Call != rpc || te.Plugin != "zoo-plugin-harness" {
+			call := strings.TrimSuffix(rpc, "State") // SaveState is the Save RPC
+			if !errors.As(err, &te) || te.Call != call || te.Plugin != "zoo-plugin-harness" {
 				t.Fatalf("%s: %v, want a *TimeoutError naming the call", rpc, err)
 			}
 			// A session that hangs is unusable: the client kills the
@@ -112,7 +124,7 @@ func TestProtocol(t *testing.T) {
 			if want := rpc != "Describe" && rpc != "Open"; te.Killed != want {
 				t.Errorf("%s: Killed = %v, want %v", rpc, te.Killed, want)
 			}
-			if !strings.Contains(err.Error(), "did not answer "+rpc+" within 300ms") {
+			if !strings.Contains(err.Error(), "did not answer "+call+" within 300ms") {
 				t.Errorf("%s: %q", rpc, err)
 			}
 		}},
