@@ -45,7 +45,7 @@ var minorFeatures = []struct {
 	{1, "per-session class names (OpenResponse.labels)"},
 	{2, "weight sets checked by dtype and shape (WeightSet.tensors)"},
 	{2, "resuming an interrupted epoch at its exact step (RunRequest.start_step, SaveResponse's train position)"},
-	{3, "the epoch count from the plugin (OpenResponse.epochs), and the device only as OpenRequest.device (use_gpu is the host's key)"},
+	{3, "an epoch count from the plugin (OpenResponse.epochs)"},
 }
 
 // FeaturesAfter lists the protocol features a plugin reporting minor lacks:
