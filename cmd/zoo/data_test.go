@@ -311,3 +311,107 @@ func TestDataCheck(t *testing.T) {
 		t.Errorf("check of the clean list: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestDataListTrains: `zoo run TSM train` reads the lists `zoo data list`
+// wrote (train and val from --split), from fresh weights with --pretrain
+// none; without it the published ResNet50_pretrained is fetched (offline
+// here: the store's one-line error).
+func TestDataListTrains(t *testing.T) {
+	root := videoTree(t, map[string]string{
+		"archery/a1.avi": "archery.avi", "archery/a2.avi": "test.avi",
+		"arm_wrestling/w1.mp4": "arm_wrestling.mp4", "arm_wrestling/w2.mp4": "test.mp4",
+	})
+	dir := t.TempDir()
+	list := filepath.Join(dir, "k.list")
+	if r := zoo(t, nil, "data", "list", root, "--out", list, "--split", "val=0.5"); r.code != 0 {
+		t.Fatalf("data list: %s", r.stderr)
+	}
+	cfg := filepath.Join(dir, "small.txt")
+	os.WriteFile(cfg, []byte(`[MODEL]
+name = "TSM"
+num_classes = 2
+num_layers = 18
+base_width = 4
+seg_num = 8
+
+[TRAIN]
+epoch = 1
+short_size = 40
+target_size = 32
+batch_size = 2
+num_reader_threads = 2
+filelist = "`+filepath.Join(dir, "k_train.list")+`"
+
+[VALID]
+short_size = 40
+target_size = 32
+batch_size = 2
+filelist = "`+filepath.Join(dir, "k_val.list")+`"
+`), 0o644)
+	save := t.TempDir()
+	r := zoo(t, nil, "run", "TSM", "train", "--config", cfg, "--pretrain", "none", "--save_dir", save, "--log_interval", "1")
+	if r.code != 0 {
+		t.Fatalf("train on the lists: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"[TRAIN] Epoch 0, iter 0", "[VALID] Epoch 0", "saved checkpoint"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("train output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "pretrain: none") || strings.Contains(r.stderr, "pretrained:") {
+		t.Errorf("--pretrain none loaded weights:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(save, "TSM_epoch0", "fc_0.w_0")); err != nil {
+		t.Errorf("no checkpoint: %v", err)
+	}
+	// --filelist takes the same list in place of the config's key.
+	r = zoo(t, nil, "run", "TSM", "train", "--config", cfg, "--pretrain", "none", "--filelist", list, "--save_dir", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stdout, "[TRAIN] Epoch 0") {
+		t.Fatalf("train --filelist: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	r = zoo(t, nil, "run", "TSM", "train", "--config", cfg, "--save_dir", t.TempDir())
+	oneLineError(t, r, 1, "zoo weights import")
+	if !strings.Contains(r.stderr, "ResNet50_pretrained") || !strings.Contains(r.stderr, "--pretrain") {
+		t.Errorf("fetch error names neither the set nor --pretrain:\n%s", r.stderr)
+	}
+	r = zoo(t, nil, "run", "TSM", "train", "--config", cfg, "--pretrain", "none", "--resume", save)
+	oneLineError(t, r, 2, "--pretrain none and --resume")
+}
+
+// TestFirstRealVideo: with no --config, a real video is the published
+// job's (Paddle's tsm.txt, tsm_kinetics), never the built-in job's
+// checkpoint; offline, the fetch's one-line error says how to import the
+// set. The built-in job's infer prints each class name and index.
+func TestFirstRealVideo(t *testing.T) {
+	archery := filepath.Join(shareddata.Dir(t), "videos", "archery.avi")
+	save := t.TempDir()
+	r := zoo(t, nil, "run", "TSM", "infer", "--video_path", archery, "--save_dir", save)
+	oneLineError(t, r, 1, "zoo weights import")
+	if !strings.Contains(r.stderr, "tsm_kinetics") || !strings.Contains(r.stderr, "published configuration") {
+		t.Errorf("a fresh dir: not the published job:\n%s", r.stderr)
+	}
+
+	small := []string{"--save_dir", save, "--set", "MODEL.base_width=4", "--set", "SYNTHETIC.train_videos=16",
+		"--set", "SYNTHETIC.valid_videos=4", "--set", "SYNTHETIC.infer_videos=2"}
+	r = zoo(t, nil, append([]string{"run", "TSM", "train", "--epoch", "1", "--valid_interval", "0"}, small...)...)
+	if r.code != 0 {
+		t.Fatalf("train: %d\n%s", r.code, r.stderr)
+	}
+	r = zoo(t, nil, append([]string{"run", "TSM", "infer"}, small...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, ") class ") {
+		t.Errorf("built-in infer: %d, no class index beside the name:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The built-in job's 4-class checkpoint is there; a real video still
+	// takes the published job.
+	for _, args := range [][]string{
+		{"run", "TSM", "infer", "--video_path", archery, "--save_dir", save},
+		{"run", "TSM", "test", "--filelist", filepath.Join(shareddata.Dir(t), "labels", "val_small_videos.list"), "--save_dir", save},
+	} {
+		r = zoo(t, nil, args...)
+		oneLineError(t, r, 1, "zoo weights import")
+		if !strings.Contains(r.stderr, "tsm_kinetics") || strings.Contains(r.stdout, "archery.avi:") || strings.Contains(r.stderr, "using checkpoint") {
+			t.Errorf("%v: the built-in checkpoint was applied to real data:\n%s\n%s", args, r.stdout, r.stderr)
+		}
+	}
+}
