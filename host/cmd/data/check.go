@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -117,15 +116,17 @@ func checkRun(cmd *cobra.Command, o *CheckOptions) error {
 			return err
 		}
 	} else {
-		tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+		w := 0
+		for _, r := range reps {
+			w = max(w, len(r.Where))
+		}
 		for _, r := range reps {
 			if r.OK {
-				fmt.Fprintf(tw, "ok\t%s\t%d frames\t%dx%d\t%s\t%s\n", r.Where, r.Frames, r.Width, r.Height, r.Codec, cmdutil.HumanBytes(r.Size))
+				fmt.Fprintf(io.Out, "ok    %-*s  %4d frames  %dx%d  %-6s %s\n", w, r.Where, r.Frames, r.Width, r.Height, r.Codec, cmdutil.HumanBytes(r.Size))
 			} else {
-				fmt.Fprintf(tw, "FAIL\t%s\t%s: %s\n", r.Where, r.Reason, r.Detail)
+				fmt.Fprintf(io.Out, "FAIL  %-*s  %s: %s\n", w, r.Where, r.Reason, r.Detail)
 			}
 		}
-		tw.Flush()
 	}
 	if o.WriteClean != "" {
 		if err := dataset.WriteList(o.WriteClean, good); err != nil {
