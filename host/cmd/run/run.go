@@ -52,6 +52,9 @@ type Options struct {
 
 	// changed records which of the Paddle override flags were given.
 	changed map[string]bool
+	// fits, when set, checks a published set against the configured
+	// network before resolveWeights downloads it.
+	fits fitCheck
 }
 
 // NewCmdRun returns the command; runF replaces runRun in tests.
@@ -348,15 +351,19 @@ func runRun(ctx context.Context, o *Options) error {
 	for _, n := range sd.Notes {
 		fmt.Fprintln(f.IO.ErrOut, n)
 	}
-	weights, err := resolveWeights(ctx, f, m, o)
-	if err != nil {
-		return err
-	}
+	// The plugin starts before weights are resolved: a published set the
+	// store lacks is checked against the network the config describes
+	// before it is downloaded (networkFits).
 	client, err := reg.Start(ctx, &m)
 	if err != nil {
 		return err
 	}
 	defer client.Kill()
+	o.fits = networkFits(client, cfg, o, m.Info.Name)
+	weights, err := resolveWeights(ctx, f, m, o)
+	if err != nil {
+		return err
+	}
 
 	sess, res, err := open(ctx, client, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
@@ -440,7 +447,7 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		} else if o.Pretrain != "" {
 			w[sdk.UsePretrain] = o.Pretrain
 		} else if (o.Config != "" || o.publishedJob(m.Info)) && o.Resume == "" {
-			dir, err := fetchSet(ctx, f, m, sdk.UsePretrain)
+			dir, err := fetchSet(ctx, f, m, o, sdk.UsePretrain)
 			if err != nil {
 				return nil, err
 			}
@@ -466,7 +473,7 @@ func resolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 			fmt.Fprintf(f.IO.ErrOut, "using checkpoint %s\n", dir)
 			w[sdk.UseWeights] = dir
 		default:
-			dir, err := fetchSet(ctx, f, m, sdk.UseWeights)
+			dir, err := fetchSet(ctx, f, m, o, sdk.UseWeights)
 			if err != nil {
 				return nil, err
 			}
