@@ -12,8 +12,8 @@ import (
 )
 
 // kineticsColumns are the columns of Kinetics-400/600/700's annotation
-// CSVs that Kinetics reads; others (K700-2020's is_cc) are ignored, and
-// split is optional.
+// CSVs that Kinetics reads; others (K700-2020's is_cc) are ignored, split
+// is optional, and so is label (test CSVs): then the entries have NoLabel.
 var kineticsColumns = []string{"label", "youtube_id", "time_start", "time_end", "split"}
 
 // Missing is a CSV row whose video is not in the folder.
@@ -24,6 +24,9 @@ type Missing struct {
 	// Want is the file name the common downloaders give the clip.
 	Want string `json:"want"`
 }
+
+// NoLabel is the Label of an entry whose CSV row has none.
+const NoLabel = -1
 
 // KineticsResult is what Kinetics found.
 type KineticsResult struct {
@@ -82,7 +85,10 @@ func Kinetics(csvPath, videos string, labels []string, labelsFrom string) (*Kine
 	for i, h := range head {
 		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
-	for _, c := range kineticsColumns[:4] {
+	// Kinetics-600's and -700's test CSVs have no label column: their
+	// clips make a list for infer, paths alone.
+	_, labelled := col["label"]
+	for _, c := range kineticsColumns[1:4] {
 		if _, ok := col[c]; !ok {
 			return nil, fmt.Errorf("%s:1: header %q lacks column %q: want Kinetics' %s", csvPath, strings.Join(head, ","), c, strings.Join(kineticsColumns, ","))
 		}
@@ -105,16 +111,22 @@ func Kinetics(csvPath, videos string, labels []string, labelsFrom string) (*Kine
 			return nil, fmt.Errorf("%s:%d: %d fields, the header has %d", csvPath, line, len(rec), len(head))
 		}
 		res.Rows++
-		label := strings.TrimSpace(rec[col["label"]])
+		label := ""
+		if labelled {
+			label = strings.TrimSpace(rec[col["label"]])
+		}
 		id := strings.TrimSpace(rec[col["youtube_id"]])
 		start, err1 := strconv.Atoi(strings.TrimSpace(rec[col["time_start"]]))
 		end, err2 := strconv.Atoi(strings.TrimSpace(rec[col["time_end"]]))
 		if id == "" || err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("%s:%d: want a youtube_id and whole-second time_start and time_end, got %q", csvPath, line, strings.Join(rec, ","))
 		}
-		idx, hint := li.find(label)
-		if idx < 0 {
-			return nil, fmt.Errorf("%s:%d: label %q is not a class of %s%s", csvPath, line, label, labelsFrom, hint)
+		idx := NoLabel
+		if labelled {
+			var hint string
+			if idx, hint = li.find(label); idx < 0 {
+				return nil, fmt.Errorf("%s:%d: label %q is not a class of %s%s", csvPath, line, label, labelsFrom, hint)
+			}
 		}
 		name := ClipName(id, start, end)
 		p, ok := files[name]

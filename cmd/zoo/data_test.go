@@ -221,6 +221,17 @@ func TestDataKinetics(t *testing.T) {
 		t.Errorf("labels.txt: %d lines", len(lb))
 	}
 
+	// A test CSV without labels (Kinetics-600/700) lists paths alone.
+	test := filepath.Join(dir, "test.csv")
+	os.WriteFile(test, []byte("youtube_id,time_start,time_end,split\nxyz_id,0,10,test\n"), 0o644)
+	tl := filepath.Join(dir, "test.list")
+	if r := zoo(t, nil, "data", "kinetics", test, "--videos", root, "--out", tl); r.code != 0 {
+		t.Fatalf("unlabelled CSV: %d\n%s", r.code, r.stderr)
+	}
+	if l := lines(readFile(t, tl)); len(l) != 1 || !strings.HasSuffix(l[0], "archery/xyz_id.avi") {
+		t.Errorf("unlabelled list: %q", l)
+	}
+
 	bad := filepath.Join(dir, "bad.csv")
 	os.WriteFile(bad, []byte("youtube_id,label,start,end\nx,archery,0,10\n"), 0o644)
 	r = zoo(t, nil, "data", "kinetics", bad, "--videos", root, "--out", list)

@@ -95,7 +95,9 @@ func writeLists(f *cmdutil.Factory, out, labelOut string, l *dataset.List, split
 func countClasses(es []dataset.Entry) int {
 	seen := map[int]bool{}
 	for _, e := range es {
-		seen[e.Label] = true
+		if e.Label >= 0 {
+			seen[e.Label] = true
+		}
 	}
 	return len(seen)
 }
