@@ -226,11 +226,13 @@ func infer(ctx context.Context, s Session, o Options) error {
 			}
 		}
 		recs = append(recs, results.InferRecord{VideoID: p.ID, Scores: vals, Labels: idx, Names: names})
-		top := names[0]
-		if top == "" {
-			top = fmt.Sprint(idx[0])
+		// The name first (the line reads as before), then the index a
+		// label file or list uses, when the name is not the index itself.
+		line := fmt.Sprintf("%s: %d (%.4f)", p.ID, idx[0], vals[0])
+		if top := names[0]; top != "" && top != fmt.Sprint(idx[0]) {
+			line = fmt.Sprintf("%s: %s (%.4f) class %d", p.ID, top, vals[0], idx[0])
 		}
-		o.logLine(fmt.Sprintf("%s: %s (%.4f)", p.ID, top, vals[0]))
+		o.logLine(line)
 		return nil
 	}
 	p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseInfer, Epoch: -1}, nil, onPred)
