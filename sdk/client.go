@@ -463,7 +463,20 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("plugin %s did not answer in time: %w", c.name, context.DeadlineExceeded)
 	}
-	return &Error{Code: code, Message: firstLine(st.Message())}
+	msg := st.Message()
+	if code == CodeInternal {
+		// The plugin's own failure, not the user's: name the plugin and the
+		// call, and keep the rest (a recovered panic's stack) for debug.
+		call := "a call"
+		if p := c.call.Load(); p != nil {
+			call = *p
+		}
+		if rest := strings.TrimSpace(msg); strings.Contains(rest, "\n") {
+			c.logger.Debug(fmt.Sprintf("plugin %s failed during %s:\n%s", c.name, call, rest))
+		}
+		return &Error{Code: code, Message: fmt.Sprintf("plugin %s failed during %s: %s", c.name, call, firstLine(msg))}
+	}
+	return &Error{Code: code, Message: firstLine(msg)}
 }
 
 func firstLine(s string) string {

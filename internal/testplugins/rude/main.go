@@ -54,8 +54,15 @@ func (provider) Models(context.Context) ([]sdk.ModelInfo, error) {
 
 func (provider) Open(context.Context, sdk.OpenRequest) (sdk.Session, sdk.OpenResult, error) {
 	if mode == "sigint" {
-		// What a plugin that never heard of the contract does.
-		signal.Reset(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		// Die of the signals, as a plugin that never heard of the
+		// contract does (signal.Reset does not undo sdk.Serve's Ignore).
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		go func() {
+			sig := <-c
+			fmt.Fprintf(os.Stderr, "rude: killed by %v\n", sig)
+			os.Exit(130)
+		}()
 	}
 	return session{}, sdk.OpenResult{}, nil
 }
