@@ -226,3 +226,37 @@ func TestRudePluginSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestGoExampleTrains: examples/zoo-plugin-echo, a module of its own with
+// a replace directive, installed in place, trains Parity, resumes from a
+// checkpoint, tests and infers through zoo.
+func TestGoExampleTrains(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "zoo-plugin-echo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "..", "examples", "zoo-plugin-echo")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build in examples/zoo-plugin-echo: %v\n%s", err, out)
+	}
+	home := []string{"ZOO_HOME=" + t.TempDir()}
+	if r := zoo(t, home, "plugins", "install", "--in-place", bin); r.code != 0 {
+		t.Fatalf("install --in-place: %d\n%s", r.code, r.stderr)
+	}
+	save := t.TempDir()
+	r := zoo(t, home, "run", "Parity", "train", "--epoch", "2", "--save_dir", save, "--log_interval", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "saved checkpoint "+filepath.Join(save, "Parity_epoch1")) {
+		t.Fatalf("train: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "Parity", "train", "--epoch", "4", "--save_dir", save, "--resume", filepath.Join(save, "Parity_epoch1"))
+	if r.code != 0 || !strings.Contains(r.stdout, "Parity_epoch3") || strings.Contains(r.stdout, "Epoch 0") {
+		t.Fatalf("resume: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "Parity", "test", "--save_dir", save)
+	if r.code != 0 || !strings.Contains(r.stdout, "top1_acc: 100.00") {
+		t.Fatalf("test: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "Parity", "infer", "--save_dir", save)
+	if r.code != 0 || !strings.Contains(r.stdout, "hello: odd (0.") || !strings.Contains(r.stdout, "plugin: even (0.") {
+		t.Fatalf("infer: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
