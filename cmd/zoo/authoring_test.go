@@ -260,3 +260,47 @@ func TestGoExampleTrains(t *testing.T) {
 		t.Fatalf("infer: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestPythonExampleTrains: examples/python-plugin, installed with `zoo
+// plugins install` through its wrapper, trains PyParity, resumes from a
+// checkpoint, tests and infers; an exception in it is one line naming the
+// plugin and the call, with the Python traceback at --log-level debug.
+func TestPythonExampleTrains(t *testing.T) {
+	py, err := pythonWithGRPC()
+	if err != nil {
+		t.Fatalf("no python3 with gRPC (scripts/deps.sh installs python3-grpcio): %v", err)
+	}
+	src, err := filepath.Abs(filepath.Join("..", "..", "examples", "python-plugin", "plugin.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), "zoo-plugin-pyecho")
+	os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\nexec %s %s\n", py, src)), 0o755)
+	home := []string{"ZOO_HOME=" + t.TempDir()}
+	if r := zoo(t, home, "plugins", "install", wrapper); r.code != 0 {
+		t.Fatalf("install: %d\n%s", r.code, r.stderr)
+	}
+	save := t.TempDir()
+	r := zoo(t, home, "run", "PyParity", "train", "--epoch", "2", "--save_dir", save, "--log_interval", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "saved checkpoint "+filepath.Join(save, "PyParity_epoch1")) {
+		t.Fatalf("train: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "PyParity", "train", "--epoch", "4", "--save_dir", save, "--resume", filepath.Join(save, "PyParity_epoch1"))
+	if r.code != 0 || !strings.Contains(r.stdout, "PyParity_epoch3") || strings.Contains(r.stdout, "Epoch 0") {
+		t.Fatalf("resume: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "PyParity", "test", "--save_dir", save)
+	if r.code != 0 || !strings.Contains(r.stdout, "top1_acc: 100.00") {
+		t.Fatalf("test: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "PyParity", "infer", "--save_dir", save)
+	if r.code != 0 || !strings.Contains(r.stdout, "sample0: even (0.") || !strings.Contains(r.stdout, "sample1: odd (0.") {
+		t.Fatalf("infer: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zoo(t, home, "run", "PyParity", "train", "--save_dir", t.TempDir(), "--set", "TRAIN.fail_at=1")
+	oneLineError(t, r, 1, "plugin zoo-plugin-pyecho failed during Run: RuntimeError: TRAIN.fail_at: failing at step 1 on purpose")
+	r = zoo(t, home, "run", "PyParity", "train", "--save_dir", t.TempDir(), "--set", "TRAIN.fail_at=1", "--log-level", "debug")
+	if !strings.Contains(r.stderr, "Traceback (most recent call last)") || !strings.Contains(r.stderr, "plugin.py") {
+		t.Errorf("no Python traceback at debug:\n%s", r.stderr)
+	}
+}
