@@ -57,6 +57,9 @@ func newProcess(c *Client, path, wantSHA string, extraEnv []string, out *stdoutS
 				return nil, plugin.ErrChecksumsDoNotMatch
 			}
 		}
+		// go-plugin's own runner logs this line; tests count plugin
+		// starts by it (cmd/zoo's TestRunStartsOnePlugin).
+		c.logger.Debug("starting plugin", "path", path)
 		cmd := exec.Command(path)
 		cmd.Env = append(spec.Env, extraEnv...)
 		// No stdin: in a process group of its own the plugin would be
