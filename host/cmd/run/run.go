@@ -336,6 +336,12 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	if !m.Info.HasTask(o.Mode) {
 		return cmdutil.FlagErrorf("model %s does not support %s (it supports %s)", m.Info.Name, o.Mode, strings.Join(m.Info.Tasks, ", "))
 	}
+	if err := CheckModel(m.Plugin.Name, m.Info); err != nil {
+		return err
+	}
+	if err := checkFlagKeys(m.Info, o); err != nil {
+		return err
+	}
 	cfg, err := BuildConfig(m.Info, o)
 	if err != nil {
 		return err
@@ -389,6 +395,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	}
 	err = driver.Run(ctx, sess, driver.Options{
 		Model:         info,
+		Plugin:        m.Plugin.Name,
 		Mode:          o.Mode,
 		SaveDir:       o.SaveDir,
 		Epochs:        intKey(cfg, "TRAIN", "epoch", 1),
