@@ -31,6 +31,11 @@ type ModelConfig struct {
 	TopK          int       `mapstructure:"topk"`
 	TemporalShift bool      `mapstructure:"temporal_shift"`
 	BaseWidth     int       `mapstructure:"base_width"`
+	// The conventions of weights trained outside Paddle (docs/tsm.md,
+	// "Using PyTorch TSM weights"); "auto" takes the weights'.
+	ShiftDirection string `mapstructure:"shift_direction"`
+	InferDropout   string `mapstructure:"infer_dropout"`
+	Consensus      string `mapstructure:"consensus"`
 }
 
 // ReaderConfig is what [VALID] and [TEST] hold.
@@ -100,6 +105,9 @@ func Schema() []sdk.ConfigKey {
 		{Section: "MODEL", Name: "topk", Type: "int", Default: 5},
 		{Section: "MODEL", Name: "temporal_shift", Type: "bool", Default: true, Help: "False builds TSN, the same network without the shift"},
 		{Section: "MODEL", Name: "base_width", Type: "int", Default: 64, Help: "channels of the stem (64 in every published ResNet)"},
+		{Section: "MODEL", Name: "shift_direction", Type: "string", Default: "auto", Help: "paddle (channels [0,C/8) take frame t-1), pytorch (they take t+1: MIT, mmaction2) or auto (the weights': paddle unless they are PyTorch's)"},
+		{Section: "MODEL", Name: "infer_dropout", Type: "string", Default: "auto", Help: "scale (Paddle: x0.5 at inference), identity (PyTorch's inverted dropout) or auto (the weights')"},
+		{Section: "MODEL", Name: "consensus", Type: "string", Default: "auto", Help: "features (Paddle: segment mean before the fc), logits (PyTorch: after it) or auto (the weights')"},
 	}
 	ks = append(ks, readerKeys("TRAIN", 128, "")...)
 	ks = append(ks,
@@ -200,6 +208,15 @@ func (c Config) validate(mode string) error {
 		secs = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferVideos)}
 	default:
 		return sdk.Errorf(sdk.CodeInvalidArgument, "unknown mode %q", mode)
+	}
+	for _, k := range []struct{ name, v, a, b string }{
+		{"shift_direction", c.Model.ShiftDirection, "paddle", "pytorch"},
+		{"infer_dropout", c.Model.InferDropout, "scale", "identity"},
+		{"consensus", c.Model.Consensus, "features", "logits"},
+	} {
+		if k.v != "auto" && k.v != k.a && k.v != k.b {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.%s %q: must be %s, %s or auto", k.name, k.v, k.a, k.b)
+		}
 	}
 	if c.Model.BaseWidth < 1 {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.base_width %d: must be at least 1", c.Model.BaseWidth)

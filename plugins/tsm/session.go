@@ -13,6 +13,7 @@ import (
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
 	"github.com/zoo-ml/zoo/weights"
+	"github.com/zoo-ml/zoo/weights/convert"
 )
 
 // session is one opened TSM: a model and the data of its mode.
@@ -59,10 +60,19 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		return nil, sdk.OpenResult{}, err
 	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
+	conv, err := conventions(cfg.Model, req.Weights)
+	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	if s.useGPU && conv != convert.Paddle {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --device gpu", conv)
+	}
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
 		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
 		BatchSize: rc.BatchSize, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		ReverseShift: conv.ShiftDirection == "pytorch", InvertedDropout: conv.InferDropout == "identity",
+		LogitConsensus: conv.Consensus == "logits",
 	})
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
@@ -77,6 +87,9 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("%s-ResNet-%d, %d segments, %dx%d, %d classes, batch %d",
 		kind, cfg.Model.NumLayers, cfg.Model.SegNum, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
+	if conv != convert.Paddle {
+		res.Notes = append(res.Notes, fmt.Sprintf("conventions: shift_direction %s, infer_dropout %s, consensus %s", conv.ShiftDirection, conv.InferDropout, conv.Consensus))
+	}
 	if s.builtin {
 		res.Notes = append(res.Notes, "data: the built-in synthetic dataset (only temporal order tells its classes apart)")
 		if cfg.Model.NumClasses == len(synthClasses) {
@@ -312,4 +325,31 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
 	return ctx.Err()
+}
+
+// conventions resolves MODEL's convention keys: "auto" takes those of the
+// weights (--weights before --pretrain), Paddle's without any.
+func conventions(m ModelConfig, ws map[string]string) (convert.Conventions, error) {
+	from := convert.Paddle
+	for _, use := range []string{sdk.UseWeights, sdk.UsePretrain} {
+		if p := ws[use]; p != "" {
+			c, err := classifier.WeightConventions(p)
+			if err != nil {
+				return convert.Conventions{}, err
+			}
+			from = c
+			break
+		}
+	}
+	pick := func(v, auto string) string {
+		if v == "auto" || v == "" {
+			return auto
+		}
+		return v
+	}
+	return convert.Conventions{
+		ShiftDirection: pick(m.ShiftDirection, from.ShiftDirection),
+		InferDropout:   pick(m.InferDropout, from.InferDropout),
+		Consensus:      pick(m.Consensus, from.Consensus),
+	}, nil
 }
