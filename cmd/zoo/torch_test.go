@@ -33,6 +33,7 @@ type torchGolden struct {
 	Videos    []string    `json:"videos"`
 	MIT       [][]float64 `json:"mit"`
 	MMAction2 [][]float64 `json:"mmaction2"`
+	MITViews  [][]float64 `json:"mit_views_2x3"`
 }
 
 // torchSetup writes the config and a directory holding the golden videos.
@@ -174,4 +175,32 @@ func TestTorchMismatch(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "module.base_model.layer1.0.conv1.net.weight") || !strings.Contains(r.stdout, "torch legacy") {
 		t.Errorf("inspect: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// TestTorchMultiView: INFER.num_clips 2 and num_crops 3 run the six views
+// of each video in one batch and average their probabilities, as PyTorch
+// does on the same views; TEST takes the keys too.
+func TestTorchMultiView(t *testing.T) {
+	cfg, videos, g := torchSetup(t)
+	mit, _ := filepath.Abs(filepath.Join("testdata", "torch", "mit_tsm_r50.pth"))
+	got, r := inferProbs(t, cfg, videos, mit, "--set", "INFER.num_clips=2", "--set", "INFER.num_crops=3")
+	if d := maxDiff(t, g, got, g.MITViews); d > 1e-4 {
+		t.Errorf("2x3 views: probabilities %v differ from PyTorch's %v by %g", got, g.MITViews, d)
+	}
+	if !strings.Contains(r.stderr, "views: 2 clips x 3 crops per video, batch of 12") {
+		t.Errorf("no views note:\n%s", r.stderr)
+	}
+	if d := maxDiff(t, g, got, g.MIT); d < 1e-3 {
+		t.Errorf("2x3 views within %g of one view's", d)
+	}
+
+	dir := t.TempDir()
+	list := filepath.Join(dir, "test.list")
+	os.WriteFile(list, []byte(filepath.Join(videos, g.Videos[0])+" 8\n"+filepath.Join(videos, g.Videos[1])+" 5\n"), 0o644)
+	r = zoo(t, nil, "run", "TSM", "test", "--config", cfg, "--weights", mit, "--filelist", list, "--save_dir", dir,
+		"--set", "TEST.num_clips=2", "--set", "TEST.num_crops=3", "--set", "TEST.batch_size=1", "--set", "TEST.short_size=256", "--set", "TEST.target_size=224")
+	if r.code != 0 || !strings.Contains(r.stderr, "views: 2 clips x 3 crops per video, batch of 6") {
+		t.Fatalf("test with views: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	oneLineError(t, zoo(t, nil, "run", "TSM", "infer", "--config", cfg, "--weights", mit, "--video_path", videos, "--save_dir", dir, "--set", "INFER.num_crops=2"), 1, "INFER.num_crops 2: must be 1 or 3")
 }

@@ -47,6 +47,19 @@ type ReaderConfig struct {
 	BatchSize        int    `mapstructure:"batch_size"`
 	Filelist         string `mapstructure:"filelist"`
 	UseGPU           bool   `mapstructure:"use_gpu"`
+	// Multi-view testing, [TEST] and [INFER] only (docs/tsm.md).
+	NumClips int `mapstructure:"num_clips"`
+	NumCrops int `mapstructure:"num_crops"`
+}
+
+// views is the number of views per video of an evaluation section.
+func (rc ReaderConfig) views() int { return max(rc.NumClips, 1) * max(rc.NumCrops, 1) }
+
+func viewKeys(section string) []key {
+	return []key{
+		{Section: section, Name: "num_clips", Type: "int", Default: 1, Help: "clips per video, spread over each segment; their probabilities are averaged (1: Paddle's one clip)"},
+		{Section: section, Name: "num_crops", Type: "int", Default: 1, Help: "1: the centre crop (Paddle's); 3: start, centre and end of the long side"},
+	}
 }
 
 type TrainConfig struct {
@@ -122,7 +135,9 @@ func Schema() []sdk.ConfigKey {
 	)
 	ks = append(ks, readerKeys("VALID", 128, "")...)
 	ks = append(ks, readerKeys("TEST", 16, "")...)
+	ks = append(ks, viewKeys("TEST")...)
 	ks = append(ks, readerKeys("INFER", 1, "")...)
+	ks = append(ks, viewKeys("INFER")...)
 	ks = append(ks,
 		key{Section: "INFER", Name: "video_path", Type: "string", Default: "", Help: "one video, or a directory of videos, to infer instead of the filelist"},
 		key{Section: "INFER", Name: "kinetics_labels", Type: "string", Default: "", Help: "accepted for Paddle compatibility; labels are built in"},
@@ -199,6 +214,13 @@ func (c Config) validate(mode string) error {
 		return classifier.Section{Name: name, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize, BatchSize: rc.BatchSize, Filelist: rc.Filelist, Synthetic: clips}
 	}
 	var secs []classifier.Section
+	views := 1
+	switch mode {
+	case sdk.ModeTest:
+		views = c.Test.views()
+	case sdk.ModeInfer:
+		views = c.Infer.views()
+	}
 	switch mode {
 	case sdk.ModeTrain:
 		secs = []classifier.Section{sec("TRAIN", c.Train.ReaderConfig, c.Synthetic.TrainVideos), sec("VALID", c.Valid, c.Synthetic.ValidVideos)}
@@ -218,6 +240,17 @@ func (c Config) validate(mode string) error {
 			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.%s %q: must be %s, %s or auto", k.name, k.v, k.a, k.b)
 		}
 	}
+	for _, v := range []struct {
+		sec string
+		rc  ReaderConfig
+	}{{"TEST", c.Test}, {"INFER", c.Infer.ReaderConfig}} {
+		if v.rc.NumClips < 1 || v.rc.NumClips > video.MaxClips {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "%s.num_clips %d: must be in [1, %d]", v.sec, v.rc.NumClips, video.MaxClips)
+		}
+		if v.rc.NumCrops != 1 && v.rc.NumCrops != 3 {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "%s.num_crops %d: must be 1 or 3", v.sec, v.rc.NumCrops)
+		}
+	}
 	if c.Model.BaseWidth < 1 {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.base_width %d: must be at least 1", c.Model.BaseWidth)
 	}
@@ -234,6 +267,6 @@ func (c Config) validate(mode string) error {
 	}
 	return classifier.CheckMemory(resnet.Config{
 		Depth: c.Model.NumLayers, NumClasses: c.Model.NumClasses, SegNum: c.Model.SegNum, BaseWidth: c.Model.BaseWidth,
-		BatchSize: secs[0].BatchSize, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
+		BatchSize: secs[0].BatchSize * views, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
 	}, mode == sdk.ModeTrain, secs[0].Name)
 }

@@ -11,7 +11,12 @@
 #
 #   go run ./cmd/zoo/testdata/torch/dumpclip /tmp/clips.f32 \
 #       ../shared/data/videos/arm_wrestling.mp4 ../shared/data/videos/archery.avi
-#   /usr/bin/python3 cmd/zoo/testdata/torch/gen.py /tmp/clips.f32
+#   go run ./cmd/zoo/testdata/torch/dumpclip -clips 2 -crops 3 /tmp/views.f32 \
+#       ../shared/data/videos/arm_wrestling.mp4 ../shared/data/videos/archery.avi
+#   /usr/bin/python3 cmd/zoo/testdata/torch/gen.py /tmp/clips.f32 /tmp/views.f32
+#
+# The multi-view reference (mit_views_2x3) is PyTorch's softmax of each of
+# zoo's 2 clips x 3 crops views, averaged per video.
 import collections, json, sys
 import numpy as np
 import torch
@@ -121,6 +126,9 @@ mit = {"epoch": 50, "arch": "resnet50", "best_prec1": 71.2,
        "state_dict": collections.OrderedDict(("module." + k, v) for k, v in model.state_dict().items())}
 torch.save(mit, OUT + "mit_tsm_r50.pth", _use_new_zipfile_serialization=False)
 p_mit = probs(model)
+views = torch.from_numpy(np.fromfile(sys.argv[2], dtype="<f4").reshape(-1, T, 3, SIZE, SIZE).copy())
+with torch.no_grad():
+    p_views = torch.softmax(model(views), 1).view(-1, 6, K).mean(1).tolist()
 
 # mmaction2: zip format, float16 storages; PyTorch runs the rounded values.
 def mm_name(k):
@@ -151,6 +159,6 @@ with torch.no_grad():
             v.copy_(v.half().float())
 p_mm = probs(model)
 
-json.dump({"videos": ["arm_wrestling.mp4", "archery.avi"], "mit": p_mit, "mmaction2": p_mm},
+json.dump({"videos": ["arm_wrestling.mp4", "archery.avi"], "mit": p_mit, "mmaction2": p_mm, "mit_views_2x3": p_views},
           open(OUT + "probs.json", "w"), indent=1)
 print("mit", [max(p) for p in p_mit], "mm", [max(p) for p in p_mm])
