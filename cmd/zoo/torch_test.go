@@ -204,3 +204,22 @@ func TestTorchMultiView(t *testing.T) {
 	}
 	oneLineError(t, zoo(t, nil, "run", "TSM", "infer", "--config", cfg, "--weights", mit, "--video_path", videos, "--save_dir", dir, "--set", "INFER.num_crops=2"), 1, "INFER.num_crops 2: must be 1 or 3")
 }
+
+// TestTorchPretrain: --pretrain FILE.pth initialises everything but the
+// fc from a PyTorch checkpoint and trains with its conventions.
+func TestTorchPretrain(t *testing.T) {
+	mit, _ := filepath.Abs(filepath.Join("testdata", "torch", "mit_tsm_r50.pth"))
+	save := t.TempDir()
+	r := zoo(t, nil, "run", "TSM", "train", "--pretrain", mit, "--epoch", "1", "--save_dir", save,
+		"--set", "MODEL.num_layers=50", "--set", "MODEL.base_width=8", "--set", "SYNTHETIC.train_videos=16",
+		"--set", "SYNTHETIC.valid_videos=4", "--set", "TRAIN.batch_size=4", "--set", "VALID.batch_size=4")
+	if r.code != 0 {
+		t.Fatalf("train --pretrain .pth: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"pretrained: 265 variables from " + mit + " (fc_0 left initialised)",
+		"conventions: shift_direction pytorch, infer_dropout identity, consensus logits"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("no %q:\n%s", want, r.stderr)
+		}
+	}
+}
