@@ -69,6 +69,7 @@ type machine struct {
 	globals map[Global]Func
 
 	persistent func(any) (any, error)
+	updated    int // dict entries BUILD has copied
 }
 
 var errUnderflow = errors.New("stack underflow")
@@ -497,7 +498,7 @@ func (m *machine) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		return build(obj, state)
+		return m.build(obj, state)
 	case 'P', 'Q': // PERSID, BINPERSID
 		var pid any
 		if op == 'P' {
@@ -593,12 +594,20 @@ func (m *machine) call(f, args any) error {
 	return m.push(v)
 }
 
-func build(obj, state any) error {
+// build applies BUILD's state. A dict's update is charged to a budget of
+// the stream's length: keys Dict cannot hash (tuples) are appended, not
+// merged, so BUILDs of a memoized dict into itself would double it each
+// time (two bytes per doubling) where Python's would not grow.
+func (m *machine) build(obj, state any) error {
 	switch o := obj.(type) {
 	case Stater:
 		return o.SetState(state)
 	case *Dict:
 		if d, ok := state.(*Dict); ok { // __dict__ update
+			m.updated += len(d.Keys)
+			if m.updated > 8*len(m.in)+1024 {
+				return errors.New("BUILD updates more dict entries than the stream could hold")
+			}
 			for i := range d.Keys {
 				o.Set(d.Keys[i], d.Vals[i])
 			}

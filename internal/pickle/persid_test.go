@@ -51,3 +51,18 @@ func TestDecodePrefix(t *testing.T) {
 		t.Fatalf("second = %v, %d, %v", v, n, err)
 	}
 }
+
+// TestBuildBomb: BUILD of a dict with tuple keys into itself, repeated,
+// would double it each time; the decode fails at once instead.
+func TestBuildBomb(t *testing.T) {
+	t.Parallel()
+	in := "\x80\x02}(K\x01K\x01\x86K\x02u" + strings.Repeat("2b", 60) + "."
+	if _, err := Decode([]byte(in), nil); err == nil || !strings.Contains(err.Error(), "more dict entries") {
+		t.Errorf("Decode = %v", err)
+	}
+	// A real update still works: {"a": 1} updated with {"b": 2}.
+	v, err := Decode([]byte("\x80\x02}\x8c\x01aK\x01s}\x8c\x01bK\x02sb."), nil)
+	if d, ok := v.(*Dict); err != nil || !ok || d.Len() != 2 {
+		t.Errorf("update: %v %v", v, err)
+	}
+}
