@@ -35,6 +35,8 @@ var rules = []struct {
 	{"host/serve", []string{mod + "host/cmd", mod + "host/driver", mod + "registry", mod + "weights"}},
 	{"host/results", []string{mod}},
 	{"weights/...", []string{stdlibOnly}},
+	// The torch reader knows formats, not models: name maps stay in convert.
+	{"weights/torch", []string{mod + "weights/convert"}},
 	{"internal/pickle", []string{stdlibOnly}},
 	{"video/...", []string{mod, "gorgonia.org/"}},
 	{"nn/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "plugins", mod + "video", mod + "cmd"}},

@@ -110,9 +110,9 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
 	fl.StringVar(&opts.SaveDir, "save-dir", "checkpoints", "where checkpoints, metrics and results are written")
 	fl.IntVar(&opts.LogInterval, "log-interval", 10, "log every N iterations")
 	fl.IntVar(&opts.ValidInterval, "valid-interval", 1, "validate every N epochs (0: never)")
-	fl.StringVar(&opts.Pretrain, "pretrain", "", "train: initialise from these weights (a directory or a .pdparams), all but the classifier (fc_0.*); none: from fresh weights")
+	fl.StringVar(&opts.Pretrain, "pretrain", "", "train: initialise from these weights (a directory, a .pdparams or a PyTorch .pth), all but the classifier (fc_0.*); none: from fresh weights")
 	fl.StringVar(&opts.Resume, "resume", "", "train: continue from a checkpoint directory zoo saved")
-	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights to evaluate (a directory or a .pdparams)")
+	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights to evaluate (a directory, a .pdparams or a PyTorch .pth)")
 	fl.StringVar(&opts.Filelist, "filelist", "", "the list of \"path label\" lines for this mode (infer: a directory too)")
 	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video, or a directory of videos, instead of a list")
 	fl.StringVar(&opts.ImagePath, "image-path", "", "infer: one image, or a directory of images, instead of a list")
@@ -180,7 +180,7 @@ func (o *Options) validate(cmd *cobra.Command) error {
 		if err != nil {
 			return cmdutil.FlagErrorf("--%s %s: no such directory", d.flag, d.path)
 		}
-		pdparams := d.flag != "resume" && fi.Mode().IsRegular() && filepath.Ext(d.path) == ".pdparams"
+		pdparams := d.flag != "resume" && fi.Mode().IsRegular() && paramFile(d.path)
 		if !fi.IsDir() && !pdparams {
 			return cmdutil.FlagErrorf("--%s %s: not a directory of parameter files", d.flag, d.path)
 		}
@@ -529,3 +529,13 @@ func (f *finiteFloat) Set(s string) error {
 
 func (f *finiteFloat) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
 func (f *finiteFloat) Type() string   { return "float" }
+
+// paramFile: the weight files plugins read besides directories, Paddle's
+// .pdparams and PyTorch checkpoints (MIT names theirs .pth.tar).
+func paramFile(path string) bool {
+	switch filepath.Ext(path) {
+	case ".pdparams", ".pth", ".pt":
+		return true
+	}
+	return strings.HasSuffix(path, ".pth.tar")
+}
