@@ -105,7 +105,7 @@ func TestUnpinnedIsNeverRun(t *testing.T) {
 		t.Fatal("the unpinned script was executed")
 	}
 	// The advice works: pinned where it is, it is run.
-	if _, _, err := r.Install(ctx, ue.Plugin.Path, true); err != nil {
+	if _, _, err := r.Install(ctx, ue.Plugin.Path, true, nil); err != nil {
 		t.Fatalf("%s: %v", ue.Plugin.PinCommand(), err)
 	}
 	ps, _ = r.Discover()

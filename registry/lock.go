@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zoo-ml/zoo/internal/fsx"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // lockFile is $ZOO_HOME/plugins.lock.json.
@@ -61,7 +62,10 @@ func writeLock(path string, l lockFile) error {
 // the lock file. With inPlace it pins the file where it is (for a plugin in a
 // $ZOO_PLUGIN_PATH directory) instead of copying it. It returns the installed
 // plugin and its models.
-func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugin, []Model, error) {
+//
+// check, when not nil, is called for each model before anything is pinned:
+// an error refuses the plugin (the host checks the declared config there).
+func (r *Registry) Install(ctx context.Context, src string, inPlace bool, check func(Model) error) (Plugin, []Model, error) {
 	name := filepath.Base(src)
 	if !strings.HasPrefix(name, Prefix) {
 		return Plugin{}, nil, fmt.Errorf("install %s: a plugin's file name must start with %q", src, Prefix)
@@ -102,6 +106,12 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugi
 	c, err := r.Launch(ctx, p)
 	if err != nil {
 		undo()
+		var le *sdk.LaunchError
+		if !inPlace && errors.As(err, &le) && (le.Kind == "handshake" || le.Kind == "start") {
+			// A script that imports modules beside it, or a venv's python,
+			// fails once copied away from them.
+			return Plugin{}, nil, fmt.Errorf("install %s: %w; it was started from its copy in %s: a plugin that needs files beside it (modules, a venv) must be installed with `zoo plugins install --in-place %s`, or through a wrapper script that runs it where it is (docs/plugins.md)", src, err, r.PluginDir(), src)
+		}
 		return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
 	}
 	minor, infos, err := c.Describe(ctx)
@@ -113,6 +123,19 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugi
 		undo()
 		return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
 	}
+	var models []Model
+	for _, mi := range infos {
+		models = append(models, Model{Info: mi, Plugin: p, Minor: minor})
+	}
+	for _, m := range models {
+		if check == nil {
+			break
+		}
+		if err := check(m); err != nil {
+			undo()
+			return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
+		}
+	}
 	r.writeCache(sum, cacheEntry{Minor: minor, Models: infos})
 	lock, err := readLock(r.lockPath())
 	if err != nil {
@@ -121,10 +144,6 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool) (Plugi
 	lock.Plugins[name] = lockEntry{Path: dst, SHA256: hex.EncodeToString(sum)}
 	if err := writeLock(r.lockPath(), lock); err != nil {
 		return Plugin{}, nil, fmt.Errorf("write lock file %s: %w", r.lockPath(), err)
-	}
-	var models []Model
-	for _, mi := range infos {
-		models = append(models, Model{Info: mi, Plugin: p, Minor: minor})
 	}
 	return p, models, nil
 }

@@ -31,9 +31,10 @@ var bundledPins string
 
 // Sources of a plugin, in lookup order.
 const (
-	SourceBundled = "bundled" // the zoo binary's directory
-	SourcePath    = "path"    // $ZOO_PLUGIN_PATH
-	SourceHome    = "home"    // $ZOO_HOME/plugins
+	SourceBundled = "bundled"  // the zoo binary's directory
+	SourcePath    = "path"     // $ZOO_PLUGIN_PATH
+	SourceHome    = "home"     // $ZOO_HOME/plugins
+	SourceInPlace = "in place" // pinned where it is by `zoo plugins install --in-place`, in no directory above
 )
 
 // Where a plugin's pin came from (Plugin.PinFrom).
@@ -221,6 +222,32 @@ func (r *Registry) Discover() ([]Plugin, error) {
 			out = append(out, p)
 		}
 	}
+	// A file pinned where it is, outside every directory above, is found
+	// through its lock entry: `zoo plugins install --in-place PATH` is the
+	// one step that makes a plugin runnable, with no ZOO_PLUGIN_PATH.
+	names := make([]string, 0, len(lock.Plugins))
+	for name := range lock.Plugins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		l := lock.Plugins[name]
+		if _, ok := seen[name]; ok || !strings.HasPrefix(name, Prefix) || filepath.Base(l.Path) != name {
+			continue
+		}
+		if _, err := os.Stat(l.Path); err != nil {
+			r.Logger.Warn(fmt.Sprintf("plugin %s was pinned at %s, which is gone: run `zoo plugins install --in-place` on its new path", name, l.Path))
+			continue
+		}
+		sum, err := hex.DecodeString(l.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			return nil, fmt.Errorf("lock file %s: malformed sha256 for %s: run `zoo plugins install --in-place %s`", r.lockPath(), name, l.Path)
+		}
+		seen[name] = l.Path
+		p := Plugin{Name: name, Path: l.Path, Source: SourceInPlace, Pin: sum, PinFrom: PinLock}
+		r.check(&p)
+		out = append(out, p)
+	}
 	return out, nil
 }
 
@@ -284,7 +311,7 @@ func (r *Registry) Launch(ctx context.Context, p Plugin) (*sdk.Client, error) {
 	if p.Pin == nil {
 		return nil, &UnpinnedError{Plugin: p}
 	}
-	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger, CallTimeout: r.CallTimeout})
+	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger, CallTimeout: r.CallTimeout, StartTimeout: r.CallTimeout})
 	if err != nil {
 		var le *sdk.LaunchError
 		if errors.As(err, &le) && le.Kind == "checksum" {

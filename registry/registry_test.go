@@ -143,7 +143,7 @@ func TestLookupOrderAndDuplicates(t *testing.T) {
 	// serving the same model names loses to the first.
 	other := place(t, map[string]string{"zoo-plugin-two": "two", "zoo-plugin-again": "two"})
 	r, logs := newRegistry(t, exe, other)
-	if _, _, err := r.Install(context.Background(), filepath.Join(other, "zoo-plugin-again"), true); err != nil {
+	if _, _, err := r.Install(context.Background(), filepath.Join(other, "zoo-plugin-again"), true, nil); err != nil {
 		t.Fatalf("install in place: %v", err)
 	}
 	ps, err := r.Discover()
@@ -214,7 +214,7 @@ func TestChangedChecksumIsRefused(t *testing.T) {
 	noOrphans(t)
 	src := place(t, map[string]string{"zoo-plugin-two": "two"})
 	r, _ := newRegistry(t, t.TempDir())
-	p, models, err := r.Install(context.Background(), filepath.Join(src, "zoo-plugin-two"), false)
+	p, models, err := r.Install(context.Background(), filepath.Join(src, "zoo-plugin-two"), false, nil)
 	if err != nil || len(models) != 2 {
 		t.Fatalf("Install: %v, %d models", err, len(models))
 	}
@@ -236,7 +236,7 @@ func TestChangedChecksumIsRefused(t *testing.T) {
 		t.Fatalf("changed plugin: err = %v", err)
 	}
 	// Re-pinning is the documented remedy.
-	if _, _, err := r.Install(context.Background(), p.Path, true); err != nil {
+	if _, _, err := r.Install(context.Background(), p.Path, true, nil); err != nil {
 		t.Fatalf("re-pin: %v", err)
 	}
 	ps, _ = r.Discover()
@@ -256,7 +256,7 @@ func TestInstallRefusesNonPlugins(t *testing.T) {
 		{"/nonexistent/zoo-plugin-x", "no such file"},
 		{filepath.Join(binDir, "zoo-plugin-two") + "x", "no such file"},
 	} {
-		_, _, err := r.Install(context.Background(), tc.file, false)
+		_, _, err := r.Install(context.Background(), tc.file, false, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Install(%s) = %v, want %q", tc.file, err, tc.want)
 		}
@@ -314,7 +314,7 @@ func TestCrashMidCall(t *testing.T) {
 	if !errors.As(runErr, &ee) {
 		t.Fatalf("Run error = %v (%T), want *sdk.ExitError", runErr, runErr)
 	}
-	if want := "plugin zoo-plugin-crash exited: crashy: out of cheese at step 1"; runErr.Error() != want {
+	if want := "plugin zoo-plugin-crash exited: crashy: out of cheese at step 1 (during Run; --log-level debug shows its last stderr lines)"; runErr.Error() != want {
 		t.Errorf("error = %q, want %q", runErr, want)
 	}
 	if steps > 1 {

@@ -32,7 +32,8 @@ type LaunchConfig struct {
 	SHA256 []byte
 	// Logger receives the plugin's logs under the plugin's name.
 	Logger hclog.Logger
-	// StartTimeout bounds the wait for the handshake (default 20s).
+	// StartTimeout bounds the wait for the handshake (default 20s; the
+	// registry passes $ZOO_PLUGIN_TIMEOUT when set).
 	StartTimeout time.Duration
 	// Env is added to the plugin's environment.
 	Env []string
@@ -80,6 +81,9 @@ type Client struct {
 	stdout  *stdoutSink
 	killed  atomic.Pointer[string] // why the host killed the plugin
 	call    atomic.Pointer[string] // the call in flight, for KilledError
+	logger  hclog.Logger
+
+	startTimeout time.Duration
 }
 
 // Name is the plugin's executable name, e.g. zoo-plugin-tsm.
@@ -98,9 +102,10 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
-	st := &tail{max: 40}
+	// Enough lines for a Go panic's stack to the plugin's own frames.
+	st := &tail{max: 200}
 	out := &stdoutSink{plugin: name, logger: logger}
-	c := &Client{name: name, stderr: st, stdout: out, timeout: cfg.CallTimeout}
+	c := &Client{name: name, stderr: st, stdout: out, timeout: cfg.CallTimeout, logger: logger, startTimeout: timeout}
 	if c.timeout <= 0 {
 		c.timeout = DefaultCallTimeout
 	}
@@ -157,14 +162,24 @@ func (c *Client) launchError(err error) error {
 		}
 		return &LaunchError{Plugin: c.name, Kind: "version",
 			Msg: fmt.Sprintf("it speaks zoo plugin protocol %s, this zoo speaks %d", got, ProtocolVersion)}
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		c.logStderr("did not start")
+		return &LaunchError{Plugin: c.name, Kind: "timeout",
+			Msg: fmt.Sprintf("did not complete the start-up handshake within %v: it hangs at start-up, or starts slower than ZOO_PLUGIN_TIMEOUT allows%s", c.startTimeout, c.said())}
 	case strings.Contains(msg, "Unrecognized remote plugin message: "):
 		line := firstLine(msg[strings.Index(msg, "message: ")+len("message: "):])
+		c.logStderr("did not start")
+		if line == "" || strings.HasPrefix(line, "Failed to read any lines from plugin's stdout") {
+			if said := c.stderr.summary(); said != "" {
+				return &LaunchError{Plugin: c.name, Kind: "handshake", Msg: "it exited before the handshake: " + said}
+			}
+		}
 		if line == "" {
 			return &LaunchError{Plugin: c.name, Kind: "handshake", Msg: "not a zoo plugin: it printed no handshake line"}
 		}
-		return &LaunchError{Plugin: c.name, Kind: "handshake", Msg: fmt.Sprintf("not a zoo plugin: it printed %q instead of the handshake", line)}
-	case strings.Contains(msg, "plugin exited before we could connect"),
-		strings.Contains(msg, "timeout while waiting for plugin to start"):
+		return &LaunchError{Plugin: c.name, Kind: "handshake", Msg: fmt.Sprintf("not a zoo plugin: it printed %q instead of the handshake%s", line, c.said())}
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		c.logStderr("did not start")
 		detail := c.stderr.summary()
 		if detail == "" {
 			detail = firstLine(msg)
@@ -177,8 +192,28 @@ func (c *Client) launchError(err error) error {
 	return &LaunchError{Plugin: c.name, Kind: "start", Msg: firstLine(msg)}
 }
 
+// said is the plugin's own last words on stderr, as a clause to append.
+func (c *Client) said() string {
+	if s := c.stderr.summary(); s != "" {
+		return "; it said: " + s
+	}
+	return ""
+}
+
+// logStderr logs at debug level everything the plugin's stderr tail holds
+// (a Go panic's stack with file:line, a Python traceback), which the one
+// line of an error cannot carry.
+func (c *Client) logStderr(what string) {
+	c.stderr.mu.Lock()
+	lines := strings.Join(c.stderr.lines, "\n")
+	c.stderr.mu.Unlock()
+	if lines != "" {
+		c.logger.Debug(fmt.Sprintf("plugin %s %s; its last stderr lines:\n%s", c.name, what, lines))
+	}
+}
+
 // LaunchError says why a plugin could not be started. Kind is one of
-// checksum, version, handshake, exec, start.
+// checksum, version, handshake, timeout, exec, start.
 type LaunchError struct {
 	Plugin string
 	Kind   string
@@ -191,13 +226,18 @@ func (e *LaunchError) Error() string { return fmt.Sprintf("plugin %s: %s", e.Plu
 type ExitError struct {
 	Plugin string
 	Stderr string // the last meaningful stderr lines, joined
+	Call   string // the call it died in, when known
 }
 
 func (e *ExitError) Error() string {
-	if e.Stderr == "" {
-		return fmt.Sprintf("plugin %s exited", e.Plugin)
+	during := ""
+	if e.Call != "" {
+		during = " (during " + e.Call + "; --log-level debug shows its last stderr lines)"
 	}
-	return fmt.Sprintf("plugin %s exited: %s", e.Plugin, e.Stderr)
+	if e.Stderr == "" {
+		return fmt.Sprintf("plugin %s exited%s", e.Plugin, during)
+	}
+	return fmt.Sprintf("plugin %s exited: %s%s", e.Plugin, e.Stderr, during)
 }
 
 // Kill stops the plugin process and waits for it. It is safe to call twice.
@@ -402,7 +442,12 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if c.gp.Exited() {
-			return &ExitError{Plugin: c.name, Stderr: c.stderr.summary()}
+			call := ""
+			if p := c.call.Load(); p != nil {
+				call = *p
+			}
+			c.logStderr("exited during " + call)
+			return &ExitError{Plugin: c.name, Stderr: c.stderr.summary(), Call: call}
 		}
 	}
 	code := CodeInternal
@@ -418,7 +463,20 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("plugin %s did not answer in time: %w", c.name, context.DeadlineExceeded)
 	}
-	return &Error{Code: code, Message: firstLine(st.Message())}
+	msg := st.Message()
+	if code == CodeInternal {
+		// The plugin's own failure, not the user's: name the plugin and the
+		// call, and keep the rest (a recovered panic's stack) for debug.
+		call := "a call"
+		if p := c.call.Load(); p != nil {
+			call = *p
+		}
+		if rest := strings.TrimSpace(msg); strings.Contains(rest, "\n") {
+			c.logger.Debug(fmt.Sprintf("plugin %s failed during %s:\n%s", c.name, call, rest))
+		}
+		return &Error{Code: code, Message: fmt.Sprintf("plugin %s failed during %s: %s", c.name, call, firstLine(msg))}
+	}
+	return &Error{Code: code, Message: firstLine(msg)}
 }
 
 func firstLine(s string) string {

@@ -58,6 +58,9 @@ func newProcess(c *Client, path, wantSHA string, extraEnv []string, out *stdoutS
 				return nil, plugin.ErrChecksumsDoNotMatch
 			}
 		}
+		// go-plugin's own runner logs this line; tests count plugin
+		// starts by it (cmd/zoo's TestRunStartsOnePlugin).
+		c.logger.Debug("starting plugin", "path", path)
 		cmd := exec.Command(path)
 		cmd.Env = append(spec.Env, extraEnv...)
 		// No stdin: in a process group of its own the plugin would be
@@ -169,6 +172,9 @@ type stdoutSink struct {
 	once   sync.Once
 	bytes  atomic.Int64
 	lines  atomic.Int64
+
+	mu   sync.Mutex
+	part []byte // the line being written, for the debug log
 }
 
 func (s *stdoutSink) Write(p []byte) (int, error) {
@@ -176,11 +182,22 @@ func (s *stdoutSink) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.bytes.Add(int64(len(p)))
+	s.mu.Lock()
 	for _, b := range p {
-		if b == '\n' {
-			s.lines.Add(1)
+		if b != '\n' {
+			if len(s.part) < 4096 {
+				s.part = append(s.part, b)
+			}
+			continue
 		}
+		// The first lines reach the debug log: a print left in by a
+		// plugin's author is what they are looking for.
+		if s.lines.Add(1) <= floodLines {
+			s.logger.Debug(fmt.Sprintf("plugin %s stdout: %s", s.plugin, s.part))
+		}
+		s.part = s.part[:0]
 	}
+	s.mu.Unlock()
 	s.once.Do(func() {
 		s.logger.Warn(fmt.Sprintf("plugin %s writes to stdout, which zoo reserves for the handshake and discards: a plugin must log to stderr", s.plugin))
 	})

@@ -490,6 +490,9 @@ type ffmpegLog struct {
 	// stream; Found says whether one was printed.
 	Decoded int
 	Found   bool
+	// Codec is the first input video stream's codec as ffmpeg names it
+	// ("h264", "mpeg4"), from the stream's info line.
+	Codec string
 }
 
 var errorTags = []string{"[error] ", "[fatal] ", "[panic] "}
@@ -527,6 +530,15 @@ func (l *ffmpegLog) line(s string) {
 			}
 		}
 		return
+	}
+	//   Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), ...
+	// The input's streams are listed before the output's.
+	if l.Codec == "" && strings.Contains(s, "Stream #") {
+		if i := strings.Index(s, ": Video: "); i >= 0 {
+			if f := strings.FieldsFunc(s[i+len(": Video: "):], func(r rune) bool { return r == ' ' || r == ',' }); len(f) > 0 {
+				l.Codec = f[0]
+			}
+		}
 	}
 	//   Input stream #0:0 (video): 280 packets read (631567 bytes); 280 frames decoded;
 	if strings.Contains(s, "Input stream #") && strings.Contains(s, "(video):") {

@@ -34,6 +34,9 @@ type Config struct {
 	Seed uint64
 	// NumClasses, when above 0, bounds the labels.
 	NumClasses int
+	// NumClips and NumCrops ask for multi-view samples outside Train
+	// (views.go); 0 and 1 are Paddle's one centre-cropped clip.
+	NumClips, NumCrops int
 	// SkipMultiScaleCrop turns group_multi_scale_crop off in Train mode.
 	// Paddle applies it only to the model named TSM, so a TSN-style model
 	// sets this.
@@ -97,6 +100,10 @@ func NewReader(cfg Config, items []Item) (*Reader, error) {
 		return nil, fmt.Errorf("new reader: target_size %d must be positive and at most short_size %d", cfg.TargetSize, cfg.ShortSize)
 	case cfg.BatchSize <= 0:
 		return nil, fmt.Errorf("new reader: batch_size %d must be positive", cfg.BatchSize)
+	case cfg.NumClips < 0 || cfg.NumClips > MaxClips:
+		return nil, fmt.Errorf("new reader: num_clips %d must be in [1, %d]", cfg.NumClips, MaxClips)
+	case cfg.NumCrops != 0 && cfg.NumCrops != 1 && cfg.NumCrops != 3:
+		return nil, fmt.Errorf("new reader: num_crops %d must be 1 or 3", cfg.NumCrops)
 	case len(items) == 0:
 		return nil, errors.New("new reader: no videos")
 	}
@@ -133,7 +140,7 @@ func NewReader(cfg Config, items []Item) (*Reader, error) {
 
 // SampleLen is the number of float32 values of one clip.
 func (r *Reader) SampleLen() int {
-	return r.cfg.SegNum * r.cfg.SegLen * 3 * r.cfg.TargetSize * r.cfg.TargetSize
+	return r.cfg.Views() * r.cfg.SegNum * r.cfg.SegLen * 3 * r.cfg.TargetSize * r.cfg.TargetSize
 }
 
 // Len is the number of items in the list.
@@ -160,6 +167,25 @@ func (r *Reader) Load(ctx context.Context, index, epoch int) (*Sample, error) {
 	rng := r.rng(epoch, index)
 	s := &Sample{Label: it.Label, ID: it.Path}
 	var frames []*Image
+	if it.IsPKL() && c.Views() > 1 {
+		return nil, fmt.Errorf("%s: multi-view (num_clips, num_crops) reads videos, not pkl clips", it.Path)
+	}
+	if c.Views() > 1 {
+		// The whole frames: ffmpeg's centre-crop shortcut (decode) would
+		// cut away the other crops.
+		frames, n, err := c.Decoder.sample(ctx, it.Path, runOpts{}, func(n int) []int {
+			s.Indices = MultiClipIndices(n, c.SegNum, c.SegLen, max(c.NumClips, 1))
+			return s.Indices
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.Frames = n
+		if s.Data, err = r.multiView(frames); err != nil {
+			return nil, fmt.Errorf("transform %s: %w", it.Path, err)
+		}
+		return s, nil
+	}
 	if it.IsPKL() {
 		clip, err := ReadPKL(it.Path)
 		if err != nil {

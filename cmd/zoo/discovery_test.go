@@ -82,7 +82,7 @@ func TestUnpinnedBesideZooNeverRuns(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"run", "alpha", "train", "--epoch", "1", "--save_dir", save},
-		{"run", "beta", "infer", "--save_dir", save},
+		{"run", "alpha", "infer", "--save_dir", save},
 		{"info", "alpha"},
 		{"weights", "list"},
 		{"plugins", "list"},

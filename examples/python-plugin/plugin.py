@@ -6,15 +6,23 @@ python3-protobuf: zoo_plugin_v1_pb2.py is generated from the same .proto by
 `make proto-python` (protoc --python_out), and the gRPC service is
 registered by hand below, so grpc_tools is not needed.
 
-Its one model, PyEcho, classifies the samples "sample0", "sample1", ... by
-the parity of their index: enough to be listed, tested and inferred by zoo.
+Its model PyEcho classifies the samples "sample0", "sample1", ... by the
+parity of their index: enough to be listed, tested and inferred by zoo.
+Its model PyParity learns the same thing: it trains (one weight and a bias
+of a logistic regression), saves and loads its parameters, resumes an
+interrupted epoch at its exact step, tests and infers. Every handler logs a
+Python exception's traceback (shown at zoo's --log-level debug) and answers
+INTERNAL with its last line.
 """
 
 import json
+import math
 import os
 import signal
 import sys
+import threading
 import time
+import traceback
 from concurrent import futures
 
 import grpc
@@ -28,7 +36,7 @@ MAGIC_COOKIE_KEY = "ZOO_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "7f1c2a9e-zoo-model-plugin"
 CORE_PROTOCOL_VERSION = 1  # go-plugin's own
 APP_PROTOCOL_VERSION = 1   # sdk.ProtocolVersion
-PROTOCOL_MINOR = 1         # sdk.ProtocolMinor this plugin was written for
+PROTOCOL_MINOR = 2         # sdk.ProtocolMinor this plugin was written for
 MAX_MESSAGE_BYTES = 256 << 20  # sdk.MaxMessageBytes
 
 LABELS = ["even", "odd"]
@@ -56,6 +64,135 @@ def model_info():
     )
 
 
+def parity_info():
+    return pb.ModelInfo(
+        name="PyParity",
+        version="0.1.0",
+        description="learns the parity of a sample's index (a Python example that trains)",
+        tasks=["train", "test", "infer"],
+        config_keys=[
+            pb.ConfigKey(section="TRAIN", name="epoch", type="int", default_json="3", help="epochs (--epoch)"),
+            pb.ConfigKey(section="TRAIN", name="batch_size", type="int", default_json="2", help="samples per step (--batch_size)"),
+            pb.ConfigKey(section="TRAIN", name="learning_rate", type="float", default_json="0.5", help="step size (--learning_rate)"),
+            pb.ConfigKey(section="TRAIN", name="samples", type="int", default_json="6", help="samples per epoch"),
+            pb.ConfigKey(section="TRAIN", name="fail_at", type="int", default_json="-1",
+                         help="raise an exception at this step: how a plugin's failure is reported"),
+            pb.ConfigKey(section="TEST", name="samples", type="int", default_json="4"),
+            pb.ConfigKey(section="INFER", name="samples", type="int", default_json="2"),
+        ],
+        labels=LABELS,
+    )
+
+
+class PluginError(Exception):
+    """A failure with a gRPC code: handlers raise it, guard answers it."""
+
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+
+
+def guard(fn):
+    """Answers PluginError with its code and any other exception with
+    INTERNAL and its last line, logging the traceback at debug level (zoo
+    shows it with --log-level debug)."""
+    def answer(e, ctx):
+        if isinstance(e, PluginError):
+            ctx.abort(e.code, str(e))
+        log("debug", "%s failed:\n%s" % (fn.__name__, traceback.format_exc()))
+        ctx.abort(grpc.StatusCode.INTERNAL, "%s: %s" % (type(e).__name__, e))
+
+    def unary(req, ctx):
+        try:
+            return fn(req, ctx)
+        except Exception as e:  # noqa: BLE001 - every failure is answered
+            answer(e, ctx)
+
+    def stream(req, ctx):
+        try:
+            yield from fn(req, ctx)
+        except Exception as e:  # noqa: BLE001
+            answer(e, ctx)
+    return stream if fn.__name__ == "Run" else unary
+
+
+class ParitySession:
+    """p(odd) = sigmoid(w*x + b), x = +1 for an odd index, -1 for even."""
+
+    def __init__(self, mode, cfg):
+        self.mode, self.cfg = mode, cfg
+        self.w = self.b = 0.0
+        # A session's calls run one at a time: the host calls Save as soon
+        # as it cancels Run, and Save must see whole steps.
+        self.lock = threading.Lock()
+        self.position = None  # (epoch, steps done) of the last train pass
+        self.recent = []      # its last Step events, for SaveResponse
+
+    def p_odd(self, i):
+        return 1 / (1 + math.exp(-(self.w * (1 if i % 2 else -1) + self.b)))
+
+    def run(self, req, ctx):
+        section = {"train": "TRAIN", "valid": "TRAIN", "test": "TEST", "infer": "INFER"}[req.phase]
+        n = int(self.cfg[section]["samples"])
+        bs = int(self.cfg["TRAIN"]["batch_size"]) if section == "TRAIN" else 1
+        steps = (n + bs - 1) // bs
+        yield pb.Event(start=pb.Start(steps=steps, samples=n))
+        # A resumed epoch skips its first start_step batches unread; the
+        # order is fixed, so it sees the batches a whole epoch would.
+        for step in range(req.start_step, steps):
+            if not ctx.is_active():  # the host cancelled: stop between steps
+                return
+            with self.lock:
+                batch = range(step * bs, min((step + 1) * bs, n))
+                if req.phase == "infer":
+                    events = []
+                    for i in batch:
+                        p = self.p_odd(i)
+                        # Probabilities over the labels, summing to 1.
+                        events.append(pb.Event(prediction=pb.Prediction(
+                            id="sample%d" % i, label=-1, scores=pb.Tensor(shape=[2], data=[1 - p, p]))))
+                else:
+                    if req.phase == "train" and step == int(self.cfg["TRAIN"]["fail_at"]):
+                        raise RuntimeError("TRAIN.fail_at: failing at step %d on purpose" % step)
+                    loss = top1 = gw = gb = 0.0
+                    for i in batch:
+                        p, y = self.p_odd(i), i % 2
+                        loss -= math.log(p) if y else math.log(1 - p)
+                        top1 += (p > 0.5) == bool(y)
+                        gw += (p - y) * (1 if y else -1)
+                        gb += p - y
+                    k, lr = len(batch), float(self.cfg["TRAIN"]["learning_rate"])
+                    if req.phase == "train":
+                        self.w -= lr * gw / k
+                        self.b -= lr * gb / k
+                    # Fractions; top5 is 1 with fewer than 5 classes.
+                    ev = pb.Step(iter=step, samples=k, metrics={"loss": loss / k, "top1": top1 / k, "top5": 1.0, "lr": lr})
+                    if req.phase == "train":
+                        self.position = (req.epoch, step + 1)
+                        self.recent = (self.recent + [ev])[-64:]
+                    events = [pb.Event(step=ev)]
+            yield from events
+
+    def save(self, d):
+        with self.lock:
+            with open(os.path.join(d, "pyparity.json"), "w") as f:
+                json.dump({"w": self.w, "b": self.b}, f)
+            if self.position is None:
+                return pb.SaveResponse()
+            return pb.SaveResponse(has_train_position=True, train_epoch=self.position[0],
+                                   train_steps=self.position[1], recent_steps=self.recent)
+
+    def load(self, d):
+        path = os.path.join(d, "pyparity.json")
+        try:
+            with open(path) as f:
+                p = json.load(f)
+        except OSError as e:
+            raise PluginError(grpc.StatusCode.NOT_FOUND, "weights %s: %s" % (d, e.strerror))
+        with self.lock:
+            self.w, self.b = float(p["w"]), float(p["b"])
+
+
 class Plugin:
     """The zoo.plugin.v1.Plugin service."""
 
@@ -64,17 +201,30 @@ class Plugin:
         self.next = 0
 
     def Describe(self, req, ctx):
-        return pb.DescribeResponse(protocol_minor=PROTOCOL_MINOR, models=[model_info()])
+        return pb.DescribeResponse(protocol_minor=PROTOCOL_MINOR, models=[model_info(), parity_info()])
 
     def Open(self, req, ctx):
+        if req.model == "PyParity":
+            # config_json holds every declared key, merged over the defaults
+            # and type-checked by the host.
+            s = ParitySession(req.mode, json.loads(req.config_json))
+            # Weights arrive here: --pretrain for train, --weights (or the
+            # newest checkpoint) for test and infer; --resume comes as Load.
+            for d in (req.weights.get("pretrain"), req.weights.get("weights")):
+                if d:
+                    s.load(d)
+            self.next += 1
+            sid = str(self.next)
+            self.sessions[sid] = s
+            return pb.OpenResponse(session=sid, notes=["PyParity: w=%.4f b=%.4f" % (s.w, s.b)])
         if req.model != "PyEcho":
-            ctx.abort(grpc.StatusCode.NOT_FOUND, "this plugin serves PyEcho, not %r" % req.model)
+            raise PluginError(grpc.StatusCode.NOT_FOUND, "this plugin serves PyEcho and PyParity, not %r" % req.model)
         cfg = json.loads(req.config_json or b"{}")
         section = req.mode.upper()
         samples = int(cfg.get(section, {}).get("samples", 3))
         if samples < 1:
             # A user's mistake: INVALID_ARGUMENT with one line naming the key.
-            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "%s.samples %d: must be at least 1" % (section, samples))
+            raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, "%s.samples %d: must be at least 1" % (section, samples))
         self.next += 1
         sid = str(self.next)
         self.sessions[sid] = samples
@@ -84,7 +234,10 @@ class Plugin:
     def Run(self, req, ctx):
         samples = self.sessions.get(req.session)
         if samples is None:
-            ctx.abort(grpc.StatusCode.NOT_FOUND, "no session %r" % req.session)
+            raise PluginError(grpc.StatusCode.NOT_FOUND, "no session %r" % req.session)
+        if isinstance(samples, ParitySession):
+            yield from samples.run(req, ctx)
+            return
         yield pb.Event(start=pb.Start(steps=samples, samples=samples))
         for i in range(samples):
             if not ctx.is_active():  # the host cancelled: stop between steps
@@ -96,17 +249,24 @@ class Plugin:
             elif req.phase == "test":
                 yield pb.Event(step=pb.Step(iter=i, samples=1, metrics={"loss": 0.2, "top1": 1.0, "top5": 1.0}))
             else:
-                ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "PyEcho cannot run phase %r" % req.phase)
+                raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, "PyEcho cannot run phase %r" % req.phase)
 
     def Infer(self, req, ctx):
-        ctx.abort(grpc.StatusCode.UNIMPLEMENTED, "PyEcho takes no tensors from the host")
+        raise PluginError(grpc.StatusCode.UNIMPLEMENTED, "PyEcho takes no tensors from the host")
 
     def Save(self, req, ctx):
+        s = self.sessions.get(req.session)
+        if isinstance(s, ParitySession):
+            return s.save(req.dir)
         with open(os.path.join(req.dir, "pyecho.json"), "w") as f:
             json.dump({"samples": self.sessions.get(req.session, 0)}, f)
         return pb.SaveResponse()
 
     def Load(self, req, ctx):
+        s = self.sessions.get(req.session)
+        if isinstance(s, ParitySession):
+            s.load(req.dir)
+            return pb.LoadResponse(loaded=2)
         return pb.LoadResponse(loaded=0, ignored=len(os.listdir(req.dir)))
 
     def Close(self, req, ctx):
@@ -121,14 +281,14 @@ def plugin_handler(impl):
             fn, request_deserializer=req_type.FromString, response_serializer=resp_type.SerializeToString)
 
     return grpc.method_handlers_generic_handler("zoo.plugin.v1.Plugin", {
-        "Describe": unary(impl.Describe, pb.DescribeRequest, pb.DescribeResponse),
-        "Open": unary(impl.Open, pb.OpenRequest, pb.OpenResponse),
+        "Describe": unary(guard(impl.Describe), pb.DescribeRequest, pb.DescribeResponse),
+        "Open": unary(guard(impl.Open), pb.OpenRequest, pb.OpenResponse),
         "Run": grpc.unary_stream_rpc_method_handler(
-            impl.Run, request_deserializer=pb.RunRequest.FromString, response_serializer=pb.Event.SerializeToString),
-        "Infer": unary(impl.Infer, pb.InferRequest, pb.InferResponse),
-        "Save": unary(impl.Save, pb.SaveRequest, pb.SaveResponse),
-        "Load": unary(impl.Load, pb.LoadRequest, pb.LoadResponse),
-        "Close": unary(impl.Close, pb.CloseRequest, pb.CloseResponse),
+            guard(impl.Run), request_deserializer=pb.RunRequest.FromString, response_serializer=pb.Event.SerializeToString),
+        "Infer": unary(guard(impl.Infer), pb.InferRequest, pb.InferResponse),
+        "Save": unary(guard(impl.Save), pb.SaveRequest, pb.SaveResponse),
+        "Load": unary(guard(impl.Load), pb.LoadRequest, pb.LoadResponse),
+        "Close": unary(guard(impl.Close), pb.CloseRequest, pb.CloseResponse),
     })
 
 

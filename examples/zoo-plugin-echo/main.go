@@ -3,9 +3,11 @@
 // implements sdk.Provider and sdk.Session, and calls sdk.Serve. It never
 // touches gRPC or protobuf.
 //
-// Its one model, Echo, classifies lines of text as having an even or an odd
+// Its model Echo classifies lines of text as having an even or an odd
 // number of characters: enough to show a config schema with a default job,
 // test metrics, predictions, warnings, Save/Load and the optional Infer.
+// Its model Parity (parity.go) learns the same thing: it trains, saves,
+// resumes inside an epoch, tests and infers.
 //
 // Build and install it:
 //
@@ -36,7 +38,11 @@ type provider struct{}
 var labels = []string{"even", "odd"}
 
 func (provider) Models(context.Context) ([]sdk.ModelInfo, error) {
-	return []sdk.ModelInfo{{
+	parity, err := parityInfo()
+	if err != nil {
+		return nil, err
+	}
+	return []sdk.ModelInfo{parity, {
 		Name:        "Echo",
 		Version:     "0.1.0",
 		Description: "classifies lines of text by the parity of their length (an SDK example)",
@@ -55,8 +61,11 @@ func (provider) Models(context.Context) ([]sdk.ModelInfo, error) {
 }
 
 func (provider) Open(_ context.Context, req sdk.OpenRequest) (sdk.Session, sdk.OpenResult, error) {
+	if req.Model == "Parity" {
+		return openParity(req)
+	}
 	if req.Model != "Echo" {
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeNotFound, "this plugin serves Echo, not %q", req.Model)
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeNotFound, "this plugin serves Echo and Parity, not %q", req.Model)
 	}
 	conf, _ := req.Config["MODEL"]["confidence"].(float64)
 	if conf <= 0.5 || conf > 1 {

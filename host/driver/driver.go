@@ -39,6 +39,7 @@ type Session interface {
 // Options configure one run of the driver.
 type Options struct {
 	Model   sdk.ModelInfo
+	Plugin  string // the plugin serving Model, named in errors about what it sent
 	Mode    string
 	SaveDir string
 

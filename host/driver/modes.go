@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -217,6 +218,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 				return fmt.Errorf("plugin returned a non-finite score for %s", p.ID)
 			}
 		}
+		if err := probabilities(p.Scores); err != nil {
+			return fmt.Errorf("plugin %s returned scores for %s that are not probabilities (%v): a plugin sends each row through softmax", o.Plugin, p.ID, err)
+		}
 		idx, vals := results.TopK(p.Scores.Data, k)
 		rows = append(rows, results.InferRow{VideoID: p.ID, Scores: vals, Labels: idx})
 		names := make([]string, len(idx))
@@ -226,11 +230,13 @@ func infer(ctx context.Context, s Session, o Options) error {
 			}
 		}
 		recs = append(recs, results.InferRecord{VideoID: p.ID, Scores: vals, Labels: idx, Names: names})
-		top := names[0]
-		if top == "" {
-			top = fmt.Sprint(idx[0])
+		// The name first (the line reads as before), then the index a
+		// label file or list uses, when the name is not the index itself.
+		line := fmt.Sprintf("%s: %d (%.4f)", p.ID, idx[0], vals[0])
+		if top := names[0]; top != "" && top != fmt.Sprint(idx[0]) {
+			line = fmt.Sprintf("%s: %s (%.4f) class %d", p.ID, top, vals[0], idx[0])
 		}
-		o.logLine(fmt.Sprintf("%s: %s (%.4f)", p.ID, top, vals[0]))
+		o.logLine(line)
 		return nil
 	}
 	p, err := runPass(ctx, s, &o, sdk.RunRequest{Phase: sdk.PhaseInfer, Epoch: -1}, nil, onPred)
@@ -264,4 +270,27 @@ func nothingDone(mode string, skipped int) error {
 		return fmt.Errorf("%s failed: none of the %d input(s) could be read (the warnings above say why); no result was written", mode, skipped)
 	}
 	return fmt.Errorf("%s failed: the plugin found no inputs; check the list (--filelist) or path given; no result was written", mode)
+}
+
+// probabilities checks that every row (the last dimension) of scores is a
+// probability distribution: each score in [0, 1], each row summing to 1
+// within 1e-3 (float32 softmax over a thousand classes is off by 1e-5).
+func probabilities(scores sdk.Tensor) error {
+	n := len(scores.Data)
+	if len(scores.Shape) > 0 && scores.Shape[len(scores.Shape)-1] > 0 {
+		n = int(scores.Shape[len(scores.Shape)-1])
+	}
+	for start := 0; start+n <= len(scores.Data) && n > 0; start += n {
+		sum := 0.0
+		for _, v := range scores.Data[start : start+n] {
+			if v < 0 || v > 1 {
+				return fmt.Errorf("score %g is outside [0, 1]", v)
+			}
+			sum += float64(v)
+		}
+		if math.Abs(sum-1) > 1e-3 {
+			return fmt.Errorf("a row sums to %g, not 1", sum)
+		}
+	}
+	return nil
 }

@@ -25,7 +25,10 @@ var rules = []struct {
 }{
 	{"sdk/...", []string{mod + "host", mod + "registry", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
 	{"registry/...", []string{mod + "host", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
-	{"host/...", []string{mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
+	// host/ reaches video only through dataset, for `zoo data`
+	// (TestHostVideoImports); video is pure Go over an ffmpeg child.
+	{"host/...", []string{mod + "nn", mod + "plugins", "gorgonia.org/"}},
+	{"dataset/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "weights", mod + "nn", mod + "plugins", "gorgonia.org/"}},
 	{"host/config", []string{mod}},
 	// The server knows models through its Session interface: host/cmd/serve
 	// starts the plugins.
@@ -34,6 +37,8 @@ var rules = []struct {
 	// Streams and progress: weights only for its download events.
 	{"host/iostreams", []string{mod + "host/cmd", mod + "host/driver", mod + "host/results", mod + "host/serve", mod + "registry", mod + "sdk"}},
 	{"weights/...", []string{stdlibOnly}},
+	// The torch reader knows formats, not models: name maps stay in convert.
+	{"weights/torch", []string{mod + "weights/convert"}},
 	{"internal/pickle", []string{stdlibOnly}},
 	{"internal/fsx", []string{stdlibOnly}},
 	{"video/...", []string{mod, "gorgonia.org/"}},
@@ -132,6 +137,27 @@ func TestViolations(t *testing.T) {
 	} {
 		if got := violations(tc.pkgs, tc.forbidden, tc.deps, isStd); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: violations = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestHostVideoImports: in host/, only host/cmd/data imports dataset, and
+// no package imports video itself: the reader stays the plugins' and
+// dataset's.
+func TestHostVideoImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "../../host/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list host/...: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			if imp == mod+"video" || strings.HasPrefix(imp, mod+"video/") {
+				t.Errorf("%s imports %s; host/ reads videos only through dataset", f[0], imp)
+			}
+			if imp == mod+"dataset" && f[0] != mod+"host/cmd/data" {
+				t.Errorf("%s imports dataset; only host/cmd/data does", f[0])
+			}
 		}
 	}
 }

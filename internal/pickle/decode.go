@@ -30,16 +30,29 @@ type Decoder struct {
 	// makes. Any other global fails the decode: nothing is imported or
 	// called by name.
 	Globals map[Global]Func
+	// PersistentLoad, when set, stands for Python's
+	// Unpickler.persistent_load: it gets the persistent id of PERSID (a
+	// str) or BINPERSID (any value) and returns the object it names.
+	// Without it a persistent id fails the decode.
+	PersistentLoad func(pid any) (any, error)
 }
 
 // Decode unpickles b. Bytes values share memory with b.
 func (d *Decoder) Decode(b []byte) (any, error) {
-	m := &machine{in: b, globals: d.Globals, memo: map[uint64]any{}}
+	v, _, err := d.DecodePrefix(b)
+	return v, err
+}
+
+// DecodePrefix unpickles the pickle at the start of b and also returns
+// its length (the offset after STOP), for streams that hold several
+// pickles one after another (torch.save's legacy format).
+func (d *Decoder) DecodePrefix(b []byte) (any, int, error) {
+	m := &machine{in: b, globals: d.Globals, persistent: d.PersistentLoad, memo: map[uint64]any{}}
 	v, err := m.run()
 	if err != nil {
-		return nil, &Error{Offset: int64(m.op), Reason: err.Error()}
+		return nil, 0, &Error{Offset: int64(m.op), Reason: err.Error()}
 	}
-	return v, nil
+	return v, m.pos, nil
 }
 
 // Decode unpickles b with the allow-list globals.
@@ -54,6 +67,9 @@ type machine struct {
 	marks   []int
 	memo    map[uint64]any
 	globals map[Global]Func
+
+	persistent func(any) (any, error)
+	updated    int // dict entries BUILD has copied
 }
 
 var errUnderflow = errors.New("stack underflow")
@@ -482,9 +498,30 @@ func (m *machine) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		return build(obj, state)
-	case 'P', 'Q':
-		return errors.New("persistent ids (PERSID) are not supported")
+		return m.build(obj, state)
+	case 'P', 'Q': // PERSID, BINPERSID
+		var pid any
+		if op == 'P' {
+			l, err := m.line()
+			if err != nil {
+				return err
+			}
+			pid = l
+		} else {
+			v, err := m.pop()
+			if err != nil {
+				return err
+			}
+			pid = v
+		}
+		if m.persistent == nil {
+			return errors.New("persistent ids (PERSID) are not supported in this file")
+		}
+		v, err := m.persistent(pid)
+		if err != nil {
+			return fmt.Errorf("persistent id: %w", err)
+		}
+		return m.push(v)
 	case 0x82, 0x83, 0x84:
 		return errors.New("extension registry codes (EXT) are not supported")
 	case 'i', 'o':
@@ -557,12 +594,20 @@ func (m *machine) call(f, args any) error {
 	return m.push(v)
 }
 
-func build(obj, state any) error {
+// build applies BUILD's state. A dict's update is charged to a budget of
+// the stream's length: keys Dict cannot hash (tuples) are appended, not
+// merged, so BUILDs of a memoized dict into itself would double it each
+// time (two bytes per doubling) where Python's would not grow.
+func (m *machine) build(obj, state any) error {
 	switch o := obj.(type) {
 	case Stater:
 		return o.SetState(state)
 	case *Dict:
 		if d, ok := state.(*Dict); ok { // __dict__ update
+			m.updated += len(d.Keys)
+			if m.updated > 8*len(m.in)+1024 {
+				return errors.New("BUILD updates more dict entries than the stream could hold")
+			}
 			for i := range d.Keys {
 				o.Set(d.Keys[i], d.Vals[i])
 			}

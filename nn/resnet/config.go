@@ -55,6 +55,22 @@ type Config struct {
 	NoDropout bool
 	// Seed seeds parameter initialisation and dropout masks.
 	Seed int64
+
+	// The conventions of weights trained outside Paddle (PyTorch TSM: MIT's
+	// and mmaction2's); the zero values are Paddle's.
+	//
+	// ReverseShift shifts the other way: channels [0, C/8) take frame t+1
+	// and [C/8, C/4) take t-1. Every op but the shift is per frame and the
+	// segment mean ignores order, so a clip's frames are fed in reverse
+	// order (Forward and TrainStep do it), which needs no other kernel.
+	ReverseShift bool
+	// InvertedDropout is PyTorch's dropout: identity at inference, kept
+	// values x1/(1-p) in training (Paddle's: x(1-p) at inference).
+	InvertedDropout bool
+	// LogitConsensus applies the fc to every frame and averages the
+	// logits (Paddle averages the features before the fc: the same up to
+	// rounding, the fc being linear).
+	LogitConsensus bool
 }
 
 // SmallConfig is a narrow TSM for demos and smoke tests that train in

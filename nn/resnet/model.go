@@ -240,16 +240,28 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	if h, err = ops.GlobalAvgPool(h); err != nil {
 		return nil, err
 	}
-	if !c.NoDropout {
+	if !c.NoDropout && (train || !c.InvertedDropout) {
 		if h, err = ops.Dropout(h, DropoutProb, train, m.rng); err != nil {
 			return nil, err
 		}
+		if train && c.InvertedDropout {
+			if h, err = G.Mul(h, G.NewConstant(scalar(c.Dtype, 1/(1-DropoutProb)))); err != nil {
+				return nil, fmt.Errorf("inverted dropout: %w", err)
+			}
+		}
 	}
-	if h, err = ops.SegmentMean(h, c.SegNum); err != nil {
-		return nil, err
+	if !c.LogitConsensus {
+		if h, err = ops.SegmentMean(h, c.SegNum); err != nil {
+			return nil, err
+		}
 	}
 	if h, err = ops.Linear(h, nodes["fc_0.w_0"], nodes["fc_0.b_0"]); err != nil {
 		return nil, err
+	}
+	if c.LogitConsensus {
+		if h, err = ops.SegmentMean(h, c.SegNum); err != nil {
+			return nil, err
+		}
 	}
 	loss, sce, err := ops.SoftmaxCrossEntropy(h)
 	if err != nil {
@@ -299,7 +311,41 @@ func (m *Model) Forward(mode Mode, input []float32, labels []int) (Result, error
 			gr.input.Float64s()[i] = float64(v)
 		}
 	}
+	if m.cfg.ReverseShift && m.cfg.TemporalShift {
+		m.reverseSegments(gr.input)
+	}
 	return m.run(mode, labels)
+}
+
+// reverseSegments reverses the frames of every clip in place (see
+// Config.ReverseShift).
+func (m *Model) reverseSegments(in *tensor.Dense) {
+	c := m.cfg
+	frame := 3 * c.Height * c.Width
+	swap := func(i, j int) {
+		switch d := in.Data().(type) {
+		case []float32:
+			for k := range frame {
+				d[i*frame+k], d[j*frame+k] = d[j*frame+k], d[i*frame+k]
+			}
+		case []float64:
+			for k := range frame {
+				d[i*frame+k], d[j*frame+k] = d[j*frame+k], d[i*frame+k]
+			}
+		}
+	}
+	for n := range c.BatchSize {
+		for t := range c.SegNum / 2 {
+			swap(n*c.SegNum+t, n*c.SegNum+c.SegNum-1-t)
+		}
+	}
+}
+
+func scalar(dt tensor.Dtype, v float64) any {
+	if dt == tensor.Float64 {
+		return v
+	}
+	return float32(v)
 }
 
 func (m *Model) run(mode Mode, labels []int) (res Result, err error) {

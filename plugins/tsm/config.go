@@ -31,6 +31,11 @@ type ModelConfig struct {
 	TopK          int       `mapstructure:"topk"`
 	TemporalShift bool      `mapstructure:"temporal_shift" help:"False builds TSN, the same network without the shift"`
 	BaseWidth     int       `mapstructure:"base_width" help:"channels of the stem (64 in every published ResNet)"`
+	// The conventions of weights trained outside Paddle (docs/tsm.md,
+	// "Using PyTorch TSM weights"); "auto" takes the weights'.
+	ShiftDirection string `mapstructure:"shift_direction" help:"paddle (channels [0,C/8) take frame t-1), pytorch (they take t+1: MIT, mmaction2) or auto (the weights': paddle unless they are PyTorch's)"`
+	InferDropout   string `mapstructure:"infer_dropout" help:"scale (Paddle: x0.5 at inference), identity (PyTorch's inverted dropout) or auto (the weights')"`
+	Consensus      string `mapstructure:"consensus" help:"features (Paddle: segment mean before the fc), logits (PyTorch: after it) or auto (the weights')"`
 }
 
 // ReaderConfig is what [VALID] and [TEST] hold.
@@ -41,7 +46,13 @@ type ReaderConfig struct {
 	BufSize          int    `mapstructure:"buf_size" help:"clips read ahead (capped to bound memory)"`
 	BatchSize        int    `mapstructure:"batch_size"`
 	Filelist         string `mapstructure:"filelist" help:"\"path label\" list; empty: the built-in synthetic dataset"`
+	// Multi-view testing, [TEST] and [INFER] only (docs/tsm.md; Schema).
+	NumClips int `mapstructure:"num_clips" help:"clips per video, spread over each segment; their probabilities are averaged (1: Paddle's one clip)"`
+	NumCrops int `mapstructure:"num_crops" help:"1: the centre crop (Paddle's); 3: start, centre and end of the long side"`
 }
+
+// views is the number of views per video of an evaluation section.
+func (rc ReaderConfig) views() int { return max(rc.NumClips, 1) * max(rc.NumCrops, 1) }
 
 type TrainConfig struct {
 	ReaderConfig      `mapstructure:",squash"`
@@ -74,13 +85,14 @@ type SyntheticConfig struct {
 // published values): the key defaults a user's config may leave out.
 func defaults() Config {
 	reader := func(batch int) ReaderConfig {
-		return ReaderConfig{ShortSize: 256, TargetSize: 224, NumReaderThreads: 12, BufSize: 1024, BatchSize: batch}
+		return ReaderConfig{ShortSize: 256, TargetSize: 224, NumReaderThreads: 12, BufSize: 1024, BatchSize: batch, NumClips: 1, NumCrops: 1}
 	}
 	return Config{
 		Model: ModelConfig{
 			Name: "TSM", Format: "pkl", NumClasses: 400, SegNum: 8, SegLen: 1,
 			ImageMean: []float64{0.485, 0.456, 0.406}, ImageStd: []float64{0.229, 0.224, 0.225},
 			NumLayers: 50, TopK: 5, TemporalShift: true, BaseWidth: 64,
+			ShiftDirection: "auto", InferDropout: "auto", Consensus: "auto",
 		},
 		Train: TrainConfig{
 			ReaderConfig: reader(128), Epoch: 65, NumGPUs: 8, LearningRate: 0.01, LearningRateDecay: 0.1,
@@ -95,8 +107,22 @@ func defaults() Config {
 
 // Schema lists every key the plugin accepts, derived from Config's tags
 // with defaults() as the defaults, so that a user's config may leave keys
-// out.
-func Schema() ([]sdk.ConfigKey, error) { return sdk.SchemaOf(defaults()) }
+// out. The multi-view keys live in the shared ReaderConfig but are keys of
+// [TEST] and [INFER] only.
+func Schema() ([]sdk.ConfigKey, error) {
+	ks, err := sdk.SchemaOf(defaults())
+	if err != nil {
+		return nil, err
+	}
+	out := ks[:0]
+	for _, k := range ks {
+		if (k.Name == "num_clips" || k.Name == "num_crops") && (k.Section == "TRAIN" || k.Section == "VALID") {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
 
 // DefaultJob is the built-in job `zoo run TSM train` runs with no config: a
 // narrow TSM-ResNet-18 on 32x32 synthetic clips, small enough for a 2-core
@@ -162,6 +188,13 @@ func (c Config) validate(mode string) error {
 		return classifier.Section{Name: name, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize, BatchSize: rc.BatchSize, Filelist: rc.Filelist, Synthetic: clips}
 	}
 	var secs []classifier.Section
+	views := 1
+	switch mode {
+	case sdk.ModeTest:
+		views = c.Test.views()
+	case sdk.ModeInfer:
+		views = c.Infer.views()
+	}
 	switch mode {
 	case sdk.ModeTrain:
 		secs = []classifier.Section{sec("TRAIN", c.Train.ReaderConfig, c.Synthetic.TrainVideos), sec("VALID", c.Valid, c.Synthetic.ValidVideos)}
@@ -171,6 +204,26 @@ func (c Config) validate(mode string) error {
 		secs = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferVideos)}
 	default:
 		return sdk.Errorf(sdk.CodeInvalidArgument, "unknown mode %q", mode)
+	}
+	for _, k := range []struct{ name, v, a, b string }{
+		{"shift_direction", c.Model.ShiftDirection, "paddle", "pytorch"},
+		{"infer_dropout", c.Model.InferDropout, "scale", "identity"},
+		{"consensus", c.Model.Consensus, "features", "logits"},
+	} {
+		if k.v != "auto" && k.v != k.a && k.v != k.b {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.%s %q: must be %s, %s or auto", k.name, k.v, k.a, k.b)
+		}
+	}
+	for _, v := range []struct {
+		sec string
+		rc  ReaderConfig
+	}{{"TEST", c.Test}, {"INFER", c.Infer.ReaderConfig}} {
+		if v.rc.NumClips < 1 || v.rc.NumClips > video.MaxClips {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "%s.num_clips %d: must be in [1, %d]", v.sec, v.rc.NumClips, video.MaxClips)
+		}
+		if v.rc.NumCrops != 1 && v.rc.NumCrops != 3 {
+			return sdk.Errorf(sdk.CodeInvalidArgument, "%s.num_crops %d: must be 1 or 3", v.sec, v.rc.NumCrops)
+		}
 	}
 	if c.Model.BaseWidth < 1 {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.base_width %d: must be at least 1", c.Model.BaseWidth)
@@ -188,6 +241,6 @@ func (c Config) validate(mode string) error {
 	}
 	return classifier.CheckMemory(resnet.Config{
 		Depth: c.Model.NumLayers, NumClasses: c.Model.NumClasses, SegNum: c.Model.SegNum, BaseWidth: c.Model.BaseWidth,
-		BatchSize: secs[0].BatchSize, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
+		BatchSize: secs[0].BatchSize * views, Height: secs[0].TargetSize, Width: secs[0].TargetSize,
 	}, mode == sdk.ModeTrain, secs[0].Name)
 }

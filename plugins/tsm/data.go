@@ -106,6 +106,7 @@ func newVideoSource(mode video.Mode, m ModelConfig, rc ReaderConfig, items []vid
 		Mode: mode, SegNum: m.SegNum, SegLen: m.SegLen, ShortSize: rc.ShortSize, TargetSize: rc.TargetSize,
 		Mean: mean, Std: std, BatchSize: rc.BatchSize, Workers: workers, BufSize: buf, Seed: uint64(seed),
 		NumClasses: m.NumClasses, SkipMultiScaleCrop: m.Name != "TSM", OnSkip: warn,
+		NumClips: rc.NumClips, NumCrops: rc.NumCrops,
 	}, items)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)

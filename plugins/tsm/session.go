@@ -13,6 +13,7 @@ import (
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
 	"github.com/zoo-ml/zoo/weights"
+	"github.com/zoo-ml/zoo/weights/convert"
 )
 
 // session is one opened TSM: a model and the data of its mode.
@@ -59,10 +60,22 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		return nil, sdk.OpenResult{}, err
 	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
+	if s.builtin && s.views() > 1 {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] num_clips and num_crops read real videos: give a filelist (the built-in dataset has one view)", strings.ToUpper(req.Mode))
+	}
+	conv, err := conventions(cfg.Model, req.Weights)
+	if err != nil {
+		return nil, sdk.OpenResult{}, err
+	}
+	if s.useGPU && conv != convert.Paddle {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --device gpu", conv)
+	}
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
 		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
-		BatchSize: rc.BatchSize, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		BatchSize: rc.BatchSize * s.views(), Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		ReverseShift: conv.ShiftDirection == "pytorch", InvertedDropout: conv.InferDropout == "identity",
+		LogitConsensus: conv.Consensus == "logits",
 	})
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
@@ -77,6 +90,12 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("%s-ResNet-%d, %d segments, %dx%d, %d classes, batch %d",
 		kind, cfg.Model.NumLayers, cfg.Model.SegNum, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
+	if v := s.views(); v > 1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("views: %d clips x %d crops per video, batch of %d", max(rc.NumClips, 1), max(rc.NumCrops, 1), rc.BatchSize*v))
+	}
+	if conv != convert.Paddle {
+		res.Notes = append(res.Notes, fmt.Sprintf("conventions: shift_direction %s, infer_dropout %s, consensus %s", conv.ShiftDirection, conv.InferDropout, conv.Consensus))
+	}
 	if s.builtin {
 		res.Notes = append(res.Notes, "data: the built-in synthetic dataset (only temporal order tells its classes apart)")
 		if cfg.Model.NumClasses == len(synthClasses) {
@@ -192,7 +211,7 @@ func (s *session) newSource(phase string) (source, error) {
 	default:
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "unknown phase %q", phase)
 	}
-	rc.BatchSize = graphBatch
+	rc.BatchSize = graphBatch / s.views() // videos; the graph's batch holds their views
 	if rc.TargetSize != s.model.Config().Height {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one frame size per session",
 			strings.ToUpper(phase), rc.TargetSize, s.model.Config().Height)
@@ -302,7 +321,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			return err
 		}
 		k := s.cfg.Model.NumClasses
-		if err := classifier.EmitEval(emit, req.Phase, iter, res.Probs, k, b.ids, b.labels); err != nil {
+		probs := averageViews(res.Probs, k, s.views())
+		if err := classifier.EmitEval(emit, req.Phase, iter, probs, k, b.ids, b.labels); err != nil {
 			return err
 		}
 		iter++
@@ -317,4 +337,61 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
 	return ctx.Err()
+}
+
+// conventions resolves MODEL's convention keys: "auto" takes those of the
+// weights (--weights before --pretrain), Paddle's without any.
+func conventions(m ModelConfig, ws map[string]string) (convert.Conventions, error) {
+	from := convert.Paddle
+	for _, use := range []string{sdk.UseWeights, sdk.UsePretrain} {
+		if p := ws[use]; p != "" {
+			c, err := classifier.WeightConventions(p)
+			if err != nil {
+				return convert.Conventions{}, err
+			}
+			from = c
+			break
+		}
+	}
+	pick := func(v, auto string) string {
+		if v == "auto" || v == "" {
+			return auto
+		}
+		return v
+	}
+	return convert.Conventions{
+		ShiftDirection: pick(m.ShiftDirection, from.ShiftDirection),
+		InferDropout:   pick(m.InferDropout, from.InferDropout),
+		Consensus:      pick(m.Consensus, from.Consensus),
+	}, nil
+}
+
+// views is the number of views per video of this session's evaluation
+// (num_clips x num_crops of [TEST] or [INFER]); 1 in training.
+func (s *session) views() int {
+	switch s.mode {
+	case sdk.ModeTest:
+		return s.cfg.Test.views()
+	case sdk.ModeInfer:
+		return s.cfg.Infer.views()
+	}
+	return 1
+}
+
+// averageViews averages each video's views' probabilities (rows of k,
+// views consecutive rows per video).
+func averageViews(probs []float64, k, views int) []float64 {
+	if views == 1 {
+		return probs
+	}
+	out := make([]float64, len(probs)/views)
+	for v := range len(out) / k {
+		for j := range views {
+			row := probs[(v*views+j)*k:][:k]
+			for c, p := range row {
+				out[v*k+c] += p / float64(views)
+			}
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zoo-ml/zoo/host/cmd/run"
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
@@ -37,6 +38,9 @@ func NewCmdInfo(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			}
 			m, err := opts.F.FindModel(cmd.Context(), opts.Model)
 			if err != nil {
+				return err
+			}
+			if err := run.CheckModel(m.Plugin.Name, m.Info); err != nil {
 				return err
 			}
 			return infoRun(opts, m)

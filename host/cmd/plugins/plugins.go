@@ -2,13 +2,16 @@
 package plugins
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/zoo-ml/zoo/host/cmd/run"
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/registry"
 )
 
 // NewCmdPlugins returns the `plugins` command group.
@@ -117,7 +120,9 @@ whose file has changed; run install again to pin a rebuilt one.`,
 			if err != nil {
 				return err
 			}
-			p, models, err := reg.Install(cmd.Context(), opts.Path, opts.InPlace)
+			p, models, err := reg.Install(cmd.Context(), opts.Path, opts.InPlace, func(m registry.Model) error {
+				return run.CheckModel(m.Plugin.Name, m.Info)
+			})
 			if err != nil {
 				return err
 			}
@@ -137,9 +142,37 @@ whose file has changed; run install again to pin a rebuilt one.`,
 					fmt.Fprintf(opts.F.IO.ErrOut, "note: zoo uses %s, found first, not this copy: remove it, or run `%s` to pin it instead\n", q.Path, q.PinCommand())
 				}
 			}
+			warnShadows(cmd.Context(), opts.F, reg, p, models)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.InPlace, "in-place", false, "pin the file where it is instead of copying it")
 	return cmd
+}
+
+// warnShadows says when a model the new plugin serves has a name another
+// plugin serves too: only the one found first runs (docs/plugins.md, "Bad
+// plugins"), so `zoo run NAME` may not reach the plugin just installed.
+func warnShadows(ctx context.Context, f *cmdutil.Factory, reg *registry.Registry, p registry.Plugin, models []registry.Model) {
+	all, _, err := reg.Models(ctx)
+	if err != nil {
+		return
+	}
+	for _, m := range models {
+		for _, o := range all {
+			if !strings.EqualFold(o.Info.Name, m.Info.Name) {
+				continue
+			}
+			if o.Plugin.Path != p.Path {
+				fmt.Fprintf(f.IO.ErrOut, "warning: model %s is also served by %s (%s), found first: `zoo run %s` uses that one; rename the model, or remove the other plugin\n",
+					m.Info.Name, o.Plugin.Name, o.Plugin.Path, m.Info.Name)
+			}
+			for _, s := range o.Shadowed {
+				if s.Path != p.Path {
+					fmt.Fprintf(f.IO.ErrOut, "warning: model %s shadows the model of that name served by %s (%s), found later, which zoo no longer runs\n",
+						m.Info.Name, s.Name, s.Path)
+				}
+			}
+		}
+	}
 }

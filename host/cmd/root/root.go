@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	datacmd "github.com/zoo-ml/zoo/host/cmd/data"
 	"github.com/zoo-ml/zoo/host/cmd/info"
 	"github.com/zoo-ml/zoo/host/cmd/list"
 	"github.com/zoo-ml/zoo/host/cmd/plugins"
@@ -65,6 +66,7 @@ ZOO_LOG_LEVEL=debug or ZOO_SAVE_DIR=/tmp/run; flags spelt with underscores
 	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(servecmd.NewCmdServe(f, Version, nil))
 	cmd.AddCommand(weightscmd.NewCmdWeights(f))
+	cmd.AddCommand(datacmd.NewCmdData(f))
 	usageErrors(cmd)
 	return cmd
 }

@@ -24,6 +24,10 @@ import (
 	"github.com/zoo-ml/zoo/sdk"
 )
 
+// PretrainNone is the --pretrain value that trains from freshly
+// initialised weights, fetching nothing.
+const PretrainNone = "none"
+
 // Options are `zoo run`'s inputs, spelt as Paddle's scripts spell them.
 type Options struct {
 	F     *cmdutil.Factory
@@ -50,6 +54,9 @@ type Options struct {
 
 	// changed records which of the Paddle override flags were given.
 	changed map[string]bool
+	// fits, when set, checks a published set against the configured
+	// network before ResolveWeights downloads it.
+	fits fitCheck
 }
 
 // NewCmdRun returns the command; runF replaces runRun in tests.
@@ -60,19 +67,25 @@ func NewCmdRun(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Train, test or run inference with a model",
 		Long: `run drives a model through Paddle's train, test or infer job.
 
-With no --config the model runs its built-in default job (for TSM: a
-synthetic video dataset where only temporal order tells the classes apart),
-and test and infer then use the newest complete checkpoint of the latest
-train run in --save_dir (one zoo run at a time holds a --save_dir).
+With no --config and no data the model runs its built-in default job (for
+TSM: a synthetic video dataset where only temporal order tells the classes
+apart), and test and infer then use the newest complete checkpoint of the
+latest train run in --save_dir (one zoo run at a time holds a --save_dir).
+Given data (--filelist, --video_path, --image_path) and no --config, the
+model's published configuration (its key defaults: for TSM, Paddle's
+tsm.txt) and published weights are used instead, as Paddle's scripts do:
+a checkpoint of the built-in job never classifies real videos.
 With --config (Paddle's INI configs/*.txt or the same keys as YAML), test
 and infer without --weights use the model's published weights, and train
 without --pretrain or --resume starts from its published pretrained weights
 (for TSM: ResNet50_pretrained), each fetched into the weights store when
-absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
+absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
+--pretrain none trains from freshly initialised weights.`,
 		Example: `  zoo run TSM train
   zoo run TSM test
   zoo run TSM infer --infer_topk 5
   zoo run TSM train --config configs/tsm.txt --pretrain ~/.paddle/weights/ResNet50_pretrained
+  zoo run TSM train --config small.txt --filelist lists/all_train.list --pretrain none
   zoo run TSM test --config configs/tsm.txt --weights checkpoints/TSM_epoch64 --filelist val.list
   zoo run TSM infer --config configs/tsm.txt --video_path video.mp4
   zoo run ResNet infer --weights DIR --image_path photos/
@@ -99,9 +112,9 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network).`,
 	fl.StringVar(&opts.SaveDir, "save-dir", "checkpoints", "where checkpoints, metrics and results are written")
 	fl.IntVar(&opts.LogInterval, "log-interval", 10, "log every N iterations")
 	fl.IntVar(&opts.ValidInterval, "valid-interval", 1, "validate every N epochs (0: never)")
-	fl.StringVar(&opts.Pretrain, "pretrain", "", "train: initialise from these weights (a directory or a .pdparams), all but the classifier (fc_0.*)")
+	fl.StringVar(&opts.Pretrain, "pretrain", "", "train: initialise from these weights (a directory, a .pdparams or a PyTorch .pth), all but the classifier (fc_0.*); none: from fresh weights")
 	fl.StringVar(&opts.Resume, "resume", "", "train: continue from a checkpoint directory zoo saved")
-	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights to evaluate (a directory or a .pdparams)")
+	fl.StringVar(&opts.Weights, "weights", "", "test/infer: the weights to evaluate (a directory, a .pdparams or a PyTorch .pth)")
 	fl.StringVar(&opts.Filelist, "filelist", "", "the list of \"path label\" lines for this mode (infer: a directory too)")
 	fl.StringVar(&opts.VideoPath, "video-path", "", "infer: one video, or a directory of videos, instead of a list")
 	fl.StringVar(&opts.ImagePath, "image-path", "", "infer: one image, or a directory of images, instead of a list")
@@ -158,15 +171,18 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	if o.ImagePath != "" && o.Mode != sdk.ModeInfer {
 		return cmdutil.FlagErrorf("--image_path is for infer")
 	}
+	if o.Pretrain == PretrainNone && o.Resume != "" {
+		return cmdutil.FlagErrorf("--pretrain none and --resume: a resumed run starts from its checkpoint; drop --pretrain")
+	}
 	for _, d := range []struct{ flag, path string }{{"pretrain", o.Pretrain}, {"resume", o.Resume}, {"weights", o.Weights}} {
-		if d.path == "" {
+		if d.path == "" || d.flag == "pretrain" && d.path == PretrainNone {
 			continue
 		}
 		fi, err := os.Stat(d.path)
 		if err != nil {
 			return cmdutil.FlagErrorf("--%s %s: no such directory", d.flag, d.path)
 		}
-		pdparams := d.flag != "resume" && fi.Mode().IsRegular() && filepath.Ext(d.path) == ".pdparams"
+		pdparams := d.flag != "resume" && fi.Mode().IsRegular() && paramFile(d.path)
 		if !fi.IsDir() && !pdparams {
 			return cmdutil.FlagErrorf("--%s %s: not a directory of parameter files", d.flag, d.path)
 		}
@@ -206,6 +222,8 @@ func BuildConfig(m sdk.ModelInfo, o *Options) (config.Config, error) {
 			return nil, fmt.Errorf("%s: %w", o.Config, err)
 		}
 		cfg = file
+	} else if o.publishedJob(m) {
+		cfg = publishedConfig(schema)
 	} else {
 		cfg = config.Merge(schema.Defaults(), defaultConfig(m, schema))
 	}
@@ -250,6 +268,32 @@ func BuildConfig(m sdk.ModelInfo, o *Options) (config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// realData reports whether the run names real data on the command line:
+// then, with no --config, it is the model's published job, not the
+// built-in one.
+func (o *Options) realData() bool {
+	return o.VideoPath != "" || o.ImagePath != "" || o.changed["filelist"] && o.Filelist != ""
+}
+
+// publishedJob reports whether a run without --config is the model's
+// published job: it names real data and the model publishes weights for
+// the mode (pretrained weights for train). Otherwise it is the built-in
+// job, whose checkpoints know only the built-in data's classes.
+func (o *Options) publishedJob(m sdk.ModelInfo) bool {
+	use := sdk.UseWeights
+	if o.Mode == sdk.ModeTrain {
+		use = sdk.UsePretrain
+	}
+	return o.Config == "" && o.realData() && publishes(m, use)
+}
+
+// publishedConfig is the model's published job: every key at its default,
+// which the schema holds as the reference values (Paddle's tsm.txt for
+// TSM), so that published weights fit it.
+func publishedConfig(schema config.Schema) config.Config {
+	return schema.Defaults()
 }
 
 func pyBool(b bool) string {
@@ -339,9 +383,18 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	if !m.Info.HasTask(o.Mode) {
 		return cmdutil.FlagErrorf("model %s does not support %s (it supports %s)", m.Info.Name, o.Mode, strings.Join(m.Info.Tasks, ", "))
 	}
+	if err := CheckModel(m.Plugin.Name, m.Info); err != nil {
+		return err
+	}
+	if err := checkFlagKeys(m.Info, o); err != nil {
+		return err
+	}
 	cfg, err := BuildConfig(m.Info, o)
 	if err != nil {
 		return err
+	}
+	if o.publishedJob(m.Info) {
+		fmt.Fprintf(f.IO.ErrOut, "no --config: %s's published configuration and weights for the data given (--config FILE for another job)\n", m.Info.Name)
 	}
 	// One run per save dir, taken before any checkpoint is looked up.
 	sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
@@ -352,15 +405,19 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	for _, n := range sd.Notes {
 		fmt.Fprintln(f.IO.ErrOut, n)
 	}
-	weights, err := ResolveWeights(ctx, f, m, o)
-	if err != nil {
-		return err
-	}
+	// The plugin starts before weights are resolved: a published set the
+	// store lacks is checked against the network the config describes
+	// before it is downloaded (networkFits).
 	client, err := reg.Start(ctx, &m)
 	if err != nil {
 		return err
 	}
 	defer client.Kill()
+	o.fits = networkFits(client, cfg, o, m.Info.Name)
+	weights, err := ResolveWeights(ctx, f, m, o)
+	if err != nil {
+		return err
+	}
 
 	sess, res, err := Open(ctx, client, m.Info, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Weights: weights,
@@ -385,6 +442,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	}
 	err = driver.Run(ctx, sess, driver.Options{
 		Model:         info,
+		Plugin:        m.Plugin.Name,
 		Mode:          o.Mode,
 		SaveDir:       o.SaveDir,
 		Epochs:        Epochs(m.Minor, res, cfg),
@@ -443,10 +501,12 @@ func ResolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 	w := map[string]string{}
 	switch o.Mode {
 	case sdk.ModeTrain:
-		if o.Pretrain != "" {
+		if o.Pretrain == PretrainNone {
+			fmt.Fprintln(f.IO.ErrOut, "pretrain: none, training from freshly initialised weights")
+		} else if o.Pretrain != "" {
 			w[sdk.UsePretrain] = o.Pretrain
-		} else if o.Config != "" && o.Resume == "" {
-			dir, err := fetchSet(ctx, f, m, sdk.UsePretrain)
+		} else if (o.Config != "" || o.publishedJob(m.Info)) && o.Resume == "" {
+			dir, err := fetchSet(ctx, f, m, o, sdk.UsePretrain)
 			if err != nil {
 				return nil, err
 			}
@@ -461,7 +521,7 @@ func ResolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 		case !m.Info.HasTask(sdk.ModeTrain) && !publishes(m.Info, sdk.UseWeights):
 			// A model that neither trains nor publishes weights (a rule,
 			// a wrapper around a service) runs as it is.
-		case o.Config == "":
+		case o.Config == "" && !o.publishedJob(m.Info):
 			dir, err := driver.LatestCheckpoint(o.SaveDir, m.Info.Name)
 			if err != nil {
 				return nil, err
@@ -472,7 +532,7 @@ func ResolveWeights(ctx context.Context, f *cmdutil.Factory, m registry.Model, o
 			fmt.Fprintf(f.IO.ErrOut, "using checkpoint %s\n", dir)
 			w[sdk.UseWeights] = dir
 		default:
-			dir, err := fetchSet(ctx, f, m, sdk.UseWeights)
+			dir, err := fetchSet(ctx, f, m, o, sdk.UseWeights)
 			if err != nil {
 				return nil, err
 			}
@@ -514,3 +574,13 @@ func (f *finiteFloat) Set(s string) error {
 
 func (f *finiteFloat) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
 func (f *finiteFloat) Type() string   { return "float" }
+
+// paramFile: the weight files plugins read besides directories, Paddle's
+// .pdparams and PyTorch checkpoints (MIT names theirs .pth.tar).
+func paramFile(path string) bool {
+	switch filepath.Ext(path) {
+	case ".pdparams", ".pth", ".pt":
+		return true
+	}
+	return strings.HasSuffix(path, ".pth.tar")
+}

@@ -11,10 +11,17 @@ import (
 
 // fetchSet returns the directory of the model's weight set for use, fetching
 // it into the weights store when absent; "" when the model has none.
-func fetchSet(ctx context.Context, f *cmdutil.Factory, m registry.Model, use string) (string, error) {
+// A set the store lacks is first checked against the configured network
+// (o.fits), when the run gives a check.
+func fetchSet(ctx context.Context, f *cmdutil.Factory, m registry.Model, o *Options, use string) (string, error) {
 	for _, ws := range m.Info.WeightSets {
 		if ws.Use != use {
 			continue
+		}
+		if o.fits != nil && !f.WeightsStore(false).Present(cmdutil.WeightSet(m.Info.Name, ws)) {
+			if err := o.fits(ctx, ws); err != nil {
+				return "", err
+			}
 		}
 		dir, err := f.FetchWeights(ctx, m.Info.Name, ws)
 		if err != nil && ctx.Err() == nil {

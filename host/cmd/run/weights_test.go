@@ -62,6 +62,11 @@ func TestResolveWeights(t *testing.T) {
 			"download http://127.0.0.1:1/m_gone.tar.gz elsewhere and run: zoo weights import m_gone FILE.tar.gz; or pass --weights DIR", false},
 		{"train config, absent offline", absent, Options{Mode: "train", Config: "c.txt"}, "",
 			"zoo weights import m_gone_pre FILE.tar.gz; or pass --pretrain DIR", false},
+		{"train --pretrain none", full, Options{Mode: "train", Config: "c.txt", Pretrain: PretrainNone}, "map[]", "", false},
+		{"infer data, no config: published weights", full, Options{Mode: "infer", VideoPath: "v.mp4"}, "map[weights:" + filepath.Join(store, "trained") + "]", "", false},
+		{"train list, no config: published pretrain", full, Options{Mode: "train", Filelist: "l", changed: map[string]bool{"filelist": true}}, "map[pretrain:" + filepath.Join(store, "pre") + "]", "", false},
+		{"present set: no fit check", full, Options{Mode: "test", Config: "c.txt", fits: refuse}, "map[weights:" + filepath.Join(store, "trained") + "]", "", false},
+		{"absent set: fit check before the fetch", absent, Options{Mode: "test", Config: "c.txt", fits: refuse}, "", "m_gone does not fit", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,3 +99,5 @@ func TestResolveWeights(t *testing.T) {
 		})
 	}
 }
+
+func refuse(_ context.Context, ws sdk.WeightSet) error { return fmt.Errorf("%s does not fit", ws.Name) }

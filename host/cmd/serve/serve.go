@@ -254,11 +254,19 @@ func prepare(ctx context.Context, o *Options, reg *registry.Registry, m *registr
 		if err := os.MkdirAll(videos, 0o700); err != nil {
 			return serve.Model{}, nil, none, err
 		}
-		ro.VideoPath = videos
 	}
+	// The job (the built-in one and its checkpoint, or the published one)
+	// and the weights are chosen as `zoo run MODEL infer` chooses them
+	// without data: uploads are not known at start, and the upload
+	// directory is zoo's, not the user's data.
 	cfg, err := run.BuildConfig(m.Info, ro)
 	if err != nil {
 		return serve.Model{}, nil, none, err
+	}
+	if videos != "" {
+		if err := config.ApplySet(cfg, run.Schema(m.Info), []string{"INFER.video_path=" + videos}); err != nil {
+			return serve.Model{}, nil, none, err
+		}
 	}
 	var w map[string]string
 	if o.Weights == "" && o.Config == "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/weights"
+	"github.com/zoo-ml/zoo/weights/torch"
 )
 
 // InspectOptions are `zoo weights inspect`'s inputs.
@@ -103,7 +104,17 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 			return err
 		}
 	}
-	ps, err := weights.ReadParams(opts.Path, names)
+	var ps *weights.Params
+	var err error
+	if torch.IsTorch(opts.Path) && names == nil {
+		c, terr := torch.Read(opts.Path)
+		if terr != nil {
+			return fmt.Errorf("inspect: %w", terr)
+		}
+		ps, err = &weights.Params{Form: "torch " + c.Format, Tensors: c.Tensors}, nil
+	} else {
+		ps, err = weights.ReadParams(opts.Path, names)
+	}
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}

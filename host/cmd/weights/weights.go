@@ -45,6 +45,7 @@ touch the network).`,
 		NewCmdImport(f, nil),
 		NewCmdRm(f, nil),
 		NewCmdInspect(f, nil),
+		NewCmdConvert(f, nil),
 	)
 	return cmd
 }

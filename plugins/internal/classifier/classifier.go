@@ -17,6 +17,8 @@ import (
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/weights"
+	"github.com/zoo-ml/zoo/weights/convert"
+	"github.com/zoo-ml/zoo/weights/torch"
 )
 
 // Specs lists the shapes of the model's kept parameters, as weights.Load
@@ -84,7 +86,12 @@ func load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (i
 	var ts map[string]*weights.Tensor
 	var extra []string
 	var err error
-	if IsPdparams(dir) {
+	if IsPdparams(dir) && torch.IsTorch(dir) {
+		if velocity {
+			return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s: a PyTorch checkpoint has no optimizer state zoo reads; resume from a checkpoint directory", dir)
+		}
+		ts, extra, err = loadTorch(m.Config(), dir, want)
+	} else if IsPdparams(dir) {
 		if velocity {
 			return 0, 0, sdk.Errorf(sdk.CodeInvalidArgument, "%s: a .pdparams file has no optimizer state; resume from a checkpoint directory", dir)
 		}
@@ -160,6 +167,11 @@ func loadPdparams(path string, want map[string]weights.Spec) (map[string]*weight
 	if err != nil {
 		return nil, nil, err
 	}
+	return keepWanted(path, ts, want)
+}
+
+// keepWanted checks ts against want and drops what want does not name.
+func keepWanted(path string, ts map[string]*weights.Tensor, want map[string]weights.Spec) (map[string]*weights.Tensor, []string, error) {
 	extra, err := weights.CheckTensors(path, ts, want)
 	if err != nil {
 		return nil, extra, err
@@ -170,6 +182,22 @@ func loadPdparams(path string, want map[string]weights.Spec) (map[string]*weight
 		}
 	}
 	return ts, extra, nil
+}
+
+// loadTorch is weights.Load for a PyTorch checkpoint (MIT's or
+// mmaction2's TSM), mapped onto Paddle's names.
+func loadTorch(cfg resnet.Config, path string, want map[string]weights.Spec) (map[string]*weights.Tensor, []string, error) {
+	r, err := convert.Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Depth != cfg.Depth {
+		return nil, nil, fmt.Errorf("%s is a ResNet-%d checkpoint (%s), the config's num_layers is %d: set MODEL.num_layers = %d", path, r.Depth, r.Source, cfg.Depth, r.Depth)
+	}
+	if cfg.TemporalShift && !r.Shift {
+		return nil, nil, fmt.Errorf("%s is not a TSM checkpoint (its blocks' conv1 carry no temporal shift): set MODEL.temporal_shift = False to run it as TSN", path)
+	}
+	return keepWanted(path, r.Tensors, want)
 }
 
 // Save writes every parameter and its Momentum velocity in Paddle's
@@ -286,4 +314,24 @@ func EmitEval(emit func(sdk.Event) error, phase string, iter int64, probs []floa
 	loss, top1, top5 := EvalMetrics(probs, k, labels)
 	m := map[string]float64{"loss": loss, "top1": top1, "top5": top5}
 	return emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(len(labels)), Metrics: m}})
+}
+
+// WeightConventions tells the conventions weights were trained with: a
+// PyTorch checkpoint's (MIT's and mmaction2's share them), those a
+// converted directory records (convert.ConventionsFile), else Paddle's.
+func WeightConventions(path string) (convert.Conventions, error) {
+	if IsPdparams(path) {
+		if torch.IsTorch(path) {
+			return convert.PyTorch, nil
+		}
+		return convert.Paddle, nil
+	}
+	c, ok, err := convert.ReadConventions(path)
+	if err != nil {
+		return convert.Conventions{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	if !ok {
+		return convert.Paddle, nil
+	}
+	return c, nil
 }
