@@ -32,6 +32,7 @@ func inProcess(t *testing.T, p *harnessProvider, minor uint32, timeout time.Dura
 		gp:     plugin.NewClient(&plugin.ClientConfig{HandshakeConfig: Handshake, Logger: hclog.NewNullLogger()}),
 		stderr: &tail{max: 40},
 		stdout: &stdoutSink{plugin: name, logger: hclog.NewNullLogger()},
+		logger: hclog.NewNullLogger(),
 	}
 	t.Cleanup(func() { conn.Close() })
 	t.Cleanup(func() { close(p.release) }) // runs first: a hung Close returns

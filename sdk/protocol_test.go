@@ -101,10 +101,13 @@ func TestProtocol(t *testing.T) {
 				t.Errorf("%s: %v, want ErrUnimplemented", rpc, err)
 			}
 		}},
+		// The plugin's own failures name it and the call, on one line.
 		{"plain error", errors.New("disk on fire\n\tat line 2"), wantCode(CodeInternal, "disk on fire")},
 		{"panic", errPanic, func(t *testing.T, rpc string, err error) {
-			if CodeOf(err) != CodeInternal || !strings.HasPrefix(err.Error(), "plugin panic: plugin bug in "+strings.TrimSuffix(rpc, "State")) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("%s: %v (code %v), want one line: plugin panic: ...", rpc, err, CodeOf(err))
+			call := strings.TrimSuffix(rpc, "State")
+			want := "plugin zoo-plugin-harness failed during " + call + ": plugin panic: plugin bug in " + call
+			if CodeOf(err) != CodeInternal || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: %v (code %v), want one line: %s...", rpc, err, CodeOf(err), want)
 			}
 		}},
 		{"hang", errHang, func(t *testing.T, rpc string, err error) {
@@ -153,6 +156,9 @@ func wantCode(code Code, msg string) func(*testing.T, string, error) {
 		want := msg
 		if rpc == "Close" {
 			want = "close: " + msg // the server says which call failed
+		}
+		if code == CodeInternal {
+			want = "plugin zoo-plugin-harness failed during " + strings.TrimSuffix(rpc, "State") + ": " + want
 		}
 		if CodeOf(err) != code || err.Error() != want {
 			t.Errorf("%s: %v (code %v), want %q (code %v)", rpc, err, CodeOf(err), want, code)
