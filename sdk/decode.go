@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"strings"
+
 	"github.com/go-viper/mapstructure/v2"
 )
 
@@ -22,7 +24,18 @@ func (c Config) Decode(out any) error {
 		return err
 	}
 	if err := dec.Decode(raw); err != nil {
-		return Errorf(CodeInvalidArgument, "config: %v", err)
+		// mapstructure lists its errors one per line; zoo prints one line.
+		var lines []string
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if l = strings.TrimPrefix(strings.TrimSpace(l), "* "); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		msg := lines[0]
+		if len(lines) > 1 {
+			msg += " " + strings.Join(lines[1:], "; ")
+		}
+		return Errorf(CodeInvalidArgument, "config: %s", msg)
 	}
 	return nil
 }

@@ -101,7 +101,8 @@ type OpenResult struct {
 	// Labels replaces ModelInfo.Labels for this session when not empty.
 	Labels []string
 	// Epochs is how many epochs a train session trains, from its config
-	// (Paddle's TRAIN.epoch): the host runs that many (minor 3). 0 is one.
+	// (Paddle's TRAIN.epoch): the host runs that many (minor 3). 0: not said;
+	// the host reads a TRAIN.epoch key, else trains one epoch.
 	Epochs int
 }
 

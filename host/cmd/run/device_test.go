@@ -70,7 +70,8 @@ func TestUseGPUIsTheHostsKey(t *testing.T) {
 }
 
 // TestEpochsFromTheProtocol: a minor-3 plugin's OpenResult.Epochs decides
-// (0 is one); an older plugin's TRAIN.epoch key does.
+// (0: it did not say, and TRAIN.epoch does); an older plugin's TRAIN.epoch
+// key does.
 func TestEpochsFromTheProtocol(t *testing.T) {
 	cfg := config.Config{"TRAIN": {"epoch": 7}}
 	for _, tc := range []struct {
@@ -79,7 +80,7 @@ func TestEpochsFromTheProtocol(t *testing.T) {
 		want   int
 	}{
 		{3, 4, 4},
-		{3, 0, 1},
+		{3, 0, 7},
 		{4, 9, 9},
 		{2, 4, 7},
 		{0, 0, 7},
@@ -87,6 +88,9 @@ func TestEpochsFromTheProtocol(t *testing.T) {
 		if got := Epochs(tc.minor, sdk.OpenResult{Epochs: tc.epochs}, cfg); got != tc.want {
 			t.Errorf("Epochs(minor %d, answered %d) = %d, want %d", tc.minor, tc.epochs, got, tc.want)
 		}
+	}
+	if got := Epochs(3, sdk.OpenResult{}, config.Config{}); got != 1 {
+		t.Errorf("a plugin that says nothing, without TRAIN.epoch: %d epochs, want 1", got)
 	}
 	if got := Epochs(1, sdk.OpenResult{}, config.Config{}); got != 1 {
 		t.Errorf("an older plugin without TRAIN.epoch: %d epochs, want 1", got)

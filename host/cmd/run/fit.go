@@ -25,7 +25,8 @@ type fitCheck func(ctx context.Context, ws sdk.WeightSet) error
 // the set publishes (WeightSet.Tensors) must be there with its shape.
 // It costs one initialisation of the network, and only runs before a
 // download.
-func networkFits(client *sdk.Client, cfg config.Config, o *Options, model string) fitCheck {
+func networkFits(client *sdk.Client, cfg config.Config, o *Options, m sdk.ModelInfo) fitCheck {
+	model := m.Name
 	return func(ctx context.Context, ws sdk.WeightSet) error {
 		if len(ws.Tensors) == 0 {
 			return nil
@@ -36,7 +37,7 @@ func networkFits(client *sdk.Client, cfg config.Config, o *Options, model string
 		}
 		defer os.RemoveAll(tmp)
 		sess, _, err := client.Open(ctx, sdk.OpenRequest{
-			Model: model, Mode: o.Mode, Config: sdk.Config(cfg), SaveDir: tmp, Device: "cpu", WorldSize: 1, Seed: o.Seed,
+			Model: model, Mode: o.Mode, Config: PluginConfig(m, cfg), SaveDir: tmp, Device: "cpu", WorldSize: 1, Seed: o.Seed,
 		})
 		if err != nil {
 			return fmt.Errorf("open %s: %w", model, err)

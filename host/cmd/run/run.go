@@ -348,13 +348,14 @@ func PluginConfig(m sdk.ModelInfo, cfg config.Config) sdk.Config {
 }
 
 // Epochs is how many epochs a train run trains: what the plugin answered
-// Open (protocol minor 3, OpenResult.Epochs; 0 is one), or, from a plugin
-// of an older minor, its TRAIN.epoch key.
+// Open (protocol minor 3, OpenResult.Epochs), or, from a plugin of an older
+// minor or one that answered 0 (it did not say: a plugin written before it
+// knew the field), the config's TRAIN.epoch key, else one.
 func Epochs(minor uint32, res sdk.OpenResult, cfg config.Config) int {
-	if minor < 3 {
+	if minor < 3 || res.Epochs <= 0 {
 		return intKey(cfg, "TRAIN", "epoch", 1)
 	}
-	return max(res.Epochs, 1)
+	return res.Epochs
 }
 
 func intKey(cfg config.Config, section, key string, def int) int {
@@ -413,7 +414,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		return err
 	}
 	defer client.Kill()
-	o.fits = networkFits(client, cfg, o, m.Info.Name)
+	o.fits = networkFits(client, cfg, o, m.Info)
 	weights, err := ResolveWeights(ctx, f, m, o)
 	if err != nil {
 		return err

@@ -516,7 +516,8 @@ type OpenResponse struct {
 	// trained on another dataset); empty: the model's labels.
 	Labels []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
 	// train: the epochs this session's config asks for (Paddle's
-	// TRAIN.epoch); the host trains that many (minor 3). 0 is one. A host
+	// TRAIN.epoch); the host trains that many (minor 3). 0: not said, the
+	// host reads a TRAIN.epoch key, else trains one. A host
 	// reads an older plugin's TRAIN.epoch key instead.
 	Epochs        int32 `protobuf:"varint,4,opt,name=epochs,proto3" json:"epochs,omitempty"`
 	unknownFields protoimpl.UnknownFields
