@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/nn/optim"
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
@@ -31,6 +32,8 @@ type session struct {
 	resumeAt *position // the resumed checkpoint's, until its pass starts
 	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
 	gpu      gpuModel  // the model's GPU twin, made by runner on first use
+	comm     dist.Communicator
+	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -59,6 +62,26 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
+	comm, err := dist.Open()
+	if err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
+	}
+	s.comm = comm
+	parts := max(cfg.Train.MicroBatches, 1)
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: parts}
+	graphBatch := rc.BatchSize * s.views()
+	if req.Mode == sdk.ModeTrain {
+		if cfg.Train.MicroBatches < 1 {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", cfg.Train.MicroBatches)
+		}
+		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
+		}
+		if (comm.Size() > 1 || parts > 1) && s.useGPU {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --device gpu")
+		}
+		graphBatch = rc.BatchSize / (comm.Size() * parts)
+	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
 	if s.builtin && s.views() > 1 {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] num_clips and num_crops read real videos: give a filelist (the built-in dataset has one view)", strings.ToUpper(req.Mode))
@@ -73,7 +96,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
 		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
-		BatchSize: rc.BatchSize * s.views(), Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		BatchSize: graphBatch, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
 		ReverseShift: conv.ShiftDirection == "pytorch", InvertedDropout: conv.InferDropout == "identity",
 		LogitConsensus: conv.Consensus == "logits",
 	})
@@ -177,7 +200,13 @@ func (s *session) Close() error {
 	if s.gpu != nil {
 		s.gpu.Close()
 	}
-	return s.model.Close()
+	err := s.model.Close()
+	if s.comm != nil {
+		if cerr := s.comm.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // source returns (building once) the data of a phase.
@@ -210,6 +239,11 @@ func (s *session) newSource(phase string) (source, error) {
 		rc, mode, split, videos = s.cfg.Infer.ReaderConfig, video.Infer, splitInfer, s.cfg.Synthetic.InferVideos
 	default:
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "unknown phase %q", phase)
+	}
+	if phase == sdk.PhaseTrain {
+		// A train batch is the global batch: every rank reads it and takes
+		// its share, in rank order (Run); the graph runs micro-batches.
+		graphBatch = s.cfg.Train.BatchSize
 	}
 	rc.BatchSize = graphBatch / s.views() // videos; the graph's batch holds their views
 	if rc.TargetSize != s.model.Config().Height {
@@ -265,6 +299,13 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	graphBatch := s.model.Config().BatchSize
 	clip := s.model.Config().InputSize() / graphBatch
+	if req.Phase == sdk.PhaseTrain {
+		// Every rank starts the pass from rank 0's parameters and
+		// velocities (after init, --pretrain, --weights or a resume).
+		if err := classifier.BroadcastState(s.comm, s.model); err != nil {
+			return err
+		}
+	}
 	r, err := s.runner()
 	if err != nil {
 		return err
@@ -301,8 +342,16 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter - start))
-			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
-			res, err := r.TrainStep(b.data, b.labels, lr)
+			seed := classifier.StepSeed(s.seed, req.Epoch, iter)
+			var res resnet.Result
+			if s.gpu != nil {
+				r.SeedDropout(seed)
+				res, err = r.TrainStep(b.data, b.labels, lr)
+			} else {
+				// This rank's share of the global batch, in rank order.
+				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
+				res, err = s.stepper.Step(s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
+			}
 			if err != nil {
 				return err
 			}
