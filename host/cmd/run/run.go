@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/host/config"
 	"github.com/zoo-ml/zoo/host/driver"
+	"github.com/zoo-ml/zoo/internal/launcher"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -349,14 +351,30 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	if o.publishedJob(m.Info) {
 		fmt.Fprintf(f.IO.ErrOut, "no --config: %s's published configuration and weights for the data given (--config FILE for another job)\n", m.Info.Name)
 	}
-	// One run per save dir, taken before any checkpoint is looked up.
-	sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
+	world, err := launcher.FromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
-	defer sd.Close()
-	for _, n := range sd.Notes {
-		fmt.Fprintln(f.IO.ErrOut, n)
+	// Under a launcher (mpirun, Slurm) rank 0 alone holds the save dir,
+	// prints and writes files; the other ranks write into a private
+	// temporary directory and print nothing (docs/distributed.md).
+	saveDir, out, errOut := o.SaveDir, f.IO.Out, f.IO.ErrOut
+	if world.Rank > 0 {
+		if saveDir, err = os.MkdirTemp("", fmt.Sprintf("zoo-rank%d-", world.Rank)); err != nil {
+			return err
+		}
+		defer os.RemoveAll(saveDir)
+		out, errOut = io.Discard, io.Discard
+	} else {
+		// One run per save dir, taken before any checkpoint is looked up.
+		sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
+		if err != nil {
+			return err
+		}
+		defer sd.Close()
+		for _, n := range sd.Notes {
+			fmt.Fprintln(f.IO.ErrOut, n)
+		}
 	}
 	// The plugin starts before weights are resolved: a published set the
 	// store lacks is checked against the network the config describes
@@ -374,13 +392,16 @@ func runRun(ctx context.Context, o *Options) (err error) {
 
 	sess, res, err := Open(ctx, client, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
-		SaveDir: o.SaveDir, WorldSize: 1, Seed: o.Seed,
+		SaveDir: saveDir, Rank: world.Rank, WorldSize: world.Size, Seed: o.Seed,
 	})
 	if err != nil {
+		if world.Size > 1 {
+			return fmt.Errorf("rank %d of %d: open %s: %w", world.Rank, world.Size, m.Info.Name, err)
+		}
 		return fmt.Errorf("open %s: %w", m.Info.Name, err)
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintln(f.IO.ErrOut, n)
+		fmt.Fprintln(errOut, n)
 	}
 	defer func() {
 		// Close is bounded (sdk.CloseTimeout): a plugin stuck in it is
@@ -397,21 +418,24 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		Model:         info,
 		Plugin:        m.Plugin.Name,
 		Mode:          o.Mode,
-		SaveDir:       o.SaveDir,
+		SaveDir:       saveDir,
 		Epochs:        intKey(cfg, "TRAIN", "epoch", 1),
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,
 		Resume:        o.Resume,
 		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
-		Out:           f.IO.Out,
-		Err:           f.IO.ErrOut,
+		Out:           out,
+		Err:           errOut,
 		ErrTTY:        f.IO.ErrTTY,
 		OutTTY:        f.IO.OutTTY,
 		Logger:        f.Logger(),
 	})
 	if errors.Is(err, context.Canceled) {
 		return cmdutil.ErrInterrupted
+	}
+	if err != nil && world.Size > 1 {
+		return fmt.Errorf("rank %d of %d: %w", world.Rank, world.Size, err)
 	}
 	return err
 }

@@ -1,0 +1,174 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zoo-ml/zoo/weights"
+)
+
+// mpiEnv is what Open MPI needs to run as root in a container (CI is root;
+// docs/distributed.md): mpirun refuses root without the first two, and the
+// vader transport's single-copy mechanism (CMA) needs ptrace rights a
+// container lacks.
+var mpiEnv = []string{
+	"OMPI_ALLOW_RUN_AS_ROOT=1",
+	"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+	"OMPI_MCA_btl_vader_single_copy_mechanism=none",
+	"OMP_NUM_THREADS=1",
+}
+
+var mpiDir struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// mpiBin returns a directory with zoo and zoo-plugin-tsm built with the
+// tag mpi (what `make build` makes). It fails when mpirun or Open MPI's
+// headers are missing: `make deps` installs them.
+func mpiBin(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("mpirun"); err != nil {
+		t.Fatalf("mpirun not found (%v): run `make deps` (Debian's openmpi-bin, libopenmpi-dev)", err)
+	}
+	mpiDir.once.Do(func() {
+		dir := filepath.Join(binDir, "mpi")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			mpiDir.err = err
+			return
+		}
+		for _, b := range [][]string{
+			{"-o", filepath.Join(dir, "zoo"), "."},
+			{"-tags", "openblas,mpi", "-o", filepath.Join(dir, "zoo-plugin-tsm"), "../../plugins/tsm/cmd/zoo-plugin-tsm"},
+		} {
+			if out, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput(); err != nil {
+				mpiDir.err = fmt.Errorf("go build %v: %v\n%s", b, err, out)
+				return
+			}
+		}
+		mpiDir.dir = dir
+	})
+	if mpiDir.err != nil {
+		t.Fatal(mpiDir.err)
+	}
+	return mpiDir.dir
+}
+
+// mpirun runs `mpirun -np n zoo ARGS` with mpi-built zoo and plugin,
+// bounded by limit.
+func mpirun(t *testing.T, n int, limit time.Duration, args ...string) result {
+	t.Helper()
+	dir := mpiBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "mpirun", append([]string{"-np", fmt.Sprint(n), "--oversubscribe", filepath.Join(dir, "zoo")}, args...)...)
+	cmd.Env = append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH=", "ZOO_WEIGHTS_DIR="+t.TempDir(), "ZOO_OFFLINE=1")
+	cmd.Env = append(cmd.Env, mpiEnv...)
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("mpirun -np %d zoo %v: still running after %v\nstdout: %s\nstderr: %s", n, args, limit, out.String(), errb.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// mpiJob is the built-in job made small: 4 steps of the global batch 16.
+func mpiJob(save string) []string {
+	return []string{"run", "TSM", "train", "--save_dir", save, "--log_interval", "1", "--valid_interval", "0",
+		"--set", "TRAIN.epoch=1", "--set", "SYNTHETIC.train_videos=64"}
+}
+
+// TestMPITrainEqualsMicroBatches: `mpirun -np 2 zoo run TSM train` and one
+// process with TRAIN.micro_batches=2 end the epoch with the same trainable
+// parameters and Momentum velocities (batch-norm running statistics are
+// per rank: not compared); rank 0 alone logs and writes the checkpoint.
+func TestMPITrainEqualsMicroBatches(t *testing.T) {
+	dp, one := t.TempDir(), t.TempDir()
+	r := mpirun(t, 2, 5*time.Minute, mpiJob(dp)...)
+	if r.code != 0 {
+		t.Fatalf("mpirun -np 2: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stdout+r.stderr, "[TRAIN] Epoch 0, iter 0 "); n != 1 {
+		t.Errorf("the first step is logged %d times, want once (rank 0 alone logs)\nstdout: %s\nstderr: %s", n, r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stdout+r.stderr, "saved checkpoint"); n != 1 {
+		t.Errorf("%d checkpoints saved, want 1 (rank 0's)\n%s", n, r.stderr)
+	}
+	r1 := zooAt(t, mpiBin(t), []string{"OMP_NUM_THREADS=1"}, append(mpiJob(one), "--set", "TRAIN.micro_batches=2")...)
+	if r1.code != 0 {
+		t.Fatalf("micro_batches=2: exit %d\nstdout: %s\nstderr: %s", r1.code, r1.stdout, r1.stderr)
+	}
+	a, err := weights.ReadParams(filepath.Join(dp, "TSM_epoch0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := weights.ReadParams(filepath.Join(one, "TSM_epoch0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := map[string]*weights.Tensor{}
+	for _, x := range b.Tensors {
+		bs[x.Name] = x
+	}
+	compared, velocities := 0, 0
+	for _, x := range a.Tensors {
+		if strings.HasSuffix(x.Name, "_mean") || strings.HasSuffix(x.Name, "_variance") {
+			continue // batch-norm running statistics: rank 0's
+		}
+		y := bs[x.Name]
+		if y == nil {
+			t.Errorf("%s is in the 2-rank checkpoint only", x.Name)
+			continue
+		}
+		xv, err1 := x.Float32s()
+		yv, err2 := y.Float32s()
+		if err1 != nil || err2 != nil || len(xv) != len(yv) {
+			t.Fatalf("%s: %v %v, %d and %d values", x.Name, err1, err2, len(xv), len(yv))
+		}
+		var d, m float64
+		for i := range xv {
+			d = math.Max(d, math.Abs(float64(xv[i]-yv[i])))
+			m = math.Max(m, math.Abs(float64(yv[i])))
+		}
+		if d > 1e-4*math.Max(m, 1e-12) {
+			t.Errorf("%s: 2 ranks and micro_batches=2 differ by %g (max |value| %g)", x.Name, d, m)
+		}
+		compared++
+		if strings.HasSuffix(x.Name, "_velocity_0") {
+			velocities++
+		}
+	}
+	if compared < 20 || velocities < 10 {
+		t.Errorf("compared %d tensors (%d velocities): the checkpoint lacks the trainable state", compared, velocities)
+	}
+}
+
+// TestMPIBatchNotDivisible: ranks x micro_batches must divide the global
+// batch; the job fails at start, saying so.
+func TestMPIBatchNotDivisible(t *testing.T) {
+	r := mpirun(t, 2, 3*time.Minute, append(mpiJob(t.TempDir()), "--batch_size", "15")...)
+	if r.code == 0 {
+		t.Fatalf("mpirun -np 2 with batch 15: exit 0\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "TRAIN.batch_size 15 is not divisible by 2 ranks x TRAIN.micro_batches 1") {
+		t.Errorf("stderr does not say why:\n%s", r.stderr)
+	}
+}
