@@ -38,9 +38,9 @@ func TestWorldFromEnv(t *testing.T) {
 		err  string
 	}{
 		{env(), World{Size: 1}, ""},
-		{env("OMPI_COMM_WORLD_RANK", "1", "OMPI_COMM_WORLD_SIZE", "2"), World{1, 2, "mpirun (Open MPI)"}, ""},
-		{env("SLURM_PROCID", "3", "SLURM_NTASKS", "8"), World{3, 8, "Slurm"}, ""},
-		{env("PMIX_RANK", "0", "PMIX_SIZE", "4", "SLURM_PROCID", "3", "SLURM_NTASKS", "8"), World{0, 4, "PMIx"}, ""},
+		{env("OMPI_COMM_WORLD_RANK", "1", "OMPI_COMM_WORLD_SIZE", "2"), World{Rank: 1, Size: 2, Launcher: "mpirun (Open MPI)"}, ""},
+		{env("SLURM_PROCID", "3", "SLURM_NTASKS", "8"), World{Rank: 3, Size: 8, Launcher: "Slurm"}, ""},
+		{env("PMIX_RANK", "0", "PMIX_SIZE", "4", "SLURM_PROCID", "3", "SLURM_NTASKS", "8"), World{Rank: 0, Size: 4, Launcher: "PMIx"}, ""},
 		{env("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "2"), World{}, `OMPI_COMM_WORLD_RANK="2"`},
 	} {
 		got, err := WorldFromEnv(tc.env)
