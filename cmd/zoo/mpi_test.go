@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,5 +171,94 @@ func TestMPIBatchNotDivisible(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "TRAIN.batch_size 15 is not divisible by 2 ranks x TRAIN.micro_batches 1") {
 		t.Errorf("stderr does not say why:\n%s", r.stderr)
+	}
+}
+
+// rankPlugin returns the pid of the running zoo-plugin-tsm of dir whose
+// environment says OMPI_COMM_WORLD_RANK=rank (0 when there is none).
+func rankPlugin(dir string, rank int) int {
+	out, _ := exec.Command("pgrep", "-f", filepath.Join(dir, "zoo-plugin-tsm")).Output()
+	for _, f := range strings.Fields(string(out)) {
+		env, err := os.ReadFile("/proc/" + f + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == fmt.Sprintf("OMPI_COMM_WORLD_RANK=%d", rank) {
+				var pid int
+				fmt.Sscan(f, &pid)
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// TestMPIRankKilled: kill -9 of rank 1's plugin in the middle of training
+// brings the whole job down within 60 s, non-zero, the error naming rank
+// 1, and leaves no process behind.
+func TestMPIRankKilled(t *testing.T) {
+	dir := mpiBin(t)
+	save := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := []string{"-np", "2", "--oversubscribe", filepath.Join(dir, "zoo"), "run", "TSM", "train", "--save_dir", save,
+		"--log_interval", "1", "--valid_interval", "0", "--set", "TRAIN.epoch=3", "--set", "SYNTHETIC.train_videos=8192"}
+	cmd := exec.CommandContext(ctx, "mpirun", args...)
+	cmd.Env = append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH=", "ZOO_OFFLINE=1")
+	cmd.Env = append(cmd.Env, mpiEnv...)
+	var errb bytes.Buffer
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	// Wait for training to be under way: the third step's log line.
+	var stdout bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(stdout.String(), "iter 2 ") {
+		n, err := pr.Read(buf)
+		stdout.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("mpirun ended before training: %v\n%s\n%s", err, stdout.String(), errb.String())
+		}
+	}
+	go func() { // drain the rest
+		for {
+			if _, err := pr.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	pid := rankPlugin(dir, 1)
+	if pid == 0 {
+		t.Fatal("no plugin process of rank 1")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("the job still ran 60 s after rank 1's plugin was killed\n%s", errb.String())
+	}
+	if err == nil {
+		t.Errorf("mpirun exited 0 after rank 1's plugin was killed")
+	}
+	if !strings.Contains(errb.String(), "rank 1 of 2: plugin zoo-plugin-tsm exited") {
+		t.Errorf("stderr does not name rank 1 (%v after the kill):\n%s", time.Since(killed), errb.String())
+	}
+	time.Sleep(time.Second)
+	if b, _ := exec.Command("pgrep", "-f", filepath.Join(dir, "zoo")).Output(); len(bytes.TrimSpace(b)) > 0 {
+		t.Errorf("processes left behind: %s", b)
 	}
 }
