@@ -262,3 +262,32 @@ func TestMPIRankKilled(t *testing.T) {
 		t.Errorf("processes left behind: %s", b)
 	}
 }
+
+// TestMPIRanksDisagree: ranks started with different configs (mpirun's
+// MPMD form) fail at start with one line naming what differs.
+func TestMPIRanksDisagree(t *testing.T) {
+	dir := mpiBin(t)
+	save := t.TempDir()
+	zooArgs := func(lr string) []string {
+		return append([]string{"-np", "1", filepath.Join(dir, "zoo")}, append(mpiJob(save), "--learning_rate", lr)...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := append(append(zooArgs("0.01"), ":"), zooArgs("0.02")...)
+	cmd := exec.CommandContext(ctx, "mpirun", append([]string{"--oversubscribe"}, args...)...)
+	cmd.Env = append(os.Environ(), "ZOO_HOME="+t.TempDir(), "ZOO_PLUGIN_PATH=", "ZOO_OFFLINE=1")
+	cmd.Env = append(cmd.Env, mpiEnv...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("still running after 3 minutes:\n%s", out)
+	}
+	if err == nil {
+		t.Fatalf("ranks with different learning rates: exit 0\n%s", out)
+	}
+	if !strings.Contains(string(out), "ranks disagree: rank 1's config differs from rank 0's") {
+		t.Errorf("the error does not name what differs:\n%s", out)
+	}
+	if strings.Contains(string(out), "[TRAIN]") {
+		t.Errorf("ranks that disagree trained:\n%s", out)
+	}
+}

@@ -2,6 +2,7 @@ package tsm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -67,6 +68,23 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
 	}
 	s.comm = comm
+	if comm.Size() > 1 {
+		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
+		wj, _ := json.Marshal(req.Weights)
+		facts := []classifier.Fact{
+			classifier.ExecutableFact(),
+			{Name: "mode", Value: []byte(req.Mode)},
+			{Name: "config", Value: cj},
+			{Name: "weights", Value: wj},
+			{Name: "seed", Value: fmt.Append(nil, req.Seed)},
+			{Name: "device", Value: []byte(req.Device)},
+			classifier.FileFact(strings.ToUpper(req.Mode)+".filelist contents", rc.Filelist),
+		}
+		if err := classifier.CheckRanksAgree(comm, facts); err != nil {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+		}
+	}
 	parts := max(cfg.Train.MicroBatches, 1)
 	s.stepper = &classifier.Stepper{Comm: comm, Parts: parts}
 	graphBatch := rc.BatchSize * s.views()
