@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -289,5 +290,76 @@ func TestMPIRanksDisagree(t *testing.T) {
 	}
 	if strings.Contains(string(out), "[TRAIN]") {
 		t.Errorf("ranks that disagree trained:\n%s", out)
+	}
+}
+
+// jsonClose compares two decoded JSON values, numbers within tol.
+func jsonClose(a, b any, tol float64) bool {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Abs(x-y) <= tol
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !jsonClose(x[i], y[i], tol) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			if !jsonClose(v, y[k], tol) {
+				return false
+			}
+		}
+		return true
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+// TestMPITestInferGather: test and infer under 2 ranks split the list and
+// rank 0 gathers: the result files equal one process's (same videos and
+// order, numbers within 1e-5).
+func TestMPITestInferGather(t *testing.T) {
+	save := t.TempDir()
+	tiny := []string{"--save_dir", save, "--set", "SYNTHETIC.train_videos=32", "--set", "SYNTHETIC.test_videos=40", "--set", "SYNTHETIC.infer_videos=7"}
+	if r := zooAt(t, mpiBin(t), nil, append([]string{"run", "TSM", "train", "--epoch", "1", "--valid_interval", "0"}, tiny...)...); r.code != 0 {
+		t.Fatalf("train: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, mode := range []string{"test", "infer"} {
+		file := filepath.Join(save, "TSM_"+mode+"_result.json")
+		if r := zooAt(t, mpiBin(t), nil, append([]string{"run", "TSM", mode}, tiny...)...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", mode, r.code, r.stderr)
+		}
+		one, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(file)
+		if r := mpirun(t, 2, 3*time.Minute, append([]string{"run", "TSM", mode}, tiny...)...); r.code != 0 {
+			t.Fatalf("mpirun -np 2 zoo run TSM %s: exit %d\n%s\n%s", mode, r.code, r.stdout, r.stderr)
+		}
+		two, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(one, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(two, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !jsonClose(a, b, 1e-5) {
+			t.Errorf("%s: 2 ranks' %s differs from one process's:\none: %.600s\ntwo: %.600s", mode, filepath.Base(file), one, two)
+		}
 	}
 }

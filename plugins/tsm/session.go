@@ -34,7 +34,10 @@ type session struct {
 	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
 	gpu      gpuModel  // the model's GPU twin, made by runner on first use
 	comm     dist.Communicator
-	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
+	// shard and shards: this process's share of an evaluation list, the
+	// MPI rank's or --shard's (OpenRequest's Rank and WorldSize without MPI).
+	shard, shards int
+	stepper       *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -68,6 +71,16 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
 	}
 	s.comm = comm
+	s.shard, s.shards = comm.Rank(), comm.Size()
+	if comm.Size() == 1 && req.WorldSize > 1 {
+		if req.Mode == sdk.ModeTrain {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "a shard (%d of %d) of training: shards split test and infer lists only; train with mpirun", req.Rank, req.WorldSize)
+		}
+		if req.Rank < 0 || req.Rank >= req.WorldSize {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "shard %d of %d does not exist", req.Rank, req.WorldSize)
+		}
+		s.shard, s.shards = req.Rank, req.WorldSize
+	}
 	if comm.Size() > 1 {
 		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
 		wj, _ := json.Marshal(req.Weights)
@@ -278,7 +291,12 @@ func (s *session) newSource(phase string) (source, error) {
 		if phase == sdk.PhaseTrain && videos < graphBatch {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.train_videos %d is less than one batch of %d", videos, graphBatch)
 		}
-		return &synthSource{split: split, videos: videos, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
+		first := 0
+		if phase != sdk.PhaseTrain && s.shards > 1 {
+			lo, hi := dist.Split(videos, s.shard, s.shards)
+			first, videos = lo, hi-lo
+		}
+		return &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
 			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}, nil
 	}
 	var items []video.Item
@@ -292,6 +310,10 @@ func (s *session) newSource(phase string) (source, error) {
 		if err != nil {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", strings.ToUpper(phase), err)
 		}
+	}
+	if phase != sdk.PhaseTrain && s.shards > 1 {
+		lo, hi := dist.Split(len(items), s.shard, s.shards)
+		items = items[lo:hi]
 	}
 	warn := func(path string, err error) {
 		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
@@ -312,10 +334,23 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		defer delete(s.sources, sdk.PhaseInfer)
 	}
 	steps, clips := src.count()
+	graphBatch := s.model.Config().BatchSize
+	// Under MPI each rank evaluates its share of the list and rank 0
+	// gathers the predictions and reports them all, in the list's order.
+	gather := req.Phase != sdk.PhaseTrain && s.comm.Size() > 1
+	var share evalShare
+	if gather {
+		total := []float64{float64(clips)}
+		if err := s.comm.AllreduceSum64(total); err != nil {
+			return err
+		}
+		clips = int(total[0])
+		per := graphBatch / s.views()
+		steps = (clips + per - 1) / per
+	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err
 	}
-	graphBatch := s.model.Config().BatchSize
 	clip := s.model.Config().InputSize() / graphBatch
 	if req.Phase == sdk.PhaseTrain {
 		// Every rank starts the pass from rank 0's parameters and
@@ -389,6 +424,17 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		k := s.cfg.Model.NumClasses
 		probs := averageViews(res.Probs, k, s.views())
+		if gather {
+			share.Probs = append(share.Probs, probs[:n*k]...)
+			share.IDs = append(share.IDs, b.ids...)
+			share.Labels = append(share.Labels, b.labels...)
+			if s.comm.Rank() == 0 {
+				iter++
+				continue
+			}
+			// The other ranks' hosts see their own share (and write it
+			// into their private directories).
+		}
 		if err := classifier.EmitEval(emit, req.Phase, iter, probs, k, b.ids, b.labels); err != nil {
 			return err
 		}
@@ -400,6 +446,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 	}
 	s.warnings = s.warnings[:0]
+	if gather {
+		return s.gatherEval(ctx, req.Phase, share, graphBatch/s.views(), emit)
+	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
@@ -461,4 +510,54 @@ func averageViews(probs []float64, k, views int) []float64 {
 		}
 	}
 	return out
+}
+
+// evalShare is one rank's evaluation outputs: per video, its averaged
+// probabilities (NumClasses each), id and label.
+type evalShare struct {
+	Probs  []float64
+	IDs    []string
+	Labels []int
+}
+
+// gatherEval collects every rank's share at rank 0, which emits them in
+// rank order (the list's order) in batches of per videos, as one process
+// would; the other ranks have emitted their own share.
+func (s *session) gatherEval(ctx context.Context, phase string, mine evalShare, per int, emit func(sdk.Event) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return err
+	}
+	all, err := s.comm.Gather(b, 0)
+	if err != nil {
+		return fmt.Errorf("gathering the ranks' predictions: %w", err)
+	}
+	if s.comm.Rank() != 0 {
+		return nil
+	}
+	var full evalShare
+	for r, b := range all {
+		var sh evalShare
+		if err := json.Unmarshal(b, &sh); err != nil {
+			return fmt.Errorf("rank %d's predictions: %w", r, err)
+		}
+		full.Probs = append(full.Probs, sh.Probs...)
+		full.IDs = append(full.IDs, sh.IDs...)
+		full.Labels = append(full.Labels, sh.Labels...)
+	}
+	k := s.cfg.Model.NumClasses
+	for i, iter := 0, int64(0); i < len(full.IDs); i, iter = i+per, iter+1 {
+		j := min(i+per, len(full.IDs))
+		var labels []int
+		if len(full.Labels) == len(full.IDs) {
+			labels = full.Labels[i:j]
+		}
+		if err := classifier.EmitEval(emit, phase, iter, full.Probs[i*k:j*k], k, full.IDs[i:j], labels); err != nil {
+			return err
+		}
+	}
+	return nil
 }
