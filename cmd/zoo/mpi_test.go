@@ -363,3 +363,52 @@ func TestMPITestInferGather(t *testing.T) {
 		}
 	}
 }
+
+// TestShardInfer: `--shard I/N` without MPI infers the I-th of N disjoint
+// parts of the list into TSM_infer_result_I-of-N.json; the parts, in order,
+// are one process's whole result. A bad --shard is a usage error.
+func TestShardInfer(t *testing.T) {
+	save := t.TempDir()
+	tiny := []string{"--save_dir", save, "--set", "SYNTHETIC.train_videos=32", "--set", "SYNTHETIC.infer_videos=7", "--set", "SYNTHETIC.test_videos=9"}
+	if r := zoo(t, nil, append([]string{"run", "TSM", "train", "--epoch", "1", "--valid_interval", "0"}, tiny...)...); r.code != 0 {
+		t.Fatalf("train: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := zoo(t, nil, append([]string{"run", "TSM", "infer"}, tiny...)...); r.code != 0 {
+		t.Fatalf("infer: exit %d\n%s", r.code, r.stderr)
+	}
+	var whole []any
+	b, err := os.ReadFile(filepath.Join(save, "TSM_infer_result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &whole); err != nil {
+		t.Fatal(err)
+	}
+	var parts []any
+	for i := range 2 {
+		if r := zoo(t, nil, append([]string{"run", "TSM", "infer", "--shard", fmt.Sprintf("%d/2", i)}, tiny...)...); r.code != 0 {
+			t.Fatalf("infer --shard %d/2: exit %d\n%s", i, r.code, r.stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(save, fmt.Sprintf("TSM_infer_result_%d-of-2.json", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p []any
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p) == 0 || len(p) == len(whole) {
+			t.Errorf("shard %d/2 holds %d of %d videos", i, len(p), len(whole))
+		}
+		parts = append(parts, p...)
+	}
+	if !jsonClose(any(whole), any(parts), 1e-6) {
+		t.Errorf("the shards' results in order differ from one process's:\nwhole: %.500v\nparts: %.500v", whole, parts)
+	}
+	if r := zoo(t, nil, append([]string{"run", "TSM", "test", "--shard", "1/1"}, tiny...)...); true {
+		oneLineError(t, r, 2, "--shard 1/1: want I/N with 0 <= I < N")
+	}
+	if r := zoo(t, nil, append([]string{"run", "TSM", "train", "--shard", "0/2"}, tiny...)...); true {
+		oneLineError(t, r, 2, "--shard 0/2: shards split test and infer lists")
+	}
+}
