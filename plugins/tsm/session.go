@@ -449,6 +449,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	if gather {
 		return s.gatherEval(ctx, req.Phase, share, graphBatch/s.views(), emit)
 	}
+	if req.Phase == sdk.PhaseTrain && s.stepper.Steps > 0 && s.comm.Size() > 1 {
+		s.log.Info("gradient allreduce", "rank", s.comm.Rank(), "ranks", s.comm.Size(), "steps", s.stepper.Steps,
+			"seconds_per_step", s.stepper.Allreduce.Seconds()/float64(s.stepper.Steps))
+	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
