@@ -410,7 +410,11 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			}
 			iter++
 			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
-			if err := classifier.EmitTrain(emit, iter-1, n, res, lr); err != nil {
+			var extra map[string]float64
+			if s.comm.Size() > 1 {
+				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds()}
+			}
+			if err := classifier.EmitTrainExtra(emit, iter-1, n, res, lr, extra); err != nil {
 				return err
 			}
 			continue

@@ -29,6 +29,8 @@ type Stepper struct {
 	// steps; Steps counts them.
 	Allreduce time.Duration
 	Steps     int
+	// LastAllreduce is the last step's.
+	LastAllreduce time.Duration
 }
 
 // PartSeed is the dropout seed of part p (counted over every rank's parts
@@ -80,7 +82,8 @@ func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float6
 	if err == nil {
 		err = comm.AllreduceSum64(stats)
 	}
-	s.Allreduce += time.Since(t0)
+	s.LastAllreduce = time.Since(t0)
+	s.Allreduce += s.LastAllreduce
 	s.Steps++
 	if err != nil {
 		return out, fmt.Errorf("gradient allreduce: %w", err)
