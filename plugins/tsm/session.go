@@ -457,6 +457,12 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.log.Info("gradient allreduce", "rank", s.comm.Rank(), "ranks", s.comm.Size(), "steps", s.stepper.Steps,
 			"seconds_per_step", s.stepper.Allreduce.Seconds()/float64(s.stepper.Steps))
 	}
+	if req.Phase == sdk.PhaseTrain && s.comm.Size() > 1 && ctx.Err() == nil {
+		// Every rank has finished the pass before rank 0's host saves it.
+		if err := s.comm.Barrier(); err != nil {
+			return err
+		}
+	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
