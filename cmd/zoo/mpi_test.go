@@ -452,3 +452,16 @@ func TestMPIResumeWithOtherWorldSize(t *testing.T) {
 	}
 	compareTrainable(t, filepath.Join(dp, "TSM_epoch1"), filepath.Join(one, "TSM_epoch1"))
 }
+
+// TestMicroBatchesBadValue: micro_batches that cannot split the batch, or
+// below 1, fail at open with one line naming the key.
+func TestMicroBatchesBadValue(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ set, want string }{
+		{"TRAIN.micro_batches=3", "TRAIN.batch_size 16 is not divisible by 1 ranks x TRAIN.micro_batches 3: make it a multiple of 3"},
+		{"TRAIN.micro_batches=0", "TRAIN.micro_batches 0: must be at least 1"},
+	} {
+		r := zoo(t, nil, append(mpiJob(t.TempDir()), "--set", tc.set)...)
+		oneLineError(t, r, 1, tc.want)
+	}
+}

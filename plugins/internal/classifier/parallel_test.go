@@ -234,3 +234,72 @@ func TestOnePartIsTrainStep(t *testing.T) {
 		}
 	}
 }
+
+// bytesPair adds Broadcast to pairComm, over a channel of its own.
+type bytesPair struct {
+	*pairComm
+	bc chan []byte
+}
+
+func (c bytesPair) Broadcast(b []byte, root int) error {
+	if c.rank == root {
+		c.bc <- append([]byte(nil), b...)
+		return nil
+	}
+	copy(b, <-c.bc)
+	return nil
+}
+
+// TestBroadcastState: rank 1 ends with rank 0's parameters and velocities
+// (its own, from another seed and a step of its own, are replaced).
+func TestBroadcastState(t *testing.T) {
+	cfg := tinyConfig(2, tensor.Float32)
+	m0 := newTiny(t, 2, tensor.Float32)
+	cfg.Seed = 99
+	m1, err := resnet.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.Close()
+	in, labels := tinyBatch(cfg, 2)
+	if _, err := m1.TrainStep(in, labels, 0.1); err != nil { // velocities on rank 1 only
+		t.Fatal(err)
+	}
+	pair, bc := newPair(), make(chan []byte, 1)
+	var wg sync.WaitGroup
+	var errs [2]error
+	for r, m := range []*resnet.Model{m0, m1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = BroadcastState(bytesPair{pair[r], bc}, m)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	for _, p := range m0.Params() {
+		q, _ := m1.Param(p.Name)
+		if d := relDiff(p.Value.Float32s(), q.Value.Float32s()); d != 0 {
+			t.Errorf("%s: rank 1 differs from rank 0 by %g", p.Name, d)
+		}
+		if p.Trainable {
+			v0, v1 := m0.Optimizer().Velocity(p.Name), m1.Optimizer().Velocity(p.Name)
+			// Rank 0 had not stepped: its velocities are zeros.
+			if v0 == nil || v1 == nil {
+				t.Errorf("%s: velocity on rank 0 %v, on rank 1 %v after the broadcast", p.Name, v0 != nil, v1 != nil)
+			} else if maxAbs(v1.Float32s()) != 0 {
+				t.Errorf("%s: rank 1 kept its own velocity", p.Name)
+			}
+		}
+	}
+}
+
+func maxAbs(a []float32) float64 {
+	var m float64
+	for _, v := range a {
+		m = math.Max(m, math.Abs(float64(v)))
+	}
+	return m
+}
