@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/zoo-ml/zoo/internal/textdist"
 	"os"
 	"strings"
 )
@@ -77,7 +78,7 @@ func (li labelIndex) find(name string) (int, string) {
 	}
 	best, bestD := -1, 1<<30
 	for i, n := range li.names {
-		if d := editDistance(normName(name), normName(n)); d < bestD {
+		if d := textdist.Edit(normName(name), normName(n)); d < bestD {
 			best, bestD = i, d
 		}
 	}
@@ -85,25 +86,4 @@ func (li labelIndex) find(name string) (int, string) {
 		return -1, fmt.Sprintf("; did you mean %q (class %d)?", li.names[best], best)
 	}
 	return -1, ""
-}
-
-// editDistance is Levenshtein's distance over bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,8 +1,8 @@
 package dataset
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/video"
 )
 
@@ -228,24 +229,14 @@ func WriteLabels(path string, names []string) error {
 }
 
 // WriteFile writes data to path through a temporary file in its directory
-// and a rename, so a reader never sees half a list.
+// and a rename (internal/fsx), so a reader never sees half a list.
 func WriteFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("write %s: directory %s does not exist", path, dir)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 }

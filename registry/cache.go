@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -59,7 +60,7 @@ func (r *Registry) writeCache(sum []byte, e cacheEntry) {
 	e.Format, e.HostMinor, e.SHA256 = cacheFormat, sdk.ProtocolMinor, hex.EncodeToString(sum)
 	b, err := json.Marshal(e)
 	if err == nil {
-		err = writeAtomic(r.cachePath(sum), 0o644, func(w io.Writer) error {
+		err = fsx.WriteFile(r.cachePath(sum), fsx.Options{Perm: 0o644, MkdirAll: true}, func(w io.Writer) error {
 			_, err := w.Write(b)
 			return err
 		})

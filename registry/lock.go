@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -50,41 +51,10 @@ func writeLock(path string, l lockFile) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, 0o644, func(w io.Writer) error {
+	return fsx.WriteFile(path, fsx.Options{Perm: 0o644, MkdirAll: true}, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
-}
-
-// writeAtomic writes a file through a temp file in the same directory and a
-// rename, so that readers see the old file or the new one, never a part.
-func writeAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Install copies a plugin executable into $ZOO_HOME/plugins, checks that it
@@ -118,7 +88,7 @@ func (r *Registry) Install(ctx context.Context, src string, inPlace bool, check 
 			return Plugin{}, nil, fmt.Errorf("install %s: %w", src, err)
 		}
 	} else {
-		err = writeAtomic(dst, 0o755, func(w io.Writer) error {
+		err = fsx.WriteFile(dst, fsx.Options{Perm: 0o755, MkdirAll: true}, func(w io.Writer) error {
 			_, err := io.Copy(io.MultiWriter(w, h), in)
 			return err
 		})

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/sdk"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // Prefix starts every plugin executable's name.
@@ -265,7 +266,7 @@ func (r *Registry) check(p *Plugin) {
 			return
 		}
 	}
-	sum, err := fileSHA256(p.Path)
+	sum, err := fsx.SHA256(p.Path)
 	if err != nil {
 		// Launch says what is wrong with the file.
 		return
@@ -314,7 +315,7 @@ func (r *Registry) Launch(ctx context.Context, p Plugin) (*sdk.Client, error) {
 	if err != nil {
 		var le *sdk.LaunchError
 		if errors.As(err, &le) && le.Kind == "checksum" {
-			got, _ := fileSHA256(p.Path)
+			got, _ := fsx.SHA256(p.Path)
 			return nil, changedError(p, got)
 		}
 		return nil, err
@@ -328,19 +329,6 @@ func short(sum []byte) string {
 		return h[:12]
 	}
 	return h
-}
-
-func fileSHA256(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
 }
 
 // Model is a model and the plugin that serves it.

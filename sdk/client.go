@@ -291,7 +291,7 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*RemoteSession, Ope
 	if err != nil {
 		return nil, OpenResult{}, c.timedOut(ctx, cctx, "Open", err)
 	}
-	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes(), Labels: resp.GetLabels()}, nil
+	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes(), Labels: resp.GetLabels(), Epochs: int(resp.GetEpochs())}, nil
 }
 
 // RemoteSession is a session living in a plugin process.

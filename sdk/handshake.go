@@ -12,9 +12,11 @@ const (
 	// version. A plugin reports the minor it was built with in Describe.
 	// History: 0, the first release; 1 added ModelInfo.default_config_json
 	// and OpenResponse.labels; 2 added WeightSet.tensors, RunRequest.start_step
-	// and SaveResponse's train position (exact resume). See docs/plugins.md
-	// for the rule.
-	ProtocolMinor = 2
+	// and SaveResponse's train position (exact resume); 3 added
+	// OpenResponse.epochs (the host no longer reads TRAIN.epoch, nor sends
+	// use_gpu as config: the device travels only as OpenRequest.device).
+	// See docs/plugins.md for the rule.
+	ProtocolMinor = 3
 
 	// MaxMessageBytes bounds one gRPC message each way. gRPC's default 4 MB
 	// is smaller than a single 8x3x224x224 float32 clip (4.8 MB); 256 MiB
@@ -43,6 +45,7 @@ var minorFeatures = []struct {
 	{1, "per-session class names (OpenResponse.labels)"},
 	{2, "weight sets checked by dtype and shape (WeightSet.tensors)"},
 	{2, "resuming an interrupted epoch at its exact step (RunRequest.start_step, SaveResponse's train position)"},
+	{3, "an epoch count from the plugin (OpenResponse.epochs)"},
 }
 
 // FeaturesAfter lists the protocol features a plugin reporting minor lacks:

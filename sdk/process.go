@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // process is go-plugin's runner for a plugin executable, in place of its
@@ -81,16 +82,8 @@ func newProcess(c *Client, path, wantSHA string, extraEnv []string, out *stdoutS
 }
 
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, err := fsx.SHA256(path)
+	return hex.EncodeToString(sum), err
 }
 
 // Start forks the plugin from a goroutine locked to its OS thread, which

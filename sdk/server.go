@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -191,7 +192,7 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (resp *pb.OpenRe
 	s.mu.Lock()
 	s.sessions[id] = newServed(sess)
 	s.mu.Unlock()
-	return &pb.OpenResponse{Session: id, Notes: res.Notes, Labels: res.Labels}, nil
+	return &pb.OpenResponse{Session: id, Notes: res.Notes, Labels: res.Labels, Epochs: int32(min(max(res.Epochs, 0), math.MaxInt32))}, nil
 }
 
 func (s *server) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) (err error) {

@@ -100,6 +100,9 @@ type OpenResult struct {
 	Notes []string
 	// Labels replaces ModelInfo.Labels for this session when not empty.
 	Labels []string
+	// Epochs is how many epochs a train session trains, from its config
+	// (Paddle's TRAIN.epoch): the host runs that many (minor 3). 0 is one.
+	Epochs int
 }
 
 // RunRequest asks for one pass of a phase.

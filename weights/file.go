@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // ReadFile reads a one-variable parameter file. The tensor is named after
@@ -86,54 +88,17 @@ func WriteFile(path string, t *Tensor) error {
 // make writes fail as on a full disk, without a small filesystem.
 var fileWriter = func(f *os.File) io.Writer { return f }
 
-func atomicWrite(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+func atomicWrite(path string, write func(io.Writer) error) error {
+	err := fsx.WriteFile(path, fsx.Options{Wrap: fileWriter, BufferSize: 256 << 10}, write)
 	if err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
+		return diskFull(fmt.Errorf("weights: %w", err), path, "")
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = diskFull(err, path, "")
-		}
-	}()
-	bw := bufio.NewWriterSize(fileWriter(f), 256<<10)
-	if err = write(bw); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("weights: write %s: %w", path, err)
-	}
-	syncDir(dir)
 	return nil
 }
 
 // syncDir makes a rename durable. Errors are ignored: some filesystems
 // refuse fsync on directories and the rename itself already succeeded.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
+func syncDir(dir string) { _ = fsx.SyncDir(dir) }
 
 // checkName refuses variable names that are not a plain file name, so a
 // name can never point outside its directory.

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // Set is a named set of pretrained weights, as a plugin describes it.
@@ -506,16 +508,11 @@ func within(root, path string) bool {
 }
 
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := fsx.SHA256(path)
 	if err != nil {
 		return "", fmt.Errorf("weights: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("weights: read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(sum), nil
 }
 
 // Verify checks an installed set: every file parses, the required

@@ -73,7 +73,7 @@ func TestDuplicateModelName(t *testing.T) {
 // info` says what it lacks, and it runs.
 func TestOlderMinorPlugin(t *testing.T) {
 	r := zoo(t, nil, "info", "oldie")
-	if r.code != 0 || !strings.Contains(r.stdout, "protocol: 1.0 (older than zoo's 1.2: no a built-in default job") {
+	if r.code != 0 || !strings.Contains(r.stdout, "protocol: 1.0 (older than zoo's 1.3: no a built-in default job") {
 		t.Errorf("zoo info oldie: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	save := t.TempDir()

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/weights"
 )
 
@@ -165,7 +165,7 @@ func TestWeightsLifecycle(t *testing.T) {
 	r = zoo(t, env, "weights", "list")
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) < 2 ||
 		strings.Join(strings.Fields(lines[0]), " ") != "NAME MODEL USE PRESENT SIZE VERIFIED PATH" ||
-		strings.Join(strings.Fields(lines[1]), " ") != "alpha_w Alpha weights yes "+cmdutil.HumanBytes(fi.Size())+" yes "+dir {
+		strings.Join(strings.Fields(lines[1]), " ") != "alpha_w Alpha weights yes "+iostreams.HumanBytes(fi.Size())+" yes "+dir {
 		t.Errorf("weights list:\n%s", r.stdout)
 	}
 

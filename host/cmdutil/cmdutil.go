@@ -8,12 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/registry"
 )
 
@@ -25,30 +24,9 @@ const (
 	ExitInterrupted = 130
 )
 
-// IOStreams is where a command reads and writes. Results go to Out,
-// progress, logs and hints to ErrOut.
-type IOStreams struct {
-	In     io.Reader
-	Out    io.Writer
-	ErrOut io.Writer
-	// ErrTTY is true when ErrOut is a terminal: progress bars and colour.
-	ErrTTY bool
-	OutTTY bool
-}
-
-// System returns the process's own streams.
-func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: isTerminal(os.Stderr), OutTTY: isTerminal(os.Stdout)}
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
-}
-
 // Factory gives commands their dependencies, lazily.
 type Factory struct {
-	IO       *IOStreams
+	IO       *iostreams.IOStreams
 	LogLevel string
 	logger   hclog.Logger
 	reg      *registry.Registry
@@ -63,7 +41,7 @@ type Factory struct {
 
 // New returns the Factory the zoo binary uses.
 func New() *Factory {
-	return &Factory{IO: System(), LogLevel: "warn", NewRegistry: registry.FromEnv}
+	return &Factory{IO: iostreams.System(), LogLevel: "warn", NewRegistry: registry.FromEnv}
 }
 
 // Logger is the host's logger; plugin logs reappear in it under their name.

@@ -3,10 +3,8 @@ package cmdutil
 import (
 	"context"
 	"fmt"
-	"os"
 
-	"golang.org/x/term"
-
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/weights"
 )
@@ -46,13 +44,7 @@ func (f *Factory) WeightsStore(progress bool) *weights.Store {
 		st.Mirror = f.WeightsMirror
 	}
 	if progress {
-		p := NewByteProgress(f.IO.ErrOut, f.IO.ErrTTY)
-		if file, ok := f.IO.ErrOut.(*os.File); ok && f.IO.ErrTTY {
-			if cols, _, err := term.GetSize(int(file.Fd())); err == nil && cols > 20 {
-				p.Width = cols
-			}
-		}
-		st.Progress = p.Event
+		st.Progress = iostreams.NewByteProgress(f.IO.ErrOut, f.IO.ErrTTY).Event
 	}
 	return st
 }

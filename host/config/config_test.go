@@ -452,14 +452,6 @@ func TestClosest(t *testing.T) {
 	if got := closest("x", nil); got != "" {
 		t.Errorf("closest with no candidates = %q", got)
 	}
-	for _, tt := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"flaw", "lawn", 2}} {
-		if got := editDistance(tt.a, tt.b); got != tt.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
-		}
-	}
 }
 
 func TestDefaultsAndMerge(t *testing.T) {

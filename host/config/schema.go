@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/zoo-ml/zoo/internal/textdist"
 	"math"
 	"slices"
 	"strings"
@@ -348,7 +349,7 @@ func closest(name string, candidates []string) string {
 	bestScore := [3]int{math.MaxInt}
 	for _, c := range candidates {
 		lc := strings.ToLower(c)
-		score := [3]int{editDistance(name, lc), -commonPrefix(name, lc), -commonPrefix(reverse(name), reverse(lc))}
+		score := [3]int{textdist.Edit(name, lc), -commonPrefix(name, lc), -commonPrefix(reverse(name), reverse(lc))}
 		if slices.Compare(score[:], bestScore[:]) < 0 {
 			best, bestScore = c, score
 		}
@@ -368,25 +369,4 @@ func reverse(s string) string {
 	b := []byte(s)
 	slices.Reverse(b)
 	return string(b)
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

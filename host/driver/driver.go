@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"iter"
 	"math"
@@ -23,7 +22,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/host/results"
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -53,12 +54,11 @@ type Options struct {
 	InferTopK     int
 	RunID         string // train: set by the driver; tags metrics and checkpoints
 
-	Out      io.Writer // results and Paddle-form log lines
-	Err      io.Writer // progress
-	ErrTTY   bool
-	OutTTY   bool
+	// IO: results and Paddle-form log lines go to Out, progress and notes
+	// to ErrOut.
+	IO       *iostreams.IOStreams
 	Logger   hclog.Logger
-	Progress *results.Progress // nil: built from Err and ErrTTY
+	Progress *iostreams.Progress // nil: built from IO.ErrOut and IO.ErrTTY
 }
 
 // StateFile is written into every checkpoint beside the plugin's files: how
@@ -100,9 +100,9 @@ func CheckpointName(model string, epoch int) string {
 	return fmt.Sprintf("%s_epoch%d", model, epoch)
 }
 
-func (o *Options) progress() *results.Progress {
+func (o *Options) progress() *iostreams.Progress {
 	if o.Progress == nil {
-		o.Progress = results.NewProgress(o.Err, o.ErrTTY)
+		o.Progress = iostreams.NewProgress(o.IO.ErrOut, o.IO.ErrTTY)
 	}
 	return o.Progress
 }
@@ -110,11 +110,11 @@ func (o *Options) progress() *results.Progress {
 // logLine writes a Paddle-form log line to Out; when Out and the progress
 // bar share a terminal, through the bar so that the two do not collide.
 func (o *Options) logLine(line string) {
-	if o.OutTTY && o.ErrTTY {
+	if o.IO.OutTTY && o.IO.ErrTTY {
 		o.progress().Println(line)
 		return
 	}
-	fmt.Fprintln(o.Out, line)
+	fmt.Fprintln(o.IO.Out, line)
 }
 
 func (o *Options) logger() hclog.Logger {
@@ -299,7 +299,7 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 	if err := results.WriteJSON(filepath.Join(tmp, StateFile), st); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsx.SyncDir(tmp); err != nil {
 		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	// Replace an older checkpoint of the same name: move it aside first so
@@ -324,20 +324,11 @@ func saveCheckpoint(ctx context.Context, s Session, saveDir, name string, st Sta
 	if old != "" {
 		os.RemoveAll(old)
 	}
-	return final, syncDir(saveDir)
+	return final, fsx.SyncDir(saveDir)
 }
 
 // rename is os.Rename; tests replace it to make a rename fail.
 var rename = os.Rename
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // otherRuns lists the checkpoints of model in saveDir that runs other than
 // run saved.

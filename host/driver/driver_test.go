@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/host/results"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -64,7 +65,7 @@ func (f *fakeSession) Close(context.Context) error { return nil }
 
 func options(dir, mode string, out *bytes.Buffer) Options {
 	return Options{Model: sdk.ModelInfo{Name: "M", Labels: []string{"a", "b"}}, Mode: mode, SaveDir: dir, Epochs: 2,
-		LogInterval: 1, Out: out, Err: out}
+		LogInterval: 1, IO: &iostreams.IOStreams{Out: out, ErrOut: out}}
 }
 
 // hidden lists dir's entries whose names start with a dot.

@@ -31,10 +31,10 @@ func train(ctx context.Context, s Session, o Options) error {
 		return err
 	}
 	for _, n := range notes {
-		fmt.Fprintln(o.Err, n)
+		fmt.Fprintln(o.IO.ErrOut, n)
 	}
 	if others := otherRuns(o.SaveDir, name, o.RunID); len(others) > 0 {
-		fmt.Fprintf(o.Err, "note: %s holds checkpoints of earlier runs (%s); this run replaces those of its epochs, and test and infer use this run's\n",
+		fmt.Fprintf(o.IO.ErrOut, "note: %s holds checkpoints of earlier runs (%s); this run replaces those of its epochs, and test and infer use this run's\n",
 			o.SaveDir, strings.Join(others, ", "))
 	}
 	defer mlog.Close()
@@ -91,7 +91,7 @@ func train(ctx context.Context, s Session, o Options) error {
 		// over from the checkpoint: they cover every step of the epoch.
 		loss, top1, top5 := sums.means()
 		epochEv := results.Event{Phase: "train", Epoch: epoch, Iter: int(sums.Steps), Loss: loss, Top1: top1, Top5: top5, ClipsPerS: rate}
-		fmt.Fprintf(o.Out, "[TRAIN] Epoch %d training finished, average time: %.3fs per iter, %.2f clips/s\n", epoch, p.seconds/float64(max(p.steps, 1)), rate)
+		fmt.Fprintf(o.IO.Out, "[TRAIN] Epoch %d training finished, average time: %.3fs per iter, %.2f clips/s\n", epoch, p.seconds/float64(max(p.steps, 1)), rate)
 		if err := mlog.Write(epochEv); err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func train(ctx context.Context, s Session, o Options) error {
 			return err
 		}
 		lastGood = dir
-		fmt.Fprintf(o.Out, "saved checkpoint %s\n", dir)
+		fmt.Fprintf(o.IO.Out, "saved checkpoint %s\n", dir)
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
@@ -114,7 +114,7 @@ func train(ctx context.Context, s Session, o Options) error {
 				return err
 			}
 			ev := results.Event{Phase: "valid", Epoch: epoch, Iter: int(v.steps), Loss: v.loss, Top1: v.top1, Top5: v.top5}
-			fmt.Fprintln(o.Out, results.FormatLine(ev))
+			fmt.Fprintln(o.IO.Out, results.FormatLine(ev))
 			if err := mlog.Write(ev); err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func interrupted(s Session, o *Options, epoch int, global, startStep int64, sums
 	for _, st := range partial.missed {
 		logStep(&st)
 	}
-	fmt.Fprintf(o.Out, "interrupted: saved checkpoint %s (resume with --resume %s)\n", dir, dir)
+	fmt.Fprintf(o.IO.Out, "interrupted: saved checkpoint %s (resume with --resume %s)\n", dir, dir)
 	plot(*o)
 	return errInterrupted
 }
@@ -163,7 +163,7 @@ func plot(o Options) error {
 	if err := results.Plot(path, results.RunEvents(events, o.RunID)); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	fmt.Fprintf(o.Out, "wrote %s\n", path)
+	fmt.Fprintf(o.IO.Out, "wrote %s\n", path)
 	return nil
 }
 
@@ -186,15 +186,15 @@ func test(ctx context.Context, s Session, o Options) error {
 		return nothingDone(sdk.ModeTest, p.warnings)
 	}
 	res := results.TestResult{Videos: int(p.samples), Loss: p.loss, Top1: p.top1, Top5: p.top5}
-	fmt.Fprintf(o.Out, "[TEST] Finish, videos: %d  Loss: %.6f, top1_acc: %.2f, top5_acc: %.2f\n", res.Videos, res.Loss, 100*res.Top1, 100*res.Top5)
+	fmt.Fprintf(o.IO.Out, "[TEST] Finish, videos: %d  Loss: %.6f, top1_acc: %.2f, top5_acc: %.2f\n", res.Videos, res.Loss, 100*res.Top1, 100*res.Top5)
 	if p.warnings > 0 {
-		fmt.Fprintf(o.Out, "%d video(s) could not be read and were not evaluated\n", p.warnings)
+		fmt.Fprintf(o.IO.Out, "%d video(s) could not be read and were not evaluated\n", p.warnings)
 	}
 	path := filepath.Join(o.SaveDir, o.Model.Name+"_test_result"+shardSuffix(o.Shard)+".json")
 	if err := results.WriteJSON(path, res); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "wrote %s\n", path)
+	fmt.Fprintf(o.IO.Out, "wrote %s\n", path)
 	return nil
 }
 
@@ -257,9 +257,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 		return err
 	}
 	if p.warnings > 0 {
-		fmt.Fprintf(o.Out, "%d video(s) could not be read and were skipped\n", p.warnings)
+		fmt.Fprintf(o.IO.Out, "%d video(s) could not be read and were skipped\n", p.warnings)
 	}
-	fmt.Fprintf(o.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
+	fmt.Fprintf(o.IO.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
 	return nil
 }
 

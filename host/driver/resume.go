@@ -114,7 +114,7 @@ func resume(ctx context.Context, s Session, o *Options) (resumePoint, error) {
 		return rp, fmt.Errorf("--resume %s: %s holds a negative epoch or step; the checkpoint is damaged, resume from an earlier one", o.Resume, StateFile)
 	}
 	if st.Complete && st.Epoch+1 >= o.Epochs {
-		fmt.Fprintf(o.Out, "%s run finished: %s ends epoch %d of %d (epochs count from 0); nothing to train (to train on, pass --epoch N with N > %d)\n",
+		fmt.Fprintf(o.IO.Out, "%s run finished: %s ends epoch %d of %d (epochs count from 0); nothing to train (to train on, pass --epoch N with N > %d)\n",
 			name, o.Resume, st.Epoch, o.Epochs, st.Epoch+1)
 		rp.finished = true
 		return rp, nil
@@ -139,9 +139,9 @@ func resume(ctx context.Context, s Session, o *Options) (resumePoint, error) {
 		}
 	}
 	if rp.step > 0 {
-		fmt.Fprintf(o.Out, "resuming %s at epoch %d, step %d (global step %d) from %s\n", name, rp.epoch, rp.step, rp.global, o.Resume)
+		fmt.Fprintf(o.IO.Out, "resuming %s at epoch %d, step %d (global step %d) from %s\n", name, rp.epoch, rp.step, rp.global, o.Resume)
 	} else {
-		fmt.Fprintf(o.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, rp.epoch, rp.global, o.Resume)
+		fmt.Fprintf(o.IO.Out, "resuming %s at epoch %d (global step %d) from %s\n", name, rp.epoch, rp.global, o.Resume)
 	}
 	return rp, nil
 }

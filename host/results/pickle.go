@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/zoo-ml/zoo/internal/pickle"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // InferRow is one video's top-k prediction: scores descending and the
@@ -28,7 +30,7 @@ func WritePickle(path string, rows []InferRow) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})

@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/zoo-ml/zoo/internal/fsx"
 )
 
 // PlotFile is the name of the plot inside save_dir.
@@ -73,7 +75,7 @@ func Plot(path string, events []Event) error {
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})

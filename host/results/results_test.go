@@ -5,71 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestWriteFileAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.json")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		io.WriteString(w, "partial")
-		return boom
-	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
-		t.Errorf("error = %v, want it to wrap boom and name %s", err, path)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old" {
-		t.Errorf("failed write changed the file to %q", b)
-	}
-	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "new" {
-		t.Errorf("file = %q, want new", b)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode = %v, %v; want 0644", fi.Mode(), err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("dir holds %d entries, want only out.json (temp files left behind?)", len(entries))
-	}
-	err = WriteFileAtomic(filepath.Join(dir, "missing", "x"), func(io.Writer) error { return nil })
-	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "write "+filepath.Join(dir, "missing", "x")) {
-		t.Errorf("write into missing dir: %v", err)
-	}
-}
-
-// TestWriteFileAtomicUnwritableDir uses a file where the directory should
-// be: unlike a read-only directory, that fails for root too.
-func TestWriteFileAtomicUnwritableDir(t *testing.T) {
-	t.Parallel()
-	notDir := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(notDir, "metrics.png")
-	called := false
-	err := WriteFileAtomic(path, func(io.Writer) error { called = true; return nil })
-	if err == nil || !strings.HasPrefix(err.Error(), "write "+path+": ") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("error = %v, want one line naming %s", err, path)
-	}
-	if called {
-		t.Error("write func called although no temp file could be created")
-	}
-}
 
 func TestWriteJSON(t *testing.T) {
 	t.Parallel()
@@ -374,115 +316,5 @@ func TestPlot(t *testing.T) {
 	one := []Event{{Phase: "train", Epoch: 0, Loss: math.NaN(), Top1: 0.5}, {Phase: "train", Epoch: 0, Loss: 1, Top1: 0.5}}
 	if err := Plot(filepath.Join(dir, "one.png"), one); err != nil {
 		t.Errorf("Plot(one epoch) = %v", err)
-	}
-}
-
-// fakeClock advances by step on each call.
-type fakeClock struct {
-	t    time.Time
-	step time.Duration
-}
-
-func (c *fakeClock) now() time.Time { c.t = c.t.Add(c.step); return c.t }
-
-func TestProgressPlain(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	p := NewProgress(&buf, false)
-	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
-	p.now = clk.now
-	p.Start("train", 3, 100) // t=1s
-	for i := 1; i <= 30; i++ {
-		p.Update(i) // t=2s..31s
-	}
-	p.Println("[TRAIN] Epoch 3, iter 30  Loss: 1.000000, top1_acc: 50.00, top5_acc: 90.00")
-	p.Done()
-	p.Update(31) // after Done: ignored
-	want := strings.Join([]string{
-		"train epoch 3: 1/100 (1%), 1.00 it/s, ETA 1:39",
-		"train epoch 3: 11/100 (11%), 1.00 it/s, ETA 1:29",
-		"train epoch 3: 21/100 (21%), 1.00 it/s, ETA 1:19",
-		"[TRAIN] Epoch 3, iter 30  Loss: 1.000000, top1_acc: 50.00, top5_acc: 90.00",
-		"train epoch 3: 30/100 (30%), 0.97 it/s, took 0:31",
-		"",
-	}, "\n")
-	if got := buf.String(); got != want {
-		t.Errorf("plain output:\n%s\nwant:\n%s", got, want)
-	}
-	if strings.Contains(buf.String(), "\r") || strings.Contains(buf.String(), "\x1b") {
-		t.Error("plain output holds terminal control characters")
-	}
-}
-
-func TestProgressNoTotalNoEpoch(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	p := NewProgress(&buf, false)
-	clk := &fakeClock{t: time.Unix(0, 0), step: 500 * time.Millisecond}
-	p.now = clk.now
-	p.Start("infer", -1, 0)
-	p.Update(4)
-	p.Done()
-	want := "infer: 4, 8.00 it/s, ETA ?\ninfer: 4, 4.00 it/s, took 0:01\n"
-	if buf.String() != want {
-		t.Errorf("output %q, want %q", buf.String(), want)
-	}
-}
-
-func TestProgressTTY(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	p := NewProgress(&buf, true)
-	p.Width = 80
-	clk := &fakeClock{t: time.Unix(0, 0), step: 50 * time.Millisecond}
-	p.now = clk.now
-	p.Start("valid", 0, 10)
-	for i := 1; i <= 10; i++ {
-		p.Update(i)
-	}
-	out := buf.String()
-	if n := strings.Count(out, "\r\x1b[2K"); n < 3 || n > 10 {
-		t.Errorf("bar drawn %d times, want a few (rate-limited to every 100ms)", n)
-	}
-	last := out[strings.LastIndex(out, "\r\x1b[2K")+len("\r\x1b[2K"):]
-	if !strings.HasPrefix(last, "valid epoch 0: 9/10 (90%)") && !strings.HasPrefix(last, "valid epoch 0: 10/10 (100%)") {
-		t.Errorf("last bar %q", last)
-	}
-	if !strings.Contains(last, "[") || !strings.Contains(last, "=") || len(last) > 80 {
-		t.Errorf("last bar %q: want a bar within 80 columns", last)
-	}
-	buf.Reset()
-	p.Println("log line")
-	if got := buf.String(); !strings.HasPrefix(got, "\r\x1b[2Klog line\n\r\x1b[2Kvalid epoch 0:") {
-		t.Errorf("Println on a terminal = %q: want clear, line, redraw", got)
-	}
-	buf.Reset()
-	p.Done()
-	if got := buf.String(); !strings.HasPrefix(got, "\r\x1b[2Kvalid epoch 0: 10/10 (100%)") || !strings.HasSuffix(got, "\n") {
-		t.Errorf("Done on a terminal = %q", got)
-	}
-}
-
-func TestIsTerminal(t *testing.T) {
-	t.Parallel()
-	if IsTerminal(&bytes.Buffer{}) {
-		t.Error("a bytes.Buffer is not a terminal")
-	}
-	f, err := os.CreateTemp(t.TempDir(), "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if IsTerminal(f) {
-		t.Error("a regular file is not a terminal")
-	}
-}
-
-func TestClock(t *testing.T) {
-	t.Parallel()
-	for d, want := range map[time.Duration]string{0: "0:00", 61 * time.Second: "1:01", 3725 * time.Second: "1:02:05", 1499 * time.Millisecond: "0:01"} {
-		if got := clock(d); got != want {
-			t.Errorf("clock(%v) = %q, want %q", d, got, want)
-		}
 	}
 }

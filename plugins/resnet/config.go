@@ -34,7 +34,6 @@ type ReaderConfig struct {
 	NumReaderThreads int    `mapstructure:"num_reader_threads" help:"image decoding workers (capped at the CPU count)"`
 	BatchSize        int    `mapstructure:"batch_size"`
 	Filelist         string `mapstructure:"filelist" help:"\"path label\" list of JPEG/PNG files; empty: the built-in synthetic dataset"`
-	UseGPU           bool   `mapstructure:"use_gpu"`
 }
 
 type TrainConfig struct {

@@ -65,7 +65,7 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	s.model = m
 	t := cfg.Train
 	s.sched = optim.TSMSchedule(t.LearningRate, t.LearningRateDecay, t.DecayEpochs, max(t.TotalImages, 1), max(t.BatchSize, 1))
-	res := sdk.OpenResult{}
+	res := sdk.OpenResult{Epochs: cfg.Train.Epoch}
 	res.Notes = append(res.Notes, fmt.Sprintf("ResNet-%d, %dx%d, %d classes, batch %d",
 		cfg.Model.NumLayers, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
 	if s.builtin {

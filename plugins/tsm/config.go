@@ -46,7 +46,6 @@ type ReaderConfig struct {
 	BufSize          int    `mapstructure:"buf_size" help:"clips read ahead (capped to bound memory)"`
 	BatchSize        int    `mapstructure:"batch_size"`
 	Filelist         string `mapstructure:"filelist" help:"\"path label\" list; empty: the built-in synthetic dataset"`
-	UseGPU           bool   `mapstructure:"use_gpu"`
 	// Multi-view testing, [TEST] and [INFER] only (docs/tsm.md; Schema).
 	NumClips int `mapstructure:"num_clips" help:"clips per video, spread over each segment; their probabilities are averaged (1: Paddle's one clip)"`
 	NumCrops int `mapstructure:"num_crops" help:"1: the centre crop (Paddle's); 3: start, centre and end of the long side"`

@@ -137,7 +137,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	s.model = m
 	t := cfg.Train
 	s.sched = optim.TSMSchedule(t.LearningRate, t.LearningRateDecay, t.DecayEpochs, max(t.TotalVideos, 1), max(t.BatchSize, 1))
-	res := sdk.OpenResult{}
+	res := sdk.OpenResult{Epochs: cfg.Train.Epoch}
 	kind := "TSM"
 	if !cfg.Model.TemporalShift {
 		kind = "TSN (temporal_shift = False)"

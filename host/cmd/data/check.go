@@ -10,6 +10,7 @@ import (
 
 	"github.com/zoo-ml/zoo/dataset"
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 )
 
 // CheckOptions are `zoo data check`'s inputs.
@@ -122,7 +123,7 @@ func checkRun(cmd *cobra.Command, o *CheckOptions) error {
 		}
 		for _, r := range reps {
 			if r.OK {
-				fmt.Fprintf(io.Out, "ok    %-*s  %4d frames  %dx%d  %-6s %s\n", w, r.Where, r.Frames, r.Width, r.Height, r.Codec, cmdutil.HumanBytes(r.Size))
+				fmt.Fprintf(io.Out, "ok    %-*s  %4d frames  %dx%d  %-6s %s\n", w, r.Where, r.Frames, r.Width, r.Height, r.Codec, iostreams.HumanBytes(r.Size))
 			} else {
 				fmt.Fprintf(io.Out, "FAIL  %-*s  %s: %s\n", w, r.Where, r.Reason, r.Detail)
 			}

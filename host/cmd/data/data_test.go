@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/internal/shareddata"
 )
 
@@ -19,7 +20,7 @@ func TestCheckProgress(t *testing.T) {
 	os.WriteFile(list, []byte(filepath.Join(videos, "part_0.mp4")+" 0\n"+filepath.Join(videos, "test.avi")+" 1\n"), 0o644)
 	for _, tty := range []bool{true, false} {
 		var out, errb bytes.Buffer
-		f := &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errb, ErrTTY: tty}}
+		f := &cmdutil.Factory{IO: &iostreams.IOStreams{Out: &out, ErrOut: &errb, ErrTTY: tty}}
 		cmd := NewCmdCheck(f, nil)
 		cmd.SetArgs([]string{list, "--workers", "2"})
 		if err := cmd.Execute(); err != nil {

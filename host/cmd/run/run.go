@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/host/config"
 	"github.com/zoo-ml/zoo/host/driver"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/internal/launcher"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
@@ -313,13 +316,58 @@ func pyBool(b bool) string {
 	return "False"
 }
 
-// Schema converts a model's declared keys to the config package's schema.
+// GPUKey is Paddle's use_gpu, a key the host owns: accepted in each mode
+// section a model's config has ([TRAIN], [VALID], [TEST], [INFER]) and
+// passed to the plugin once, as the OpenRequest's Device (Open), never as
+// config, unless the plugin declares the key itself (as plugins before
+// protocol minor 3 did).
+const GPUKey = "use_gpu"
+
+// Schema converts a model's declared keys to the config package's schema,
+// with the host's GPUKey in each mode section the plugin did not declare it
+// in.
 func Schema(m sdk.ModelInfo) config.Schema {
-	s := make(config.Schema, 0, len(m.Config))
+	s := make(config.Schema, 0, len(m.Config)+4)
+	sections := map[string]bool{}
 	for _, k := range m.Config {
 		s = append(s, config.Key{Section: k.Section, Name: k.Name, Type: k.Type, Default: fromJSON(k.Type, k.Default), Help: k.Help})
+		sections[k.Section] = true
+	}
+	for _, sec := range []string{"TRAIN", "VALID", "TEST", "INFER"} {
+		if sections[sec] && !declares(m, sec, GPUKey) {
+			s = append(s, config.Key{Section: sec, Name: GPUKey, Type: config.TypeBool, Default: false,
+				Help: "True prefers a GPU (falls back to the CPU with a warning; --use_gpu requires one); zoo passes it as the session's device"})
+		}
 	}
 	return s
+}
+
+func declares(m sdk.ModelInfo, section, key string) bool {
+	return slices.ContainsFunc(m.Config, func(k sdk.ConfigKey) bool { return k.Section == section && k.Name == key })
+}
+
+// PluginConfig is cfg as the plugin gets it: without the host's GPUKey
+// where the plugin did not declare it.
+func PluginConfig(m sdk.ModelInfo, cfg config.Config) sdk.Config {
+	out := make(sdk.Config, len(cfg))
+	for sec, keys := range cfg {
+		out[sec] = keys
+		if _, ok := keys[GPUKey]; ok && !declares(m, sec, GPUKey) {
+			out[sec] = maps.Clone(keys)
+			delete(out[sec], GPUKey)
+		}
+	}
+	return out
+}
+
+// Epochs is how many epochs a train run trains: what the plugin answered
+// Open (protocol minor 3, OpenResult.Epochs; 0 is one), or, from a plugin
+// of an older minor, its TRAIN.epoch key.
+func Epochs(minor uint32, res sdk.OpenResult, cfg config.Config) int {
+	if minor < 3 {
+		return intKey(cfg, "TRAIN", "epoch", 1)
+	}
+	return max(res.Epochs, 1)
 }
 
 func intKey(cfg config.Config, section, key string, def int) int {
@@ -379,13 +427,13 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	// Under a launcher (mpirun, Slurm) rank 0 alone holds the save dir,
 	// prints and writes files; the other ranks write into a private
 	// temporary directory and print nothing (docs/distributed.md).
-	saveDir, out, errOut := o.SaveDir, f.IO.Out, f.IO.ErrOut
+	saveDir, ios := o.SaveDir, f.IO
 	if helper {
 		if saveDir, err = os.MkdirTemp("", fmt.Sprintf("zoo-rank%d-", world.Rank)); err != nil {
 			return err
 		}
 		defer os.RemoveAll(saveDir)
-		out, errOut = io.Discard, io.Discard
+		ios = &iostreams.IOStreams{In: f.IO.In, Out: io.Discard, ErrOut: io.Discard}
 	} else {
 		// One run per save dir, taken before any checkpoint is looked up.
 		sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
@@ -411,8 +459,8 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		return err
 	}
 
-	sess, res, err := Open(ctx, client, cfg, o, sdk.OpenRequest{
-		Model: m.Info.Name, Mode: o.Mode, Config: sdk.Config(cfg), Weights: weights,
+	sess, res, err := Open(ctx, client, m.Info, cfg, o, sdk.OpenRequest{
+		Model: m.Info.Name, Mode: o.Mode, Weights: weights,
 		SaveDir: saveDir, Rank: world.Rank, WorldSize: world.Size, Seed: o.Seed,
 	})
 	if err != nil {
@@ -422,7 +470,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		return fmt.Errorf("open %s: %w", m.Info.Name, err)
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintln(errOut, n)
+		fmt.Fprintln(ios.ErrOut, n)
 	}
 	defer func() {
 		// Close is bounded (sdk.CloseTimeout): a plugin stuck in it is
@@ -441,16 +489,13 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		Mode:          o.Mode,
 		SaveDir:       saveDir,
 		Shard:         shardName,
-		Epochs:        intKey(cfg, "TRAIN", "epoch", 1),
+		Epochs:        Epochs(m.Minor, res, cfg),
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,
 		Resume:        o.Resume,
 		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
-		Out:           out,
-		Err:           errOut,
-		ErrTTY:        f.IO.ErrTTY,
-		OutTTY:        f.IO.OutTTY,
+		IO:            ios,
 		Logger:        f.Logger(),
 	})
 	if errors.Is(err, context.Canceled) {
@@ -467,11 +512,12 @@ func runRun(ctx context.Context, o *Options) (err error) {
 // configs/tsm.txt says True, and its job runs on a machine without a GPU,
 // or with a plugin built without CUDA, on the CPU after a warning that
 // names the line to change. A plugin says it cannot use a GPU with
-// sdk.CodeFailedPrecondition.
-func Open(ctx context.Context, client *sdk.Client, cfg config.Config, o *Options, req sdk.OpenRequest) (*sdk.RemoteSession, sdk.OpenResult, error) {
+// sdk.CodeFailedPrecondition. The plugin gets cfg as PluginConfig.
+func Open(ctx context.Context, client *sdk.Client, m sdk.ModelInfo, cfg config.Config, o *Options, req sdk.OpenRequest) (*sdk.RemoteSession, sdk.OpenResult, error) {
 	section := strings.ToUpper(o.Mode)
+	req.Config = PluginConfig(m, cfg)
 	req.Device = "cpu"
-	if o.UseGPU || cfg[section]["use_gpu"] == true {
+	if o.UseGPU || cfg[section][GPUKey] == true {
 		req.Device = "gpu"
 	}
 	sess, res, err := client.Open(ctx, req)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -36,7 +37,8 @@ var model = sdk.ModelInfo{
 // parse runs the command's parsing and validation only.
 func parse(t *testing.T, args ...string) (*Options, error) {
 	t.Helper()
-	f := &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+	ios, _, _, _ := iostreams.Test()
+	f := &cmdutil.Factory{IO: ios}
 	var got *Options
 	cmd := NewCmdRun(f, func(o *Options) error { got = o; return nil })
 	cmd.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -70,7 +71,7 @@ func TestResolveWeights(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var errb bytes.Buffer
-			f := &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &bytes.Buffer{}, ErrOut: &errb}}
+			f := &cmdutil.Factory{IO: &iostreams.IOStreams{Out: &bytes.Buffer{}, ErrOut: &errb}}
 			o := tc.o
 			if o.SaveDir == "" {
 				o.SaveDir = save

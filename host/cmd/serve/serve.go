@@ -300,8 +300,8 @@ func prepare(ctx context.Context, o *Options, reg *registry.Registry, m *registr
 			}
 			defer os.Remove(ph)
 		}
-		s, res, err := run.Open(ctx, client, cfg, ro, sdk.OpenRequest{
-			Model: name, Mode: sdk.ModeInfer, Config: sdk.Config(cfg), Weights: w,
+		s, res, err := run.Open(ctx, client, m.Info, cfg, ro, sdk.OpenRequest{
+			Model: name, Mode: sdk.ModeInfer, Weights: w,
 			SaveDir: o.SaveDir, WorldSize: 1, Seed: o.Seed,
 		})
 		if err != nil {

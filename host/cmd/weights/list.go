@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 )
 
 // ListOptions are `zoo weights list`'s inputs.
@@ -87,7 +88,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	for _, r := range rows {
 		present, size, verified := "no", "-", "-"
 		if r.Present {
-			present, size = "yes", cmdutil.HumanBytes(r.Size)
+			present, size = "yes", iostreams.HumanBytes(r.Size)
 			switch {
 			case r.Verified:
 				verified = "yes"

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/zoo-ml/zoo/host/cmdutil"
+	"github.com/zoo-ml/zoo/host/iostreams"
 	"github.com/zoo-ml/zoo/weights"
 )
 
@@ -99,7 +100,8 @@ func TestParse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
-			f := &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+			ios, _, _, _ := iostreams.Test()
+			f := &cmdutil.Factory{IO: ios}
 			var got string
 			cmd := NewCmdWeights(f)
 			cmd.ResetCommands()

@@ -36,11 +36,12 @@ func (provider) Models(ctx context.Context) ([]sdk.ModelInfo, error) {
 		Config: []sdk.ConfigKey{{Section: "TRAIN", Name: "epoch", Type: "int", Default: 1}}}}, nil
 }
 
-func (provider) Open(context.Context, sdk.OpenRequest) (sdk.Session, sdk.OpenResult, error) {
+func (provider) Open(_ context.Context, req sdk.OpenRequest) (sdk.Session, sdk.OpenResult, error) {
 	if mode == "" {
 		select {}
 	}
-	return session{}, sdk.OpenResult{}, nil
+	epochs, _ := req.Config["TRAIN"]["epoch"].(float64)
+	return session{}, sdk.OpenResult{Epochs: int(epochs)}, nil
 }
 
 type session struct{}

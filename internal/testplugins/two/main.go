@@ -59,7 +59,7 @@ func (provider) Open(_ context.Context, req sdk.OpenRequest) (sdk.Session, sdk.O
 		// Tests read this note to check which weights a session started from.
 		notes = append(notes, fmt.Sprintf("loaded w=%g from %s", s.w, dir))
 	}
-	return s, sdk.OpenResult{Notes: notes}, nil
+	return s, sdk.OpenResult{Notes: notes, Epochs: int(s.num("TRAIN", "epoch"))}, nil
 }
 
 type session struct {

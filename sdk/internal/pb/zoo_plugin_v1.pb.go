@@ -514,7 +514,11 @@ type OpenResponse struct {
 	Notes   []string               `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"` // facts worth a log line (what was loaded, device)
 	// The class names of this session when its config changes them (a model
 	// trained on another dataset); empty: the model's labels.
-	Labels        []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
+	Labels []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
+	// train: the epochs this session's config asks for (Paddle's
+	// TRAIN.epoch); the host trains that many (minor 3). 0 is one. A host
+	// reads an older plugin's TRAIN.epoch key instead.
+	Epochs        int32 `protobuf:"varint,4,opt,name=epochs,proto3" json:"epochs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +572,13 @@ func (x *OpenResponse) GetLabels() []string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *OpenResponse) GetEpochs() int32 {
+	if x != nil {
+		return x.Epochs
+	}
+	return 0
 }
 
 type RunRequest struct {
@@ -1581,11 +1592,12 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x04seed\x18\t \x01(\x03R\x04seed\x1a:\n" +
 	"\fWeightsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
 	"\fOpenResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
 	"\x05notes\x18\x02 \x03(\tR\x05notes\x12\x16\n" +
-	"\x06labels\x18\x03 \x03(\tR\x06labels\"\xaf\x01\n" +
+	"\x06labels\x18\x03 \x03(\tR\x06labels\x12\x16\n" +
+	"\x06epochs\x18\x04 \x01(\x05R\x06epochs\"\xaf\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +

@@ -1,4 +1,4 @@
-package cmdutil
+package iostreams
 
 import (
 	"fmt"
@@ -31,9 +31,10 @@ type ByteProgress struct {
 	barShown bool
 }
 
-// NewByteProgress returns a ByteProgress writing to w; tty selects the bar.
+// NewByteProgress returns a ByteProgress writing to w; tty selects the bar,
+// drawn within the terminal's width when w is one.
 func NewByteProgress(w io.Writer, tty bool) *ByteProgress {
-	return &ByteProgress{PlainInterval: 5 * time.Second, Width: 80, w: w, tty: tty, now: time.Now}
+	return &ByteProgress{PlainInterval: 5 * time.Second, Width: width(w, tty), w: w, tty: tty, now: time.Now}
 }
 
 // Event draws e; pass it as weights.Store.Progress.
@@ -78,7 +79,7 @@ func (p *ByteProgress) finishLocked(now time.Time) {
 
 func (p *ByteProgress) clearLocked() {
 	if p.barShown {
-		fmt.Fprint(p.w, "\r\x1b[2K")
+		fmt.Fprint(p.w, clearLine)
 		p.barShown = false
 	}
 }
@@ -87,11 +88,10 @@ func (p *ByteProgress) drawBarLocked() {
 	status := p.statusLocked()
 	bar := ""
 	e := p.last
-	if width := p.Width - len(status) - 4; e.Total > 0 && width >= 10 {
-		filled := int(min(int64(width), int64(width)*e.Done/e.Total))
-		bar = " [" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]"
+	if e.Total > 0 {
+		bar = drawBar(p.Width-len(status)-4, float64(e.Done)/float64(e.Total))
 	}
-	fmt.Fprint(p.w, "\r\x1b[2K"+status+bar)
+	fmt.Fprint(p.w, clearLine+status+bar)
 	p.barShown = true
 }
 
@@ -126,13 +126,4 @@ func HumanBytes(n int64) string {
 		}
 	}
 	return ""
-}
-
-// clock formats d as m:ss or h:mm:ss.
-func clock(d time.Duration) string {
-	s := int(d.Round(time.Second).Seconds())
-	if s >= 3600 {
-		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
-	}
-	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }

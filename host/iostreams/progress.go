@@ -1,21 +1,12 @@
-package results
+package iostreams
 
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 )
-
-// IsTerminal reports whether w is a terminal (a bar can be redrawn in place).
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
 
 // Progress draws the progress of a phase: on a terminal a bar redrawn in
 // place at most every BarInterval, otherwise a plain line on the first
@@ -46,16 +37,10 @@ type Progress struct {
 }
 
 // NewProgress returns a Progress writing to w; tty selects the bar (pass
-// IsTerminal(w)).
+// IsTerminal(w)), drawn within the terminal's width when w is one.
 func NewProgress(w io.Writer, tty bool) *Progress {
-	p := &Progress{BarInterval: 100 * time.Millisecond, PlainInterval: 10 * time.Second,
-		Width: 80, w: w, tty: tty, now: time.Now}
-	if f, ok := w.(*os.File); ok && tty {
-		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
-			p.Width = cols
-		}
-	}
-	return p
+	return &Progress{BarInterval: 100 * time.Millisecond, PlainInterval: 10 * time.Second,
+		Width: width(w, tty), w: w, tty: tty, now: time.Now}
 }
 
 // Start begins a phase ("train", "valid", "test", "infer") of total
@@ -116,7 +101,7 @@ func (p *Progress) Println(line string) {
 
 func (p *Progress) clearLocked() {
 	if p.barShown {
-		fmt.Fprint(p.w, "\r\x1b[2K")
+		fmt.Fprint(p.w, clearLine)
 		p.barShown = false
 	}
 }
@@ -129,13 +114,11 @@ func (p *Progress) drawLocked(now time.Time) {
 		return
 	}
 	status := p.statusLocked(now, false)
-	barWidth := p.Width - len(status) - 4
 	bar := ""
-	if p.total > 0 && barWidth >= 10 {
-		filled := min(barWidth, barWidth*p.iter/p.total)
-		bar = " [" + strings.Repeat("=", filled) + strings.Repeat(" ", barWidth-filled) + "]"
+	if p.total > 0 {
+		bar = drawBar(p.Width-len(status)-4, float64(p.iter)/float64(p.total))
 	}
-	fmt.Fprint(p.w, "\r\x1b[2K"+status+bar)
+	fmt.Fprint(p.w, clearLine+status+bar)
 	p.barShown = true
 }
 
@@ -168,6 +151,19 @@ func (p *Progress) statusLocked(now time.Time, done bool) string {
 		b.WriteString(", ETA ?")
 	}
 	return b.String()
+}
+
+// clearLine returns the cursor to the start of the line and clears it.
+const clearLine = "\r\x1b[2K"
+
+// drawBar is " [====    ]" of width columns (brackets excluded) filled to
+// fraction, or "" when fewer than 10 columns are left for it.
+func drawBar(width int, fraction float64) string {
+	if width < 10 {
+		return ""
+	}
+	filled := min(width, max(0, int(float64(width)*fraction)))
+	return " [" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]"
 }
 
 // clock formats d as m:ss or h:mm:ss.
