@@ -5,9 +5,11 @@ BIN     ?= bin
 PLUGINS := $(notdir $(patsubst %/cmd,%,$(wildcard plugins/*/cmd)))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
-# OpenBLAS's sgemm is what makes the CPU kernels fast; `make deps` installs
-# it. TAGS= builds the pure-Go (gonum) fallback, as `go install` does.
-TAGS    ?= openblas
+# OpenBLAS's sgemm is what makes the CPU kernels fast; mpi builds the plugins'
+# Open MPI binding (dist/internal/mpi, for `mpirun -np N zoo run`; zoo itself
+# never links MPI); `make deps` installs both. TAGS= builds the pure-Go
+# (gonum) fallback, one process only, as `go install` does.
+TAGS    ?= openblas,mpi
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
 .PHONY: all build link-zoo plugins deps test test-race run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain

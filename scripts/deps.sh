@@ -20,6 +20,9 @@ need "Go 1.26 or later" golang-go sh -c 'command -v go && go version | grep -Eq 
 need "ffmpeg, to decode videos" ffmpeg command -v ffmpeg
 need "OpenBLAS, for fast matrix products" libopenblas-dev sh -c 'ls /usr/lib/*/libopenblas.so* /usr/lib/libopenblas.so* 2>/dev/null | grep -q .'
 need "a C compiler, for cgo" gcc command -v gcc
+need "Open MPI's mpirun, for data-parallel runs and their tests" openmpi-bin command -v mpirun
+need "Open MPI's headers and libmpi, for the mpi build tag" libopenmpi-dev pkg-config --exists ompi-c
+need "pkg-config, for cgo to find Open MPI" pkg-config command -v pkg-config
 # Debian's python3 (not a pyenv or venv one first on PATH) is where apt puts
 # these; the Python plugin test looks there too.
 need "python3 with gRPC, for the Python plugin test" python3-grpcio /usr/bin/python3 -c 'import grpc'

@@ -42,6 +42,9 @@ type Options struct {
 	Plugin  string // the plugin serving Model, named in errors about what it sent
 	Mode    string
 	SaveDir string
+	// Shard ("I-of-N", from --shard) is added to the names of test and
+	// infer result files, so that the parts of a list do not collide.
+	Shard string
 
 	Epochs        int // train: number of epochs
 	LogInterval   int // train: a log line every N iterations

@@ -190,7 +190,7 @@ func test(ctx context.Context, s Session, o Options) error {
 	if p.warnings > 0 {
 		fmt.Fprintf(o.IO.Out, "%d video(s) could not be read and were not evaluated\n", p.warnings)
 	}
-	path := filepath.Join(o.SaveDir, o.Model.Name+"_test_result.json")
+	path := filepath.Join(o.SaveDir, o.Model.Name+"_test_result"+shardSuffix(o.Shard)+".json")
 	if err := results.WriteJSON(path, res); err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func infer(ctx context.Context, s Session, o Options) error {
 	if len(rows) == 0 {
 		return nothingDone(sdk.ModeInfer, p.warnings)
 	}
-	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result")
+	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result"+shardSuffix(o.Shard))
 	if err := results.WritePickle(base, rows); err != nil {
 		return err
 	}
@@ -293,4 +293,12 @@ func probabilities(scores sdk.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// shardSuffix is "_I-of-N" for a shard's result files, "" otherwise.
+func shardSuffix(shard string) string {
+	if shard == "" {
+		return ""
+	}
+	return "_" + shard
 }

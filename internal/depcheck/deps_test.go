@@ -23,11 +23,14 @@ var rules = []struct {
 	pkgs      string
 	forbidden []string
 }{
-	{"sdk/...", []string{mod + "host", mod + "registry", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
-	{"registry/...", []string{mod + "host", mod + "weights", mod + "nn", mod + "video", mod + "plugins", "gorgonia.org/"}},
+	{"sdk/...", []string{mod + "host", mod + "registry", mod + "weights", mod + "nn", mod + "video", mod + "plugins", mod + "dist", "gorgonia.org/"}},
+	{"registry/...", []string{mod + "host", mod + "weights", mod + "nn", mod + "video", mod + "plugins", mod + "dist", "gorgonia.org/"}},
+	// The MPI binding is the plugins' (and zoo-bench's): zoo itself must
+	// run where libmpi is absent, so host/ never links it.
+	{"dist/...", []string{stdlibOnly}},
 	// host/ reaches video only through dataset, for `zoo data`
 	// (TestHostVideoImports); video is pure Go over an ffmpeg child.
-	{"host/...", []string{mod + "nn", mod + "plugins", "gorgonia.org/"}},
+	{"host/...", []string{mod + "nn", mod + "plugins", mod + "dist", "gorgonia.org/"}},
 	{"dataset/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "weights", mod + "nn", mod + "plugins", "gorgonia.org/"}},
 	{"host/config", []string{mod}},
 	// The server knows models through its Session interface: host/cmd/serve
@@ -42,7 +45,7 @@ var rules = []struct {
 	{"internal/pickle", []string{stdlibOnly}},
 	{"internal/fsx", []string{stdlibOnly}},
 	{"video/...", []string{mod, "gorgonia.org/"}},
-	{"nn/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "plugins", mod + "video", mod + "cmd"}},
+	{"nn/...", []string{mod + "host", mod + "sdk", mod + "registry", mod + "plugins", mod + "video", mod + "cmd", mod + "dist"}},
 }
 
 func TestDependencyRules(t *testing.T) {

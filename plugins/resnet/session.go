@@ -30,6 +30,12 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
 			"zoo-plugin-resnet runs on the CPU only")
 	}
+	if req.WorldSize > 1 {
+		// Data parallelism and shards are TSM's for now (docs/distributed.md):
+		// N ranks each training the whole batch would be N copies of one run.
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument,
+			"zoo-plugin-resnet runs one process (rank %d of %d): run it without mpirun or --shard", req.Rank, req.WorldSize)
+	}
 	cfg, err := decode(req.Config)
 	if err != nil {
 		return nil, sdk.OpenResult{}, err

@@ -64,6 +64,7 @@ type TrainConfig struct {
 	L2WeightDecay     float64 `mapstructure:"l2_weight_decay"`
 	Momentum          float64 `mapstructure:"momentum"`
 	TotalVideos       int     `mapstructure:"total_videos" help:"videos per epoch, for the learning-rate boundaries"`
+	MicroBatches      int     `mapstructure:"micro_batches" help:"parts each rank computes a batch in, batch-norm statistics per part, gradients averaged, one update (docs/distributed.md)"`
 }
 
 type InferConfig struct {
@@ -96,7 +97,7 @@ func defaults() Config {
 		},
 		Train: TrainConfig{
 			ReaderConfig: reader(128), Epoch: 65, NumGPUs: 8, LearningRate: 0.01, LearningRateDecay: 0.1,
-			DecayEpochs: []int{40, 60}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalVideos: 239781,
+			DecayEpochs: []int{40, 60}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalVideos: 239781, MicroBatches: 1,
 		},
 		Valid:     reader(128),
 		Test:      reader(16),

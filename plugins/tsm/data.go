@@ -36,6 +36,7 @@ type source interface {
 // synthSource is the built-in dataset.
 type synthSource struct {
 	split, videos, batch, segNum, size int
+	first                              int // the index of the source's first clip (a rank's share)
 	noise                              float64
 	shuffle                            bool
 	dropLast                           bool
@@ -74,7 +75,7 @@ func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[bat
 			}
 			b := batch{data: make([]float32, n*clip), labels: make([]int, n), ids: make([]string, n), next: start + n}
 			for j := 0; j < n; j++ {
-				i := order[start+j]
+				i := s.first + order[start+j]
 				b.labels[j] = synthClip(b.data[j*clip:(j+1)*clip], s.split, i, s.segNum, s.size, s.noise)
 				b.ids[j] = fmt.Sprintf("synthetic-%d", i)
 			}

@@ -2,11 +2,13 @@ package tsm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/nn/optim"
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
@@ -31,6 +33,11 @@ type session struct {
 	resumeAt *position // the resumed checkpoint's, until its pass starts
 	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
 	gpu      gpuModel  // the model's GPU twin, made by runner on first use
+	comm     dist.Communicator
+	// shard and shards: this process's share of an evaluation list, the
+	// MPI rank's or --shard's (OpenRequest's Rank and WorldSize without MPI).
+	shard, shards int
+	stepper       *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -59,6 +66,53 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
+	comm, err := dist.Open()
+	if err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
+	}
+	s.comm = comm
+	s.shard, s.shards = comm.Rank(), comm.Size()
+	if comm.Size() == 1 && req.WorldSize > 1 {
+		if req.Mode == sdk.ModeTrain {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "a shard (%d of %d) of training: shards split test and infer lists only; train with mpirun", req.Rank, req.WorldSize)
+		}
+		if req.Rank < 0 || req.Rank >= req.WorldSize {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "shard %d of %d does not exist", req.Rank, req.WorldSize)
+		}
+		s.shard, s.shards = req.Rank, req.WorldSize
+	}
+	if comm.Size() > 1 {
+		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
+		wj, _ := json.Marshal(req.Weights)
+		facts := []classifier.Fact{
+			classifier.ExecutableFact(),
+			{Name: "mode", Value: []byte(req.Mode)},
+			{Name: "config", Value: cj},
+			{Name: "weights", Value: wj},
+			{Name: "seed", Value: fmt.Append(nil, req.Seed)},
+			{Name: "device", Value: []byte(req.Device)},
+			classifier.FileFact(strings.ToUpper(req.Mode)+".filelist contents", rc.Filelist),
+		}
+		if err := classifier.CheckRanksAgree(comm, facts); err != nil {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+		}
+	}
+	parts := max(cfg.Train.MicroBatches, 1)
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: parts}
+	graphBatch := rc.BatchSize * s.views()
+	if req.Mode == sdk.ModeTrain {
+		if cfg.Train.MicroBatches < 1 {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", cfg.Train.MicroBatches)
+		}
+		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
+		}
+		if (comm.Size() > 1 || parts > 1) && s.useGPU {
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --device gpu")
+		}
+		graphBatch = rc.BatchSize / (comm.Size() * parts)
+	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
 	if s.builtin && s.views() > 1 {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] num_clips and num_crops read real videos: give a filelist (the built-in dataset has one view)", strings.ToUpper(req.Mode))
@@ -73,7 +127,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
 		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
-		BatchSize: rc.BatchSize * s.views(), Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		BatchSize: graphBatch, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
 		ReverseShift: conv.ShiftDirection == "pytorch", InvertedDropout: conv.InferDropout == "identity",
 		LogitConsensus: conv.Consensus == "logits",
 	})
@@ -177,7 +231,13 @@ func (s *session) Close() error {
 	if s.gpu != nil {
 		s.gpu.Close()
 	}
-	return s.model.Close()
+	err := s.model.Close()
+	if s.comm != nil {
+		if cerr := s.comm.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // source returns (building once) the data of a phase.
@@ -211,6 +271,11 @@ func (s *session) newSource(phase string) (source, error) {
 	default:
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "unknown phase %q", phase)
 	}
+	if phase == sdk.PhaseTrain {
+		// A train batch is the global batch: every rank reads it and takes
+		// its share, in rank order (Run); the graph runs micro-batches.
+		graphBatch = s.cfg.Train.BatchSize
+	}
 	rc.BatchSize = graphBatch / s.views() // videos; the graph's batch holds their views
 	if rc.TargetSize != s.model.Config().Height {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one frame size per session",
@@ -226,7 +291,12 @@ func (s *session) newSource(phase string) (source, error) {
 		if phase == sdk.PhaseTrain && videos < graphBatch {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.train_videos %d is less than one batch of %d", videos, graphBatch)
 		}
-		return &synthSource{split: split, videos: videos, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
+		first := 0
+		if phase != sdk.PhaseTrain && s.shards > 1 {
+			lo, hi := dist.Split(videos, s.shard, s.shards)
+			first, videos = lo, hi-lo
+		}
+		return &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
 			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}, nil
 	}
 	var items []video.Item
@@ -240,6 +310,10 @@ func (s *session) newSource(phase string) (source, error) {
 		if err != nil {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] filelist: %v", strings.ToUpper(phase), err)
 		}
+	}
+	if phase != sdk.PhaseTrain && s.shards > 1 {
+		lo, hi := dist.Split(len(items), s.shard, s.shards)
+		items = items[lo:hi]
 	}
 	warn := func(path string, err error) {
 		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
@@ -260,11 +334,31 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		defer delete(s.sources, sdk.PhaseInfer)
 	}
 	steps, clips := src.count()
+	graphBatch := s.model.Config().BatchSize
+	// Under MPI each rank evaluates its share of the list and rank 0
+	// gathers the predictions and reports them all, in the list's order.
+	gather := req.Phase != sdk.PhaseTrain && s.comm.Size() > 1
+	var share evalShare
+	if gather {
+		total := []float64{float64(clips)}
+		if err := s.comm.AllreduceSum64(total); err != nil {
+			return err
+		}
+		clips = int(total[0])
+		per := graphBatch / s.views()
+		steps = (clips + per - 1) / per
+	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err
 	}
-	graphBatch := s.model.Config().BatchSize
 	clip := s.model.Config().InputSize() / graphBatch
+	if req.Phase == sdk.PhaseTrain {
+		// Every rank starts the pass from rank 0's parameters and
+		// velocities (after init, --pretrain, --weights or a resume).
+		if err := classifier.BroadcastState(s.comm, s.model); err != nil {
+			return err
+		}
+	}
 	r, err := s.runner()
 	if err != nil {
 		return err
@@ -301,14 +395,26 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter - start))
-			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
-			res, err := r.TrainStep(b.data, b.labels, lr)
+			seed := classifier.StepSeed(s.seed, req.Epoch, iter)
+			var res resnet.Result
+			if s.gpu != nil {
+				r.SeedDropout(seed)
+				res, err = r.TrainStep(b.data, b.labels, lr)
+			} else {
+				// This rank's share of the global batch, in rank order.
+				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
+				res, err = s.stepper.Step(s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
+			}
 			if err != nil {
 				return err
 			}
 			iter++
 			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
-			if err := classifier.EmitTrain(emit, iter-1, n, res, lr); err != nil {
+			var extra map[string]float64
+			if s.comm.Size() > 1 {
+				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds()}
+			}
+			if err := classifier.EmitTrainExtra(emit, iter-1, n, res, lr, extra); err != nil {
 				return err
 			}
 			continue
@@ -322,6 +428,17 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		k := s.cfg.Model.NumClasses
 		probs := averageViews(res.Probs, k, s.views())
+		if gather {
+			share.Probs = append(share.Probs, probs[:n*k]...)
+			share.IDs = append(share.IDs, b.ids...)
+			share.Labels = append(share.Labels, b.labels...)
+			if s.comm.Rank() == 0 {
+				iter++
+				continue
+			}
+			// The other ranks' hosts see their own share (and write it
+			// into their private directories).
+		}
 		if err := classifier.EmitEval(emit, req.Phase, iter, probs, k, b.ids, b.labels); err != nil {
 			return err
 		}
@@ -333,6 +450,19 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 	}
 	s.warnings = s.warnings[:0]
+	if gather {
+		return s.gatherEval(ctx, req.Phase, share, graphBatch/s.views(), emit)
+	}
+	if req.Phase == sdk.PhaseTrain && s.stepper.Steps > 0 && s.comm.Size() > 1 {
+		s.log.Info("gradient allreduce", "rank", s.comm.Rank(), "ranks", s.comm.Size(), "steps", s.stepper.Steps,
+			"seconds_per_step", s.stepper.Allreduce.Seconds()/float64(s.stepper.Steps))
+	}
+	if req.Phase == sdk.PhaseTrain && s.comm.Size() > 1 && ctx.Err() == nil {
+		// Every rank has finished the pass before rank 0's host saves it.
+		if err := s.comm.Barrier(); err != nil {
+			return err
+		}
+	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
 		s.last = nil // the epoch is whole: its checkpoint needs no position
 	}
@@ -394,4 +524,54 @@ func averageViews(probs []float64, k, views int) []float64 {
 		}
 	}
 	return out
+}
+
+// evalShare is one rank's evaluation outputs: per video, its averaged
+// probabilities (NumClasses each), id and label.
+type evalShare struct {
+	Probs  []float64
+	IDs    []string
+	Labels []int
+}
+
+// gatherEval collects every rank's share at rank 0, which emits them in
+// rank order (the list's order) in batches of per videos, as one process
+// would; the other ranks have emitted their own share.
+func (s *session) gatherEval(ctx context.Context, phase string, mine evalShare, per int, emit func(sdk.Event) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return err
+	}
+	all, err := s.comm.Gather(b, 0)
+	if err != nil {
+		return fmt.Errorf("gathering the ranks' predictions: %w", err)
+	}
+	if s.comm.Rank() != 0 {
+		return nil
+	}
+	var full evalShare
+	for r, b := range all {
+		var sh evalShare
+		if err := json.Unmarshal(b, &sh); err != nil {
+			return fmt.Errorf("rank %d's predictions: %w", r, err)
+		}
+		full.Probs = append(full.Probs, sh.Probs...)
+		full.IDs = append(full.IDs, sh.IDs...)
+		full.Labels = append(full.Labels, sh.Labels...)
+	}
+	k := s.cfg.Model.NumClasses
+	for i, iter := 0, int64(0); i < len(full.IDs); i, iter = i+per, iter+1 {
+		j := min(i+per, len(full.IDs))
+		var labels []int
+		if len(full.Labels) == len(full.IDs) {
+			labels = full.Labels[i:j]
+		}
+		if err := classifier.EmitEval(emit, phase, iter, full.Probs[i*k:j*k], k, full.IDs[i:j], labels); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"github.com/zoo-ml/zoo/host/cmdutil"
 	"github.com/zoo-ml/zoo/host/config"
 	"github.com/zoo-ml/zoo/host/driver"
+	"github.com/zoo-ml/zoo/host/iostreams"
+	"github.com/zoo-ml/zoo/internal/launcher"
 	"github.com/zoo-ml/zoo/registry"
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -51,6 +54,7 @@ type Options struct {
 	InferTopK     int
 	Set           []string
 	Seed          int64
+	Shard         string // test/infer: "I/N", the I-th of N disjoint parts of the list
 
 	// changed records which of the Paddle override flags were given.
 	changed map[string]bool
@@ -125,6 +129,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
 	fl.IntVar(&opts.InferTopK, "infer-topk", 20, "infer: how many classes to keep per video")
 	fl.StringArrayVar(&opts.Set, "set", nil, "override any config key: SECTION.key=value (repeatable)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for data order, augmentation and initialisation")
+	fl.StringVar(&opts.Shard, "shard", "", "test/infer without MPI: run part I of N disjoint parts of the list (I/N, I from 0); results are named NAME_I-of-N (docs/distributed.md)")
 	return cmd
 }
 
@@ -133,6 +138,14 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	case sdk.ModeTrain, sdk.ModeTest, sdk.ModeInfer:
 	default:
 		return cmdutil.FlagErrorf("unknown mode %q: use train, test or infer", o.Mode)
+	}
+	if o.Shard != "" {
+		if o.Mode == sdk.ModeTrain {
+			return cmdutil.FlagErrorf("--shard %s: shards split test and infer lists; train on several processes with mpirun (docs/distributed.md)", o.Shard)
+		}
+		if _, _, err := parseShard(o.Shard); err != nil {
+			return cmdutil.FlagErrorf("--shard %s: %v", o.Shard, err)
+		}
 	}
 	o.changed = map[string]bool{}
 	for _, n := range []string{"batch-size", "learning-rate", "epoch", "use-gpu", "filelist"} {
@@ -397,14 +410,41 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	if o.publishedJob(m.Info) {
 		fmt.Fprintf(f.IO.ErrOut, "no --config: %s's published configuration and weights for the data given (--config FILE for another job)\n", m.Info.Name)
 	}
-	// One run per save dir, taken before any checkpoint is looked up.
-	sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
+	world, err := launcher.FromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
-	defer sd.Close()
-	for _, n := range sd.Notes {
-		fmt.Fprintln(f.IO.ErrOut, n)
+	shardName := ""
+	if o.Shard != "" {
+		if world.Size > 1 {
+			return cmdutil.FlagErrorf("--shard %s under %s (%d ranks): the ranks already split the list; drop --shard", o.Shard, world.Launcher, world.Size)
+		}
+		i, n, _ := parseShard(o.Shard)
+		world.Rank, world.Size = i, n
+		shardName = fmt.Sprintf("%d-of-%d", i, n)
+	}
+	// Under a launcher every rank but 0 is a helper; a shard is its own job.
+	helper := world.Rank > 0 && shardName == ""
+	// Under a launcher (mpirun, Slurm) rank 0 alone holds the save dir,
+	// prints and writes files; the other ranks write into a private
+	// temporary directory and print nothing (docs/distributed.md).
+	saveDir, ios := o.SaveDir, f.IO
+	if helper {
+		if saveDir, err = os.MkdirTemp("", fmt.Sprintf("zoo-rank%d-", world.Rank)); err != nil {
+			return err
+		}
+		defer os.RemoveAll(saveDir)
+		ios = &iostreams.IOStreams{In: f.IO.In, Out: io.Discard, ErrOut: io.Discard}
+	} else {
+		// One run per save dir, taken before any checkpoint is looked up.
+		sd, err := driver.OpenSaveDir(o.SaveDir, fmt.Sprintf("zoo run %s %s", m.Info.Name, o.Mode))
+		if err != nil {
+			return err
+		}
+		defer sd.Close()
+		for _, n := range sd.Notes {
+			fmt.Fprintln(f.IO.ErrOut, n)
+		}
 	}
 	// The plugin starts before weights are resolved: a published set the
 	// store lacks is checked against the network the config describes
@@ -422,13 +462,16 @@ func runRun(ctx context.Context, o *Options) (err error) {
 
 	sess, res, err := Open(ctx, client, m.Info, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Weights: weights,
-		SaveDir: o.SaveDir, WorldSize: 1, Seed: o.Seed,
+		SaveDir: saveDir, Rank: world.Rank, WorldSize: world.Size, Seed: o.Seed,
 	})
 	if err != nil {
+		if world.Size > 1 && shardName == "" {
+			return fmt.Errorf("rank %d of %d: open %s: %w", world.Rank, world.Size, m.Info.Name, err)
+		}
 		return fmt.Errorf("open %s: %w", m.Info.Name, err)
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintln(f.IO.ErrOut, n)
+		fmt.Fprintln(ios.ErrOut, n)
 	}
 	defer func() {
 		// Close is bounded (sdk.CloseTimeout): a plugin stuck in it is
@@ -445,18 +488,22 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		Model:         info,
 		Plugin:        m.Plugin.Name,
 		Mode:          o.Mode,
-		SaveDir:       o.SaveDir,
+		SaveDir:       saveDir,
+		Shard:         shardName,
 		Epochs:        Epochs(m.Minor, res, cfg),
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,
 		Resume:        o.Resume,
 		Seed:          o.Seed,
 		InferTopK:     o.InferTopK,
-		IO:            f.IO,
+		IO:            ios,
 		Logger:        f.Logger(),
 	})
 	if errors.Is(err, context.Canceled) {
 		return cmdutil.ErrInterrupted
+	}
+	if err != nil && world.Size > 1 && shardName == "" {
+		return fmt.Errorf("rank %d of %d: %w", world.Rank, world.Size, err)
 	}
 	return err
 }
@@ -584,4 +631,15 @@ func paramFile(path string) bool {
 		return true
 	}
 	return strings.HasSuffix(path, ".pth.tar")
+}
+
+// parseShard reads --shard's "I/N": 0 <= I < N.
+func parseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, errors.New("want I/N with 0 <= I < N, e.g. 0/4 (a Kubernetes Indexed Job: $JOB_COMPLETION_INDEX/N; a Slurm array: $SLURM_ARRAY_TASK_ID/N)")
+	}
+	return i, n, nil
 }

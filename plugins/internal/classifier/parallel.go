@@ -1,0 +1,238 @@
+package classifier
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/dist"
+	"github.com/zoo-ml/zoo/nn/resnet"
+)
+
+// Stepper runs training steps data-parallel: a global batch of B clips is
+// split in rank order over Comm's W ranks, and each rank's B/W clips into
+// Parts micro-batches of the model's graph batch B/(W*Parts). Each part's
+// forward and backward pass has batch-norm statistics of its own; the
+// parts' gradients are summed into one fused buffer, summed over ranks
+// (one allreduce per step), divided by W*Parts and applied in one
+// Momentum update, so every rank's parameters stay equal and the model is
+// the same for every W*Parts split of the batch (docs/distributed.md).
+// With one rank and one part it is exactly resnet.Model.TrainStep.
+type Stepper struct {
+	Comm  dist.Communicator
+	Parts int
+	buf32 []float32
+	buf64 []float64
+	// Allreduce is the time spent in the gradient allreduce, summed over
+	// steps; Steps counts them.
+	Allreduce time.Duration
+	Steps     int
+	// LastAllreduce is the last step's.
+	LastAllreduce time.Duration
+}
+
+// PartSeed is the dropout seed of part p (counted over every rank's parts
+// in rank order) of the step whose seed is step: so that a part draws the
+// same mask whichever rank or micro-batch computes it.
+func PartSeed(step int64, part int) int64 { return StepSeed(step, 0, int64(part)+1) }
+
+// Step trains on this rank's share of a global batch: input and labels
+// hold Parts graph batches. It returns the loss averaged over every part
+// of every rank, Top1/Top5 counted over the global batch, and this rank's
+// probabilities.
+func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float64, stepSeed int64) (resnet.Result, error) {
+	comm, parts := s.Comm, max(s.Parts, 1)
+	if comm == nil {
+		comm = dist.Local{}
+	}
+	if parts == 1 && comm.Size() == 1 {
+		m.SeedDropout(stepSeed)
+		return m.TrainStep(input, labels, lr)
+	}
+	gb := m.Config().BatchSize
+	clip := m.Config().InputSize() / gb
+	if len(labels) != parts*gb || len(input) != parts*gb*clip {
+		return resnet.Result{}, fmt.Errorf("train step: %d clips for %d micro-batches of %d", len(labels), parts, gb)
+	}
+	var out resnet.Result
+	stats := make([]float64, 3) // loss sum over parts, top1, top5
+	for k := range parts {
+		m.SeedDropout(PartSeed(stepSeed, comm.Rank()*parts+k))
+		res, err := m.Forward(resnet.Train, input[k*gb*clip:(k+1)*gb*clip], labels[k*gb:(k+1)*gb])
+		if err != nil {
+			return out, err
+		}
+		stats[0] += res.Loss
+		stats[1] += float64(res.Top1)
+		stats[2] += float64(res.Top5)
+		out.Probs = append(out.Probs, res.Probs...)
+		if err := s.accumulate(m, k == 0); err != nil {
+			return out, err
+		}
+	}
+	t0 := time.Now()
+	var err error
+	if s.buf32 != nil {
+		err = comm.AllreduceSum(s.buf32)
+	} else {
+		err = comm.AllreduceSum64(s.buf64)
+	}
+	if err == nil {
+		err = comm.AllreduceSum64(stats)
+	}
+	s.LastAllreduce = time.Since(t0)
+	s.Allreduce += s.LastAllreduce
+	s.Steps++
+	if err != nil {
+		return out, fmt.Errorf("gradient allreduce: %w", err)
+	}
+	if err := s.store(m, 1/float64(parts*comm.Size())); err != nil {
+		return out, err
+	}
+	out.Loss = stats[0] / float64(parts*comm.Size())
+	out.Top1, out.Top5 = int(stats[1]), int(stats[2])
+	return out, m.Update(lr)
+}
+
+// trainable lists the parameters with gradients, in the model's order.
+func trainable(m *resnet.Model) []*resnet.Param {
+	var ps []*resnet.Param
+	for _, p := range m.Params() {
+		if p.Trainable {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// accumulate adds (with first, copies) every trainable gradient into the
+// fused buffer.
+func (s *Stepper) accumulate(m *resnet.Model, first bool) error {
+	off := 0
+	for _, p := range trainable(m) {
+		if p.Grad == nil {
+			return fmt.Errorf("train step: %s has no gradient", p.Name)
+		}
+		switch p.Grad.Dtype() {
+		case tensor.Float32:
+			g := p.Grad.Float32s()
+			s.buf64 = nil
+			s.buf32 = grow(s.buf32, off+len(g))
+			addInto(s.buf32[off:off+len(g)], g, first)
+			off += len(g)
+		case tensor.Float64:
+			g := p.Grad.Float64s()
+			s.buf32 = nil
+			s.buf64 = grow(s.buf64, off+len(g))
+			addInto(s.buf64[off:off+len(g)], g, first)
+			off += len(g)
+		default:
+			return fmt.Errorf("train step: %s has dtype %v", p.Name, p.Grad.Dtype())
+		}
+	}
+	return nil
+}
+
+// store writes the fused buffer times scale back into the gradients.
+func (s *Stepper) store(m *resnet.Model, scale float64) error {
+	off := 0
+	for _, p := range trainable(m) {
+		switch p.Grad.Dtype() {
+		case tensor.Float32:
+			g := p.Grad.Float32s()
+			for i, v := range s.buf32[off : off+len(g)] {
+				g[i] = v * float32(scale)
+			}
+			off += len(g)
+		case tensor.Float64:
+			g := p.Grad.Float64s()
+			for i, v := range s.buf64[off : off+len(g)] {
+				g[i] = v * scale
+			}
+			off += len(g)
+		}
+	}
+	return nil
+}
+
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		nb := make([]T, n, max(n, 2*cap(b)))
+		copy(nb, b)
+		return nb
+	}
+	return b[:n]
+}
+
+func addInto[T float32 | float64](dst, src []T, first bool) {
+	if first {
+		copy(dst, src)
+		return
+	}
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// BroadcastState copies rank 0's parameters (batch-norm statistics
+// included) and Momentum velocities into every rank's model, as one
+// buffer. A missing velocity counts as zeros (what Momentum starts from).
+func BroadcastState(comm dist.Communicator, m *resnet.Model) error {
+	if comm == nil || comm.Size() == 1 {
+		return nil
+	}
+	var ts []*tensor.Dense
+	for _, p := range m.Params() {
+		ts = append(ts, p.Value)
+		if !p.Trainable {
+			continue
+		}
+		v := m.Optimizer().Velocity(p.Name)
+		if v == nil {
+			v = tensor.New(tensor.Of(p.Value.Dtype()), tensor.WithShape(p.Value.Shape()...))
+			m.Optimizer().SetVelocity(p.Name, v)
+		}
+		ts = append(ts, v)
+	}
+	n := 0
+	for _, t := range ts {
+		n += len(rawBytes(t))
+	}
+	buf := make([]byte, 0, n)
+	if comm.Rank() == 0 {
+		for _, t := range ts {
+			buf = append(buf, rawBytes(t)...)
+		}
+	} else {
+		buf = buf[:n]
+	}
+	if err := comm.Broadcast(buf, 0); err != nil {
+		return fmt.Errorf("broadcast of rank 0's parameters: %w", err)
+	}
+	for _, t := range ts {
+		k := copy(rawBytes(t), buf)
+		buf = buf[k:]
+	}
+	return nil
+}
+
+// rawBytes is a float32 or float64 tensor's memory as bytes.
+func rawBytes(t *tensor.Dense) []byte {
+	switch t.Dtype() {
+	case tensor.Float32:
+		f := t.Float32s()
+		if len(f) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+	case tensor.Float64:
+		f := t.Float64s()
+		if len(f) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 8*len(f))
+	}
+	panic(fmt.Sprintf("rawBytes: dtype %v", t.Dtype()))
+}
