@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
 	"image/png"
 	"io"
 	"math"
@@ -568,4 +570,94 @@ func TestServeDemoPage(t *testing.T) {
 func near8(v uint32, want uint8) bool {
 	d := int(v>>8) - int(want)
 	return d >= -8 && d <= 8
+}
+
+// TestServeResNet: `zoo serve ResNet` answers the v2 infer endpoint
+// (input [N, 3, H, W]) with the numbers `zoo run ResNet infer` gives for
+// the same images. The images are 32x32 PNGs at short_size = target_size
+// = 32, so the reader's resize_short and centre crop leave them as they
+// are and the tensor is their pixels normalised (video.Normalize, as the
+// reader does).
+func TestServeResNet(t *testing.T) {
+	save := t.TempDir()
+	r := zoo(t, nil, "run", "ResNet", "train", "--epoch", "1", "--save_dir", save, "--set", "MODEL.base_width=4",
+		"--set", "SYNTHETIC.train_images=64", "--set", "SYNTHETIC.valid_images=32")
+	if r.code != 0 {
+		t.Fatalf("train: %d\n%s", r.code, r.stderr)
+	}
+	ckpt := filepath.Join(save, "ResNet_epoch0")
+	cfg := filepath.Join(t.TempDir(), "small.txt")
+	if err := os.WriteFile(cfg, []byte("[MODEL]\nnum_classes = 4\nnum_layers = 18\nbase_width = 4\n\n[INFER]\nshort_size = 32\ntarget_size = 32\nbatch_size = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	names := []string{"a.png", "b.png", "c.png"}
+	tensors := map[string][]float32{}
+	for i, n := range names {
+		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		frame := video.NewImage(32, 32)
+		for y := 0; y < 32; y++ {
+			for x := 0; x < 32; x++ {
+				c := color.RGBA{uint8(x*7 + y*13 + i*50), uint8(x*x + 3*y*i), uint8((x^y)*9 + i*30), 255}
+				if (x+2*i)/4%2 == 0 {
+					c.R, c.G = c.G, c.R
+				}
+				img.Set(x, y, c)
+				copy(frame.Pix[y*frame.Stride+3*x:], []uint8{c.R, c.G, c.B})
+			}
+		}
+		f, err := os.Create(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		tensors[n] = make([]float32, 3*32*32)
+		video.Normalize(tensors[n], []*video.Image{frame}, [3]float32{0.485, 0.456, 0.406}, [3]float32{0.229, 0.224, 0.225}, false)
+	}
+	out := t.TempDir()
+	r = zoo(t, nil, "run", "ResNet", "infer", "--config", cfg, "--weights", ckpt, "--image_path", dir, "--save_dir", out, "--infer_topk", "4")
+	var recs []results.InferRecord
+	readJSON(t, filepath.Join(out, "ResNet_infer_result.json"), &recs)
+	if r.code != 0 || len(recs) != len(names) {
+		t.Fatalf("zoo run ResNet infer: %d %+v\n%s", r.code, recs, r.stderr)
+	}
+	want := map[string]results.InferRecord{}
+	for _, rec := range recs {
+		want[filepath.Base(rec.VideoID)] = rec
+	}
+
+	s := startServe(t, "ResNet", "--config", cfg, "--weights", ckpt)
+	if code, b := s.call("GET", "/v2/models/ResNet", "", nil); code != 200 || !strings.Contains(string(b), `"shape":[-1,3,32,32]`) {
+		t.Errorf("GET /v2/models/ResNet: %d %s, want the input [-1,3,32,32]", code, b)
+	}
+	// One image a request, then all three in one (a graph batch of 2 and
+	// one padded).
+	var all []float32
+	for _, n := range names {
+		all = append(all, tensors[n]...)
+		code, b := s.call("POST", "/v2/models/ResNet/infer", "application/json", inferBody(t, []int64{1, 3, 32, 32}, "FP32", tensors[n]))
+		var a inferAnswer
+		if err := json.Unmarshal(b, &a); err != nil || code != 200 || len(a.Outputs) != 1 || fmt.Sprint(a.Outputs[0].Shape) != "[1 4]" {
+			t.Fatalf("infer %s: %d %s", n, code, b)
+		}
+		idx, vals := results.TopK(a.Outputs[0].Data, 4)
+		sameScores(t, "infer "+n, vals, want[n].Scores, idx, want[n].Labels)
+	}
+	code, b := s.call("POST", "/v2/models/ResNet/infer", "application/json", inferBody(t, []int64{3, 3, 32, 32}, "FP32", all))
+	var a inferAnswer
+	if err := json.Unmarshal(b, &a); err != nil || code != 200 || len(a.Outputs) != 1 || fmt.Sprint(a.Outputs[0].Shape) != "[3 4]" {
+		t.Fatalf("infer of three images: %d %s", code, b)
+	}
+	for i, n := range names {
+		idx, vals := results.TopK(a.Outputs[0].Data[4*i:4*i+4], 4)
+		sameScores(t, fmt.Sprintf("infer of three images, row %d", i+1), vals, want[n].Scores, idx, want[n].Labels)
+	}
+	// A video model's shape is a 400 naming the image shape.
+	code, b = s.call("POST", "/v2/models/ResNet/infer", "", inferBody(t, []int64{1, 1, 3, 32, 32}, "FP32", tensors["a.png"]))
+	if code != 400 || !strings.Contains(string(b), "[-1 3 32 32]") {
+		t.Errorf("infer of a clip shape: %d %s, want 400 naming [-1 3 32 32]", code, b)
+	}
 }
