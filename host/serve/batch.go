@@ -275,6 +275,13 @@ func (w *worker) classify(ctx context.Context, jobs []*job) error {
 		}
 	}()
 	answered := map[*job]bool{}
+	// A job's upload is removed before its answer goes out, so that a
+	// client that has its answer finds no upload of its left on disk.
+	reply := func(j *job, a answer) {
+		answered[j] = true
+		os.Remove(j.file)
+		j.reply(a)
+	}
 	for e, err := range w.sess.Run(ctx, sdk.RunRequest{Phase: sdk.PhaseInfer}) {
 		if err != nil {
 			return err
@@ -282,20 +289,18 @@ func (w *worker) classify(ctx context.Context, jobs []*job) error {
 		switch {
 		case e.Prediction != nil:
 			if j := byName[filepath.Base(e.Prediction.ID)]; j != nil && !answered[j] {
-				answered[j] = true
-				j.reply(answer{probs: e.Prediction.Scores.Data, k: len(e.Prediction.Scores.Data)})
+				reply(j, answer{probs: e.Prediction.Scores.Data, k: len(e.Prediction.Scores.Data)})
 			}
 		case e.Warning != nil:
 			if j := byName[filepath.Base(e.Warning.Path)]; j != nil && !answered[j] {
-				answered[j] = true
 				msg := strings.ReplaceAll(e.Warning.Message, j.file, "the uploaded video")
-				j.reply(answer{err: errorf(http.StatusBadRequest, "the body is not a video model %s can read: %s", w.Name, msg)})
+				reply(j, answer{err: errorf(http.StatusBadRequest, "the body is not a video model %s can read: %s", w.Name, msg)})
 			}
 		}
 	}
 	for _, j := range jobs {
 		if !answered[j] {
-			j.reply(answer{err: errorf(http.StatusInternalServerError, "model %s gave no prediction for the upload", w.Name)})
+			reply(j, answer{err: errorf(http.StatusInternalServerError, "model %s gave no prediction for the upload", w.Name)})
 		}
 	}
 	return nil
