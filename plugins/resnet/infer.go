@@ -24,25 +24,6 @@ func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) 
 	if !ok {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v: want [N, 3, %d, %d] with N >= 1", in.Shape, c.Height, c.Width)
 	}
-	n := int(in.Shape[0])
-	sample := c.InputSize() / c.BatchSize
-	if len(in.Data) != n*sample {
-		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v holds %d values, data has %d", in.Shape, n*sample, len(in.Data))
-	}
-	k := s.cfg.Model.NumClasses
-	out := make([]float32, 0, n*k)
-	for i := 0; i < n; i += c.BatchSize {
-		if err := ctx.Err(); err != nil {
-			return sdk.Tensor{}, err
-		}
-		j := min(i+c.BatchSize, n)
-		res, err := s.model.Forward(resnet.Eval, classifier.Pad(in.Data[i*sample:j*sample], c.BatchSize, sample), nil)
-		if err != nil {
-			return sdk.Tensor{}, err
-		}
-		for _, p := range res.Probs[:(j-i)*k] {
-			out = append(out, float32(p))
-		}
-	}
-	return sdk.Tensor{Shape: []int64{int64(n), int64(k)}, Data: out}, nil
+	return classifier.InferBatches(ctx, in, int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, s.cfg.Model.NumClasses,
+		func(x []float32) (resnet.Result, error) { return s.model.Forward(resnet.Eval, x, nil) })
 }

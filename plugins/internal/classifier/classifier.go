@@ -5,6 +5,7 @@
 package classifier
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -343,4 +344,30 @@ func WeightConventions(path string) (convert.Conventions, error) {
 		return convert.Paddle, nil
 	}
 	return c, nil
+}
+
+// InferBatches runs n samples of sampleSize values (in.Data) through
+// forward, a fixed-batch evaluation graph, in chunks of batch, the last one
+// padded, and returns their probabilities [n, k]: the Infer RPC of every
+// classifier (stored batch-norm statistics make each sample's output
+// independent of the others).
+func InferBatches(ctx context.Context, in sdk.Tensor, n, batch, sampleSize, k int, forward func([]float32) (resnet.Result, error)) (sdk.Tensor, error) {
+	if len(in.Data) != n*sampleSize {
+		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v holds %d values, data has %d", in.Shape, n*sampleSize, len(in.Data))
+	}
+	out := make([]float32, 0, n*k)
+	for i := 0; i < n; i += batch {
+		if err := ctx.Err(); err != nil {
+			return sdk.Tensor{}, err
+		}
+		j := min(i+batch, n)
+		res, err := forward(Pad(in.Data[i*sampleSize:j*sampleSize], batch, sampleSize))
+		if err != nil {
+			return sdk.Tensor{}, err
+		}
+		for _, p := range res.Probs[:(j-i)*k] {
+			out = append(out, float32(p))
+		}
+	}
+	return sdk.Tensor{Shape: []int64{int64(n), int64(k)}, Data: out}, nil
 }
