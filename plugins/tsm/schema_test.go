@@ -1,16 +1,12 @@
 package tsm
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
+	"github.com/zoo-ml/zoo/internal/golden"
 	"github.com/zoo-ml/zoo/sdk"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/schema.json from Schema()")
 
 // TestSchema: the keys derived from Config (what `zoo info` shows and the
 // host validates against) are testdata/schema.json, which the hand-written
@@ -21,20 +17,7 @@ func TestSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	const golden = "testdata/schema.json"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("Schema() differs from %s (go test -run TestSchema -update rewrites it):\n%s", golden, got)
-	}
+	golden.Check(t, "testdata/schema.json", append(got, '\n'))
 }
 
 // mustSchema is Schema() for tests, which build configs from its defaults.
