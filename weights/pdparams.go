@@ -290,7 +290,9 @@ func fortranToC(src []byte, shape []int64, sz int) []byte {
 
 // WritePdparams writes tensors, in their order, as paddle.static.save
 // writes a .pdparams: a protocol 4 pickle of a dict {name: numpy array}
-// with numpy 1's module names (numpy 2 loads them too).
+// with numpy 1's module names (numpy 2 loads them too). No command writes
+// .pdparams files yet: the tests use it for fixtures, which CPython loads
+// (TestWritePdparams), so the reader is checked against files Python reads.
 func WritePdparams(path string, ts []*Tensor) error {
 	b, err := EncodePdparams(ts)
 	if err != nil {
