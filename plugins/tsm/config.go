@@ -191,18 +191,12 @@ func (c Config) validate(mode string) error {
 	var secs []classifier.Section
 	views := 1
 	switch mode {
-	case sdk.ModeTest:
-		views = c.Test.views()
-	case sdk.ModeInfer:
-		views = c.Infer.views()
-	}
-	switch mode {
 	case sdk.ModeTrain:
 		secs = []classifier.Section{sec("TRAIN", c.Train.ReaderConfig, c.Synthetic.TrainVideos), sec("VALID", c.Valid, c.Synthetic.ValidVideos)}
 	case sdk.ModeTest:
-		secs = []classifier.Section{sec("TEST", c.Test, c.Synthetic.TestVideos)}
+		secs, views = []classifier.Section{sec("TEST", c.Test, c.Synthetic.TestVideos)}, c.Test.views()
 	case sdk.ModeInfer:
-		secs = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferVideos)}
+		secs, views = []classifier.Section{sec("INFER", c.Infer.ReaderConfig, c.Synthetic.InferVideos)}, c.Infer.views()
 	default:
 		return sdk.Errorf(sdk.CodeInvalidArgument, "unknown mode %q", mode)
 	}
