@@ -20,11 +20,20 @@ type base struct {
 	id   uint64
 	name string
 	buf  *tensor.Dense // output buffer reused across runs
+	// planned is the output buffer an executor that plans memory gave
+	// this op (SetOutput); nil: the op keeps its own (buf).
+	planned *tensor.Dense
 }
 
-// output returns the op's output buffer for this run: the one of the last
+// output returns the op's output buffer for this run: the planned one
+// when an executor set it (SetOutput; nn/exec), else the one of the last
 // run when dtype and shape match and it shares no memory with an input,
 // else a new one. Callers overwrite every element.
+//
+// A planned buffer is a slice of an arena that other values use at other
+// times of the run; the planner guarantees that none of them is live
+// while this op's output is (nn/exec). The alias check still applies: a
+// planned buffer that overlaps an input (a planner bug) is not used.
 //
 // Reuse is safe with gorgonia's tape machine because an op always writes
 // to the same register: the only other writers of this buffer are
@@ -33,6 +42,9 @@ type base struct {
 // value there is dead. The alias check covers the one remaining case, an
 // input that was written into this buffer earlier in the same run.
 func (b *base) output(dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor.Dense {
+	if d := b.planned; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !overlapsAny(d, in) {
+		return d
+	}
 	if d := b.buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !overlapsAny(d, in) {
 		return d
 	}

@@ -136,10 +136,17 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 	return dw, nil
 }
 
-// colBuf is a conv op's im2col scratch buffer, kept across runs.
-type colBuf struct{ v any }
+// colBuf is a conv op's im2col scratch buffer, kept across runs, or
+// shared with the other ops of its graphs (shared, see ShareScratch).
+type colBuf struct {
+	v      any
+	shared *colBuf
+}
 
 func colOf[T Float](b *colBuf, n int) []T {
+	if b.shared != nil {
+		b = b.shared
+	}
 	if c, ok := b.v.([]T); ok && len(c) >= n {
 		return c[:n]
 	}

@@ -121,7 +121,9 @@ func (op *maxPoolOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("max pool: input shape %v", in[0].Shape())
 	}
 	y := op.output(in[0].Dtype(), in, op.out...)
-	op.argmax = make([]int32, y.Shape().TotalSize())
+	if len(op.argmax) != y.Shape().TotalSize() { // every element is written
+		op.argmax = make([]int32, y.Shape().TotalSize())
+	}
 	err = run(y.Dtype(), func() {
 		MaxPoolForward(op.nc, op.h, op.w, op.k, op.stride, op.pad, data[float32](in[0]), data[float32](y), op.argmax)
 	}, func() {

@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/zoo-ml/zoo/nn/exec"
 	"github.com/zoo-ml/zoo/nn/ops"
 	"github.com/zoo-ml/zoo/nn/optim"
 )
@@ -32,6 +33,12 @@ type Model struct {
 	seedFn func(int64)
 	opt    *optim.Momentum
 	graphs [2]*graph
+	// arena holds the activations, gradients and scratch of both graphs,
+	// planned by nn/exec (the graphs never run at the same time).
+	arena *exec.Arena
+	// tape runs the graphs on gorgonia's TapeMachine, every op with a
+	// buffer of its own (the unplanned reference of the tests).
+	tape bool
 }
 
 // Result is what one batch gives.
@@ -53,7 +60,7 @@ func New(cfg Config) (*Model, error) {
 	a := layout(cfg)
 	r := rand.New(rand.NewSource(cfg.Seed + 1))
 	m := &Model{cfg: cfg, arch: a, params: newParams(cfg, a), byName: map[string]*Param{},
-		rng: r, seedFn: r.Seed, opt: optim.NewMomentum(Momentum, L2Decay)}
+		rng: r, seedFn: r.Seed, opt: optim.NewMomentum(Momentum, L2Decay), arena: exec.NewArena()}
 	for _, p := range m.params {
 		m.byName[p.Name] = p
 	}
@@ -289,7 +296,31 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			}
 		}
 	}
-	return &graph{g: g, vm: G.NewTapeMachine(g), input: input, loss: sce}, nil
+	vm, err := m.newVM(g)
+	if err != nil {
+		return nil, err
+	}
+	return &graph{g: g, vm: vm, input: input, loss: sce}, nil
+}
+
+// newVM returns the machine that runs g: nn/exec's, with g's values
+// planned into the model's arena (docs/memory.md).
+func (m *Model) newVM(g *G.ExprGraph) (G.VM, error) {
+	if m.tape {
+		return G.NewTapeMachine(g), nil
+	}
+	return exec.New(g, m.arena)
+}
+
+// MemoryPlan returns the plan of mode's graph (zero before Build) and the
+// bytes the model's arena holds now (both graphs' values and scratch).
+func (m *Model) MemoryPlan(mode Mode) (plan exec.Stats, arenaBytes int64) {
+	if gr := m.graphs[mode]; gr != nil {
+		if x, ok := gr.vm.(*exec.Machine); ok {
+			plan = x.Stats()
+		}
+	}
+	return plan, m.arena.Bytes()
 }
 
 // Forward runs a batch through the graph of mode (built on first use).
@@ -429,7 +460,7 @@ func (m *Model) update(lr float64) error {
 	return m.opt.Step(vars, lr)
 }
 
-// Close releases the compiled graphs.
+// Close releases the compiled graphs and their memory.
 func (m *Model) Close() error {
 	for i, gr := range m.graphs {
 		if gr != nil {
@@ -437,5 +468,6 @@ func (m *Model) Close() error {
 			m.graphs[i] = nil
 		}
 	}
+	m.arena.Release()
 	return nil
 }
