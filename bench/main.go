@@ -74,6 +74,9 @@ type measurement struct {
 	AllocMBPerClip float64 `json:"alloc_mb_per_clip"`
 	Iters          int     `json:"iters"`
 	Threads        int     `json:"threads"`
+	// ArenaMB is the memory zoo's planned graphs hold (nn/exec: values
+	// and the shared scratch), part of PeakRSSMB.
+	ArenaMB float64 `json:"arena_mb,omitempty"`
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -112,6 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\tzoo s/clip\tzoo cpu-s/clip\tzoo GFLOP/s\tzoo RSS MB\tzoo alloc MB/clip\ttorch s/clip\ttorch cpu-s/clip\ttorch RSS MB\tratio wall\tratio cpu\t")
 	failed := false
+	var rss []string // peak RSS side by side, for the memory targets
 	for _, c := range cases(*iters) {
 		if !selected(c.Name, *only) {
 			continue
@@ -138,6 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				row += "-\t-\t-\t-\t-\t"
 			} else {
 				row += fmt.Sprintf("%.3f\t%.3f\t%.0f\t%.2f\t%.2f\t", t.WallPerClip, t.CPUPerClip, t.PeakRSSMB, z.WallPerClip/t.WallPerClip, z.CPUPerClip/t.CPUPerClip)
+				rss = append(rss, rssLine(c.Name, z, t))
 			}
 		} else {
 			row += "-\t-\t-\t-\t-\t"
@@ -145,11 +150,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
+	for _, l := range rss {
+		fmt.Fprintln(stdout, l)
+	}
 	fmt.Fprintf(stdout, "# load at the end %s; GFLOP/s counts convolutions and fc (resnet.Config.FLOPs), on wall time; ratio: zoo/PyTorch\n", loadavg())
 	if failed {
 		return 1
 	}
 	return 0
+}
+
+// rssLine compares zoo's peak RSS with PyTorch's for one case: the
+// memory target is zoo at most PyTorch's.
+func rssLine(name string, z, t measurement) string {
+	verdict := "zoo <= PyTorch"
+	if z.PeakRSSMB > t.PeakRSSMB {
+		verdict = "zoo > PyTorch"
+	}
+	return fmt.Sprintf("# peak RSS %s: zoo %.0f MB (planned arena %.0f MB), PyTorch %.0f MB, ratio %.2f: %s", name, z.PeakRSSMB, z.ArenaMB, t.PeakRSSMB, z.PeakRSSMB/t.PeakRSSMB, verdict)
 }
 
 func selected(name, only string) bool {
@@ -220,8 +238,10 @@ func measure(c benchCase) (measurement, error) {
 	clips := float64(c.Iters * c.Cfg.BatchSize)
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	_, arena := m.MemoryPlan(resnet.Eval)
 	return measurement{WallPerClip: wall / clips, CPUPerClip: cpu / clips, PeakRSSMB: float64(ru.Maxrss) / 1024,
-		AllocMBPerClip: float64(ms1.TotalAlloc-ms0.TotalAlloc) / clips / (1 << 20), Iters: c.Iters, Threads: runtime.GOMAXPROCS(0)}, nil
+		AllocMBPerClip: float64(ms1.TotalAlloc-ms0.TotalAlloc) / clips / (1 << 20), Iters: c.Iters, Threads: runtime.GOMAXPROCS(0),
+		ArenaMB: float64(arena) / (1 << 20)}, nil
 }
 
 func cpuSeconds() float64 {

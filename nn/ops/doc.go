@@ -15,9 +15,11 @@
 // so gorgonia.Grad differentiates a model built from them.
 //
 // Each op reuses its output buffer from run to run (see base.output for
-// why that is safe with gorgonia's register reuse), so a node's Value is
-// only meaningful during a run: read results through Keep, or from op state
-// such as SoftmaxCE's. State an op needs between its forward and backward
+// why that is safe with gorgonia's register reuse), or writes into the
+// buffer a memory-planning executor gave it (PlannedOutput, nn/exec), so a
+// node's Value is only meaningful during a run: read results through Keep,
+// or from op state such as SoftmaxCE's. Convolutions may share one im2col
+// scratch (ShareScratch). State an op needs between its forward and backward
 // pass (batch statistics, pooling argmax, dropout mask) lives in the op and
 // is never exposed as a Value.
 //

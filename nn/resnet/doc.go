@@ -7,5 +7,7 @@
 // A Model owns its named parameters; New initialises them as fluid does,
 // Build compiles a training or an evaluation graph over the same parameter
 // tensors, Forward evaluates a batch and TrainStep runs forward, backward
-// and a Momentum update. plugins/tsm imports this package.
+// and a Momentum update. The graphs run on nn/exec, which plans their
+// memory into one arena per model (docs/memory.md). plugins/tsm imports
+// this package.
 package resnet
