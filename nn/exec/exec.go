@@ -25,7 +25,6 @@ package exec
 
 import (
 	"fmt"
-	"sort"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -129,50 +128,33 @@ type Machine struct {
 // New plans g's memory in a (nil: an arena of its own) and returns the
 // Machine that runs it. g must not change afterwards.
 func New(g *G.ExprGraph, a *Arena) (*Machine, error) {
-	sorted, err := G.Sort(g)
+	sc, err := NewSchedule(g)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	n := len(sorted)
-	nodes := make([]*G.Node, n)
-	pos := make(map[*G.Node]int, n)
-	for i := range sorted {
-		nodes[i] = sorted[n-1-i] // inputs first, as the TapeMachine runs them
-		pos[nodes[i]] = i
+		return nil, err
 	}
 	if a == nil {
 		a = NewArena()
 	}
-	m := &Machine{nodes: nodes, args: make([][]int, n), last: make([]int, n), off: make([]int, n), size: make([]int, n),
+	n := len(sc.Nodes)
+	m := &Machine{nodes: sc.Nodes, args: sc.Args, last: sc.Last, off: make([]int, n), size: make([]int, n),
 		arena: a, views: make([]*tensor.Dense, n), vals: make([]G.Value, n)}
-	for i, nd := range nodes {
-		m.last[i] = i
+	for i := range m.nodes {
 		m.off[i] = -1
-		for it := g.From(nd.ID()); it.Next(); {
-			c, ok := pos[it.Node().(*G.Node)]
-			if !ok || c >= i {
-				return nil, fmt.Errorf("plan: %v reads a node outside the sorted graph", nd)
-			}
-			m.args[i] = append(m.args[i], c)
-			m.last[c] = max(m.last[c], i)
-		}
-	}
-	for i := range nodes {
 		if m.dt == (tensor.Dtype{}) && m.planned(i) {
-			m.dt = nodes[i].Dtype() // the arena's element type
+			m.dt = m.nodes[i].Dtype() // the arena's element type
 		}
 	}
 	// An unplanned op that may return (part of) an input keeps that
 	// input alive as long as its own value.
 	for i := n - 1; i >= 0; i-- {
-		if op := nodes[i].Op(); op != nil && !m.planned(i) && op.ReturnsPtr() {
+		if op := m.nodes[i].Op(); op != nil && !m.planned(i) && op.ReturnsPtr() {
 			for _, c := range m.args[i] {
 				m.last[c] = max(m.last[c], m.last[i])
 			}
 		}
 	}
 	m.plan()
-	for _, nd := range nodes {
+	for _, nd := range m.nodes {
 		if op := nd.Op(); op != nil {
 			ops.ShareScratch(op, &a.scratch)
 		}
@@ -199,58 +181,35 @@ func (m *Machine) planned(i int) bool {
 	return ok
 }
 
-// plan places the planned values: largest first, each at the lowest
-// offset where it overlaps no placed value whose lifetime meets its own.
+// plan places the planned values in the arena (Pack), in elements
+// rounded up to the alignment.
 func (m *Machine) plan() {
-	var vs []int
-	for i := range m.nodes {
-		if m.planned(i) {
-			vs = append(vs, i)
-		}
-	}
 	elem := 4
 	if m.dt == tensor.Float64 {
 		elem = 8
 	}
 	unit := align / elem
-	for _, i := range vs {
+	var vs []int
+	var ivs, exact []Interval
+	for i := range m.nodes {
+		if !m.planned(i) {
+			continue
+		}
 		n := m.nodes[i].Shape().TotalSize()
 		m.size[i] = (n + unit - 1) / unit * unit
+		vs = append(vs, i)
+		ivs = append(ivs, Interval{Start: i, End: m.last[i], Size: m.size[i]})
+		exact = append(exact, Interval{Start: i, End: m.last[i], Size: n})
 		m.stats.Values++
 		m.stats.Bytes += int64(n * elem)
 	}
-	order := append([]int(nil), vs...)
-	sort.SliceStable(order, func(a, b int) bool { return m.size[order[a]] > m.size[order[b]] })
-	var placed, conf []int
-	for _, v := range order {
-		conf = conf[:0]
-		for _, p := range placed {
-			if v <= m.last[p] && p <= m.last[v] {
-				conf = append(conf, p)
-			}
-		}
-		sort.Slice(conf, func(a, b int) bool { return m.off[conf[a]] < m.off[conf[b]] })
-		off := 0
-		for _, p := range conf {
-			if off+m.size[v] <= m.off[p] {
-				break
-			}
-			off = max(off, m.off[p]+m.size[p])
-		}
-		m.off[v] = off
-		m.need = max(m.need, off+m.size[v])
-		placed = append(placed, v)
+	off, total := Pack(ivs)
+	for j, i := range vs {
+		m.off[i] = off[j]
 	}
-	m.stats.ArenaBytes = int64(m.need * elem)
-	for t := range m.nodes {
-		var live int64
-		for _, v := range vs {
-			if v <= t && t <= m.last[v] {
-				live += int64(m.nodes[v].Shape().TotalSize() * elem)
-			}
-		}
-		m.stats.PeakLiveBytes = max(m.stats.PeakLiveBytes, live)
-	}
+	m.need = total
+	m.stats.ArenaBytes = int64(total * elem)
+	m.stats.PeakLiveBytes = int64(PeakLive(exact) * elem)
 }
 
 // Stats describes the plan.
