@@ -103,7 +103,8 @@ cuda:
 ## after another) against nn/ops; nn/cuda's graph executor runs the graphs
 ## nn/resnet builds (TSM-R18 small, a narrow TSM-R50 training step, the
 ## ResNet plugin's graph) on the emulator against gorgonia's tape machine;
-## nn/cuda depends on no model package. It cannot run a kernel on a GPU:
+## nn/cuda depends on no model package; the TSM and ResNet plugins' GPU
+## sessions (ZOO_CUDA_EMULATOR) train like their CPU ones. It cannot run a kernel on a GPU:
 ## real CUDA semantics (races between blocks, memory limits), cuBLAS itself,
 ## CUDA 13's headers and the speed stay unchecked until
 ## scripts/gpu-check.sh runs on one. Needs the CUDA packages of `make cuda`
@@ -113,6 +114,7 @@ cuda-check:
 	$(GO) vet -tags zoocuda $(CUDA_PKGS)
 	$(GO) build -tags zoocuda ./nn/... ./plugins/...
 	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/ ./nn/resnetgpu/
+	$(GO) test -tags zoocuda -count=1 -timeout 15m -run GPUSession ./plugins/tsm/ ./plugins/resnet/
 
 ## gotoolchain: .gotoolchain/ (trimmed Go + vendored modules, git-ignored)
 ## for scripts/gpu-check.sh on a device machine without Go or network
