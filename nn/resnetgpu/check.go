@@ -175,6 +175,11 @@ type BenchResult struct {
 	TrainMS    float64 `json:"train_step_ms"`
 	ClipsPerS  float64 `json:"train_clips_per_s"`
 	Iterations int     `json:"iterations"`
+	// PoolPeakMiB is the most device memory the executors' value pools
+	// (intermediate values, reused by liveness) held at once, eval and
+	// train graphs together; parameters, velocities and per-op state
+	// come on top.
+	PoolPeakMiB float64 `json:"value_pool_peak_mib"`
 }
 
 // Bench times TSM-R50 (224x224, 8 segments, 400 classes) eval forward and
@@ -221,6 +226,7 @@ func Bench(d *cuda.Device, batch, iters int) (BenchResult, error) {
 		return res, err
 	}
 	res.ClipsPerS = float64(batch) / (res.TrainMS / 1000)
+	res.PoolPeakMiB = float64(gpu.PeakElements()) * 4 / (1 << 20)
 	return res, nil
 }
 

@@ -62,7 +62,7 @@ func run(out, checks, batches string, iters int) error {
 			rep.Pass = false
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "tsm-r50 batch %d: forward %.1f ms, train step %.1f ms (%.1f clips/s)\n", n, r.ForwardMS, r.TrainMS, r.ClipsPerS)
+		fmt.Fprintf(os.Stderr, "tsm-r50 batch %d: forward %.1f ms, train step %.1f ms (%.1f clips/s), value pool peak %.0f MiB\n", n, r.ForwardMS, r.TrainMS, r.ClipsPerS, r.PoolPeakMiB)
 		rep.Bench = append(rep.Bench, r)
 	}
 	if out != "" {
