@@ -141,9 +141,9 @@ type step struct {
 }
 
 type sceState struct {
-	op                           *ops.SoftmaxCE
-	n, k                         int
-	probs, loss, grad, labels, l *Buf
+	op                        *ops.SoftmaxCE
+	n, k                      int
+	probs, loss, grad, labels *Buf
 }
 
 // Result is one run's output: the loss node's probabilities (N rows of K),
