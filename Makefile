@@ -82,32 +82,39 @@ RACE_PKGS ?= ./host/... ./registry/... ./sdk/... ./video/... ./weights/...
 test-race: deps
 	$(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 30m $(RACE_PKGS)
 
-## cuda: the GPU build (docs/gpu.md): bin/zoo-plugin-tsm and bin/zoo-gpucheck
-## with -tags zoocuda (not "cuda": that tag turns gorgonia itself into its
-## CUDA build, which needs cuDNN 8). Needs the CUDA headers and libcuda,
-## libcublas, libnvrtc (Debian: nvidia-cuda-dev from non-free), no nvcc.
+## cuda: the GPU build (docs/gpu.md): bin/zoo-plugin-tsm, bin/zoo-plugin-resnet
+## and bin/zoo-gpucheck with -tags zoocuda (not "cuda": that tag turns
+## gorgonia itself into its CUDA build, which needs cuDNN 8). Needs the CUDA
+## headers and libcuda, libcublas, libnvrtc (Debian: nvidia-cuda-dev from
+## non-free), no nvcc.
 CUDA_TAGS ?= zoocuda,openblas
 cuda:
 	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-plugin-tsm ./plugins/tsm/cmd/zoo-plugin-tsm
+	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-plugin-resnet ./plugins/resnet/cmd/zoo-plugin-resnet
 	$(GO) build -tags $(CUDA_TAGS) -o $(BIN)/zoo-gpucheck ./nn/cuda/cmd/zoo-gpucheck
 	@# zoo pins the plugins it was linked beside: re-link it with the GPU build's hash.
 	@$(MAKE) --no-print-directory link-zoo
 
 ## cuda-check: what of the GPU build a machine without a GPU can check:
 ## vet and build every zoocuda package (cgo against the CUDA headers, linked
-## against the libraries), then nn/cuda's tests: NVRTC compiles every kernel
-## for compute_70, sm_80 and sm_90 (NVRTC needs no GPU); the kernel twins
-## run on a CPU emulator of the kernels (the CUDA C compiled by cc, one
-## thread after another) against nn/ops; the GPU model runs on the host
-## backend and on the emulator against nn/resnet's graphs. It cannot run a
-## kernel on a GPU: real CUDA semantics (races between blocks, memory
-## limits), cuBLAS itself, CUDA 13's headers and the speed stay unchecked
-## until scripts/gpu-check.sh runs on one. Needs the CUDA packages of
-## `make cuda`; CI does not run it. About 3 minutes on 2 cores.
+## against the libraries), then the tests: NVRTC compiles every kernel for
+## compute_70, sm_80 and sm_90 (NVRTC needs no GPU); the kernel twins run
+## on a CPU emulator of the kernels (the CUDA C compiled by cc, one thread
+## after another) against nn/ops; nn/cuda's graph executor runs the graphs
+## nn/resnet builds (TSM-R18 small, a narrow TSM-R50 training step, the
+## ResNet plugin's graph) on the emulator against gorgonia's tape machine;
+## nn/cuda depends on no model package; the TSM and ResNet plugins' GPU
+## sessions (ZOO_CUDA_EMULATOR) train like their CPU ones. It cannot run a kernel on a GPU:
+## real CUDA semantics (races between blocks, memory limits), cuBLAS itself,
+## CUDA 13's headers and the speed stay unchecked until
+## scripts/gpu-check.sh runs on one. Needs the CUDA packages of `make cuda`
+## (docs/gpu.md); CI does not run it.
+CUDA_PKGS := ./nn/cuda/... ./nn/resnetgpu/ ./nn/resnet/ ./plugins/internal/classifier/ ./plugins/tsm/... ./plugins/resnet/...
 cuda-check:
-	$(GO) vet -tags zoocuda ./nn/cuda/... ./nn/resnet/
-	$(GO) build -tags zoocuda ./nn/... ./plugins/tsm/...
-	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/
+	$(GO) vet -tags zoocuda $(CUDA_PKGS)
+	$(GO) build -tags zoocuda ./nn/... ./plugins/...
+	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/ ./nn/resnetgpu/
+	$(GO) test -tags zoocuda -count=1 -timeout 15m -run GPUSession ./plugins/tsm/ ./plugins/resnet/
 
 ## gotoolchain: .gotoolchain/ (trimmed Go + vendored modules, git-ignored)
 ## for scripts/gpu-check.sh on a device machine without Go or network

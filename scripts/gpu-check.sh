@@ -8,9 +8,10 @@
 #      wheels PyTorch brings) and a C compiler for cgo;
 #   2. builds zoo-gpucheck and the nn/cuda test binary with -tags zoocuda;
 #   3. runs the kernel twin tests (every GPU kernel against nn/ops);
-#   4. compares the GPU model with the CPU build: eval logits and one
-#      training step's parameter update, small TSM and TSM-R50, fp32,
-#      relative error at most 1e-3;
+#   4. compares nn/cuda's graph executor running nn/resnet's graphs with the
+#      CPU build (the same graphs on gorgonia's tape machine): eval logits
+#      and one training step's parameter update, small TSM and TSM-R50,
+#      fp32, relative error at most 1e-3;
 #   5. times TSM-R50 forward and training step at batch 8 and 32 clips
 #      (x8 segments, 224x224), then PyTorch's equivalent (bench/torch_tsm.py)
 #      on the same GPU;

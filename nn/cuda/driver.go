@@ -263,10 +263,6 @@ func Compile(src, arch string) ([]byte, error) {
 type Buf struct {
 	ptr C.CUdeviceptr
 	n   int // elements of 4 bytes
-	// the host backend's storage (host.go): values, bytes, int32s
-	h  []float32
-	hb []byte
-	hi []int32
 }
 
 // Len returns the number of 4-byte elements.

@@ -24,6 +24,10 @@ func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) 
 	if !ok {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v: want [N, 3, %d, %d] with N >= 1", in.Shape, c.Height, c.Width)
 	}
+	r, err := s.runner()
+	if err != nil {
+		return sdk.Tensor{}, err
+	}
 	return classifier.InferBatches(ctx, in, int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, s.cfg.Model.NumClasses,
-		func(x []float32) (resnet.Result, error) { return s.model.Forward(resnet.Eval, x, nil) })
+		func(x []float32) (resnet.Result, error) { return r.Forward(resnet.Eval, x, nil) })
 }

@@ -22,13 +22,16 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning // unreadable images, drained into the Run stream
+	warnings []sdk.Warning        // unreadable images, drained into the Run stream
+	useGPU   bool                 // Device "gpu": batches run on the GPU (the CUDA build only)
+	gpu      classifier.GPURunner // the model's graphs on the GPU, made on first use
 }
 
 func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
 	if req.Device == "gpu" {
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition,
-			"zoo-plugin-resnet runs on the CPU only")
+		if err := classifier.CheckGPU("zoo-plugin-resnet"); err != nil {
+			return nil, sdk.OpenResult{}, err
+		}
 	}
 	if req.WorldSize > 1 {
 		// Data parallelism and shards are TSM's for now (docs/distributed.md):
@@ -43,7 +46,7 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	if err := cfg.validate(req.Mode); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}}
+	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}, useGPU: req.Device == "gpu"}
 	rc := cfg.Train.ReaderConfig
 	switch req.Mode {
 	case sdk.ModeTest:
@@ -100,10 +103,52 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
+	if err := s.syncFromGPU(true); err != nil {
+		return sdk.LoadResult{}, err
+	}
 	return classifier.LoadKind(s.model, dir, kind)
 }
 
-func (s *session) Save(_ context.Context, dir string) error { return classifier.Save(s.model, dir) }
+func (s *session) Save(_ context.Context, dir string) error {
+	if err := s.syncFromGPU(false); err != nil {
+		return err
+	}
+	return classifier.Save(s.model, dir)
+}
+
+// runner returns what runs this session's batches: the model on the CPU,
+// or its graphs on the GPU (made on first use, from the weights Load put
+// in the model).
+func (s *session) runner() (classifier.Runner, error) {
+	if !s.useGPU {
+		return s.model, nil
+	}
+	if s.gpu == nil {
+		g, err := classifier.NewGPURunner("zoo-plugin-resnet", s.model)
+		if err != nil {
+			return nil, err
+		}
+		s.gpu = g
+	}
+	return s.gpu, nil
+}
+
+// syncFromGPU copies the GPU's parameters and velocities back into the
+// model; with drop it also releases them (Load changes the model's
+// parameters, so the next Run puts them on the GPU again).
+func (s *session) syncFromGPU(drop bool) error {
+	if s.gpu == nil {
+		return nil
+	}
+	err := s.gpu.Download(s.model)
+	if drop {
+		if cerr := s.gpu.Close(); err == nil {
+			err = cerr
+		}
+		s.gpu = nil
+	}
+	return err
+}
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and
 // augmentation are functions of (seed, epoch, image), dropout of (seed,
@@ -112,7 +157,12 @@ func (*session) ResumesAtStep() {}
 
 var _ sdk.StepResumer = (*session)(nil)
 
-func (s *session) Close() error { return s.model.Close() }
+func (s *session) Close() error {
+	if s.gpu != nil {
+		s.gpu.Close()
+	}
+	return s.model.Close()
+}
 
 func (s *session) source(phase string) (source, error) {
 	if src, ok := s.sources[phase]; ok {
@@ -236,6 +286,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		start = max(req.StartStep, 0)
 	}
 	iter := start
+	r, err := s.runner()
+	if err != nil {
+		return err
+	}
 	for b, err := range src.epoch(ctx, req.Epoch, int(start)) {
 		if err != nil {
 			return err
@@ -252,8 +306,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		n := len(b.labels)
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter - start))
-			s.model.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
-			res, err := s.model.TrainStep(b.data, b.labels, lr)
+			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
+			res, err := r.TrainStep(b.data, b.labels, lr)
 			if err != nil {
 				return err
 			}
@@ -263,7 +317,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			iter++
 			continue
 		}
-		res, err := s.model.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, sample), nil)
+		res, err := r.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, sample), nil)
 		if err != nil {
 			return err
 		}

@@ -1,26 +1,9 @@
 package tsm
 
-import "github.com/zoo-ml/zoo/nn/resnet"
+import "github.com/zoo-ml/zoo/plugins/internal/classifier"
 
-// runner runs batches: *resnet.Model's graphs on the CPU or, in the CUDA
-// build (gpu_zoocuda.go) with Device "gpu", its twin on the GPU.
-type runner interface {
-	Forward(mode resnet.Mode, input []float32, labels []int) (resnet.Result, error)
-	TrainStep(input []float32, labels []int, lr float64) (resnet.Result, error)
-	// SeedDropout restarts the dropout masks: each train step seeds its
-	// own (classifier.StepSeed), so that resume is exact.
-	SeedDropout(seed int64)
-	Close() error
-}
-
-// gpuModel is a runner holding its own copy of the parameters, which
-// Download copies back into the resnet.Model (for Save and Load).
-type gpuModel interface {
-	runner
-	Download(m *resnet.Model) error
-}
-
-var _ runner = (*resnet.Model)(nil)
+// runner is classifier.Runner: the model's graphs on the CPU or the GPU.
+type runner = classifier.Runner
 
 // runner returns what runs this session's batches. The GPU twin is made
 // on first use, so that it starts from the weights Load put in the model.
@@ -29,7 +12,7 @@ func (s *session) runner() (runner, error) {
 		return s.model, nil
 	}
 	if s.gpu == nil {
-		g, err := newGPUModel(s.model)
+		g, err := classifier.NewGPURunner("zoo-plugin-tsm", s.model)
 		if err != nil {
 			return nil, err
 		}

@@ -29,10 +29,10 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
-	last     *position // the last train pass's, while it is inside its epoch (resume.go)
-	resumeAt *position // the resumed checkpoint's, until its pass starts
-	useGPU   bool      // Device "gpu": batches run on gpu (the CUDA build only)
-	gpu      gpuModel  // the model's GPU twin, made by runner on first use
+	last     *position            // the last train pass's, while it is inside its epoch (resume.go)
+	resumeAt *position            // the resumed checkpoint's, until its pass starts
+	useGPU   bool                 // Device "gpu": batches run on gpu (the CUDA build only)
+	gpu      classifier.GPURunner // the model's graphs on the GPU, made by runner on first use
 	comm     dist.Communicator
 	// shard and shards: this process's share of an evaluation list, the
 	// MPI rank's or --shard's (OpenRequest's Rank and WorldSize without MPI).
@@ -42,7 +42,7 @@ type session struct {
 
 func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
 	if req.Device == "gpu" {
-		if err := checkGPU(); err != nil {
+		if err := classifier.CheckGPU("zoo-plugin-tsm"); err != nil {
 			return nil, sdk.OpenResult{}, err
 		}
 	}

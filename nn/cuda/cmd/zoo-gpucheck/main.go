@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zoo-ml/zoo/nn/cuda"
+	"github.com/zoo-ml/zoo/nn/resnetgpu"
 )
 
 func main() {
@@ -33,15 +34,15 @@ func run(out, checks, batches string, iters int) error {
 		return fmt.Errorf("open GPU 0: %w", err)
 	}
 	defer d.Close()
-	rep := cuda.Report{Device: fmt.Sprintf("%s (sm_%d%d, %d MiB)", d.Name, d.Major, d.Minor, d.MemSize>>20), Pass: true}
+	rep := resnetgpu.Report{Device: fmt.Sprintf("%s (sm_%d%d, %d MiB)", d.Name, d.Major, d.Minor, d.MemSize>>20), Pass: true}
 	fmt.Fprintln(os.Stderr, "device:", rep.Device)
-	cfgs := cuda.CheckConfigs()
+	cfgs := resnetgpu.CheckConfigs()
 	for _, name := range fields(checks) {
 		cfg, ok := cfgs[name]
 		if !ok {
 			return fmt.Errorf("unknown configuration %q", name)
 		}
-		r, err := cuda.Check(d, name, cfg, os.Stderr)
+		r, err := resnetgpu.Check(d, name, cfg, os.Stderr)
 		if err != nil {
 			rep.Pass = false
 			r.Name, r.WorstParam = name, "error: "+err.Error()
@@ -55,13 +56,13 @@ func run(out, checks, batches string, iters int) error {
 		if err != nil {
 			return fmt.Errorf("batch %q: %w", b, err)
 		}
-		r, err := cuda.Bench(d, n, iters)
+		r, err := resnetgpu.Bench(d, n, iters)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench batch %d: %v\n", n, err)
 			rep.Pass = false
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "tsm-r50 batch %d: forward %.1f ms, train step %.1f ms (%.1f clips/s)\n", n, r.ForwardMS, r.TrainMS, r.ClipsPerS)
+		fmt.Fprintf(os.Stderr, "tsm-r50 batch %d: forward %.1f ms, train step %.1f ms (%.1f clips/s), value pool peak %.0f MiB\n", n, r.ForwardMS, r.TrainMS, r.ClipsPerS, r.PoolPeakMiB)
 		rep.Bench = append(rep.Bench, r)
 	}
 	if out != "" {

@@ -1,6 +1,6 @@
 //go:build zoocuda
 
-package cuda
+package resnetgpu
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/zoo-ml/zoo/nn/cuda"
 	"github.com/zoo-ml/zoo/nn/resnet"
 )
 
@@ -45,20 +46,23 @@ func CheckConfigs() map[string]resnet.Config {
 	}
 }
 
-// Check runs cfg's eval forward and one training step on the CPU and on
-// the GPU from the same parameters and data, and compares them.
-func Check(d *Device, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {
-	return check(d, name, cfg, log)
-}
-
-func check(d backend, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {
+// Check runs cfg's eval forward and one training step on the CPU (the
+// tape machine) and on the device (the graph executor), each on its own
+// resnet.Model made from cfg (the same parameters and dropout masks), on
+// the same data, and compares them.
+func Check(d *cuda.Device, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {
 	res := CheckResult{Name: name}
 	cpu, err := resnet.New(cfg)
 	if err != nil {
 		return res, err
 	}
 	defer cpu.Close()
-	gpu, err := newModel(d, cpu)
+	twin, err := resnet.New(cfg)
+	if err != nil {
+		return res, err
+	}
+	defer twin.Close()
+	gpu, err := New(d, twin)
 	if err != nil {
 		return res, err
 	}
@@ -94,10 +98,7 @@ func check(d backend, name string, cfg resnet.Config, log io.Writer) (CheckResul
 	if _, err := gpu.Forward(resnet.Eval, input, nil); err != nil {
 		return res, fmt.Errorf("gpu eval: %w", err)
 	}
-	gl, err := gpu.Logits()
-	if err != nil {
-		return res, err
-	}
+	gl := gpu.Logits()
 	gt, err := gpu.TrainStep(input, labels, lr)
 	if err != nil {
 		return res, fmt.Errorf("gpu train step: %w", err)
@@ -107,11 +108,12 @@ func check(d backend, name string, cfg resnet.Config, log io.Writer) (CheckResul
 	k := cfg.NumClasses
 	res.LogitsErr = logitsErr(gl, ce.Probs, k)
 	res.LossErr = math.Abs(gt.Loss-ct.Loss) / max(math.Abs(ct.Loss), 1e-12)
+	if err := gpu.Download(twin); err != nil {
+		return res, err
+	}
 	for _, p := range cpu.Params() {
-		g, err := gpu.Param(p.Name)
-		if err != nil {
-			return res, err
-		}
+		tp, _ := twin.Param(p.Name)
+		g := tp.Value.Float32s()
 		var num, den float64
 		for i, b := range before[p.Name] {
 			dc := float64(p.Value.Float32s()[i]) - float64(b)
@@ -173,11 +175,16 @@ type BenchResult struct {
 	TrainMS    float64 `json:"train_step_ms"`
 	ClipsPerS  float64 `json:"train_clips_per_s"`
 	Iterations int     `json:"iterations"`
+	// PoolPeakMiB is the most device memory the executors' value pools
+	// (intermediate values, reused by liveness) held at once, eval and
+	// train graphs together; parameters, velocities and per-op state
+	// come on top.
+	PoolPeakMiB float64 `json:"value_pool_peak_mib"`
 }
 
 // Bench times TSM-R50 (224x224, 8 segments, 400 classes) eval forward and
 // training step at the given batch size, after warm-up.
-func Bench(d *Device, batch, iters int) (BenchResult, error) {
+func Bench(d *cuda.Device, batch, iters int) (BenchResult, error) {
 	cfg := resnet.Config{Depth: 50, NumClasses: 400, SegNum: 8, TemporalShift: true, BatchSize: batch, Height: 224, Width: 224}
 	cpu, err := resnet.New(cfg)
 	if err != nil {
@@ -219,6 +226,7 @@ func Bench(d *Device, batch, iters int) (BenchResult, error) {
 		return res, err
 	}
 	res.ClipsPerS = float64(batch) / (res.TrainMS / 1000)
+	res.PoolPeakMiB = float64(gpu.PeakElements()) * 4 / (1 << 20)
 	return res, nil
 }
 

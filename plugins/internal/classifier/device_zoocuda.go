@@ -1,6 +1,6 @@
 //go:build zoocuda
 
-package tsm
+package classifier
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/zoo-ml/zoo/nn/cuda"
 	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/nn/resnetgpu"
 	"github.com/zoo-ml/zoo/sdk"
 )
 
@@ -22,28 +23,34 @@ var (
 // which is how the GPU path is tested without a GPU (slow: tests only).
 func openDevice() (*cuda.Device, error) {
 	if dir := os.Getenv("ZOO_CUDA_EMULATOR"); dir != "" {
-		return cuda.OpenEmulator(dir)
+		d, err := cuda.OpenEmulator(dir)
+		if err == nil {
+			d.SetEmulatorBlock(4)
+		}
+		return d, err
 	}
 	devOnce.Do(func() { dev, devErr = cuda.Open(0) })
 	return dev, devErr
 }
 
-func checkGPU() error {
+// CheckGPU answers Device "gpu" at Open: an error unless a GPU is usable.
+func CheckGPU(plugin string) error {
 	if _, err := openDevice(); err != nil {
 		return sdk.Errorf(sdk.CodeFailedPrecondition,
-			"this is the CUDA build of zoo-plugin-tsm (`make cuda`) but no GPU is usable: %v", err)
+			"this is the CUDA build of %s (`make cuda`) but no GPU is usable: %v", plugin, err)
 	}
 	return nil
 }
 
-func newGPUModel(m *resnet.Model) (gpuModel, error) {
+// NewGPURunner runs m's graphs on the GPU, from the weights m holds now.
+func NewGPURunner(plugin string, m *resnet.Model) (GPURunner, error) {
 	d, err := openDevice()
 	if err != nil {
-		return nil, sdk.Errorf(sdk.CodeFailedPrecondition, "open the GPU: %v", err)
+		return nil, sdk.Errorf(sdk.CodeFailedPrecondition, "%s: open the GPU: %v", plugin, err)
 	}
-	g, err := cuda.New(d, m)
+	g, err := resnetgpu.New(d, m)
 	if err != nil {
-		return nil, sdk.Errorf(sdk.CodeFailedPrecondition, "put the model on the GPU: %v", err)
+		return nil, sdk.Errorf(sdk.CodeFailedPrecondition, "%s: put the model on the GPU: %v", plugin, err)
 	}
 	return g, nil
 }
