@@ -187,3 +187,10 @@ func TestServeGRPC(t *testing.T) {
 		t.Errorf("no request log line for gRPC calls:\n%s", s.stderr())
 	}
 }
+
+// TestServeGRPCUsage: bad --grpc-addr and --decoders values are one-line
+// usage errors before anything starts.
+func TestServeGRPCUsage(t *testing.T) {
+	oneLineError(t, zoo(t, nil, "serve", "TSM", "--grpc-addr", "8081"), 2, `--grpc-addr "8081"`)
+	oneLineError(t, zoo(t, nil, "serve", "TSM", "--decoders", "0"), 2, "--decoders 0")
+}

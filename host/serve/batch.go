@@ -28,8 +28,11 @@ type job struct {
 	// (a decoded upload's num_clips x num_crops); 1 for a plain tensor.
 	views int
 	in    []float32 // tensor: clips x views rows of the model's Input shape
-	file  string    // video: the upload, staged outside VideoDir
-	done  chan answer
+	// decoded: an upload the plugin decoded, counted in w.decoding until
+	// it is queued.
+	decoded bool
+	file    string // video: the upload, staged outside VideoDir
+	done    chan answer
 }
 
 // answer is a job's result: the probabilities of its clips, row after row.
@@ -67,6 +70,7 @@ type worker struct {
 	sess     Session
 	decoders chan struct{} // a token per decode in flight
 	noDecode atomic.Bool   // the plugin has no Decode: uploads go to infer passes
+	decoding atomic.Int32  // uploads decoding, not yet queued
 	labels   atomic.Pointer[[]string]
 	stage    string // uploads are written here, then moved into VideoDir
 	seq      atomic.Int64
@@ -99,13 +103,21 @@ func (w *worker) setLabels(l []string) {
 
 func (w *worker) names() []string { return *w.labels.Load() }
 
-// submit queues a job and waits for its answer or its deadline.
+// submit queues a job and waits for its answer or its deadline. A job
+// that counted in w.decoding leaves the count once queued (not before:
+// the worker must not close a batch between the two).
 func (w *worker) submit(j *job) answer {
 	j.done = make(chan answer, 1)
 	j.views = max(j.views, 1)
 	select {
 	case w.queue <- j:
+		if j.decoded {
+			w.decoding.Add(-1)
+		}
 	default:
+		if j.decoded {
+			w.decoding.Add(-1)
+		}
 		return answer{err: errorf(http.StatusServiceUnavailable, "model %s: %d requests already queued; retry later", w.Name, cap(w.queue))}
 	}
 	w.met.queue.WithLabelValues(w.Name).Set(float64(len(w.queue)))
@@ -156,6 +168,13 @@ func (w *worker) loop() {
 				}
 				batch, clips = append(batch, j), clips+j.clips
 			case <-timer.C:
+				if w.decoding.Load() > 0 && !first.video {
+					// Uploads still decoding would join this batch had
+					// they arrived with it, as an infer pass's would:
+					// wait for them rather than run a padded batch.
+					timer.Reset(w.opts.Window)
+					continue
+				}
 				break collect
 			}
 		}

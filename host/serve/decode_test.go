@@ -69,3 +69,26 @@ func TestDecodeOverlapsInfer(t *testing.T) {
 		t.Errorf("bad upload: %d %s, want 400 naming the upload", code, b)
 	}
 }
+
+// TestBatchWaitsForDecodes: a batch that is not full waits for uploads
+// still decoding (as an infer pass would have read them together) rather
+// than running padded, window or not.
+func TestBatchWaitsForDecodes(t *testing.T) {
+	hs, _, cur, _ := newTestServerWith(t, Options{Window: time.Millisecond, Timeout: time.Minute, Decoders: 2}, true)
+	f := cur.Load()
+	f.together = 2
+	var wg sync.WaitGroup
+	for _, body := range []string{"ok", "slow"} {
+		wg.Go(func() {
+			if code, b := post(t, hs.URL+"/v2/models/M/classify", "video/mp4", []byte(body)); code != 200 {
+				t.Errorf("classify %s: %d %s", body, code, b)
+			}
+		})
+	}
+	wg.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 1 || f.batches[0] != 4 {
+		t.Errorf("Infer batches of %v rows, want one of 4 (two uploads of two views)", f.batches)
+	}
+}

@@ -34,6 +34,10 @@ type fake struct {
 	// [2, 3, 1, 1], 0.1 and 0.3 everywhere); else it answers Unimplemented.
 	decodes bool
 	decoded atomic.Int32
+	// together: each Decode waits until this many have started; a "slow"
+	// upload then takes 200ms more.
+	together int32
+	entered  atomic.Int32
 }
 
 func (f *fake) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
@@ -41,6 +45,14 @@ func (f *fake) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
 		return sdk.Decoded{}, sdk.ErrUnimplemented
 	}
 	b, err := os.ReadFile(path)
+	if f.entered.Add(1); f.together > 0 {
+		for end := time.Now().Add(time.Minute); f.entered.Load() < f.together && time.Now().Before(end); time.Sleep(time.Millisecond) {
+		}
+	}
+	if string(b) == "slow" {
+		time.Sleep(200 * time.Millisecond)
+		b = []byte("ok")
+	}
 	if err != nil || string(b) != "ok" {
 		return sdk.Decoded{}, sdk.Errorf(sdk.CodeInvalidArgument, "decode %s: invalid data", path)
 	}

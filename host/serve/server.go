@@ -479,13 +479,17 @@ func (s *Server) classify(rw http.ResponseWriter, r *http.Request) error {
 	}
 	defer os.Remove(file) // still staged when the request gave up first
 	j := &job{ctx: r.Context(), video: true, clips: 1, file: file}
+	m.decoding.Add(1)
 	d, decoded, err := m.decode(r.Context(), file)
 	if err != nil {
+		m.decoding.Add(-1)
 		return err
 	}
 	if decoded {
 		os.Remove(file)
-		j = &job{ctx: r.Context(), clips: 1, views: int(d.Input.Shape[0]), in: d.Input.Data}
+		j = &job{ctx: r.Context(), clips: 1, views: int(d.Input.Shape[0]), in: d.Input.Data, decoded: true}
+	} else {
+		m.decoding.Add(-1) // an infer pass reads it: queued at once
 	}
 	a := m.submit(j)
 	if a.err != nil {
