@@ -192,5 +192,5 @@ func TestServeGRPC(t *testing.T) {
 // usage errors before anything starts.
 func TestServeGRPCUsage(t *testing.T) {
 	oneLineError(t, zoo(t, nil, "serve", "TSM", "--grpc-addr", "8081"), 2, `--grpc-addr "8081"`)
-	oneLineError(t, zoo(t, nil, "serve", "TSM", "--decoders", "0"), 2, "--decoders 0")
+	oneLineError(t, zoo(t, nil, "serve", "TSM", "--decoders", "-1"), 2, "--decoders -1")
 }

@@ -83,6 +83,7 @@ func newWorker(m Model, sess Session, labels []string, opts Options, log hclog.L
 	w := &worker{Model: m, opts: opts, log: log.Named(m.Name), met: met, queue: make(chan *job, opts.Queue),
 		sess: sess, decoders: make(chan struct{}, max(opts.Decoders, 1)), stop: make(chan struct{}), done: make(chan struct{})}
 	w.setLabels(labels)
+	w.noDecode.Store(opts.NoDecode)
 	if m.VideoDir != "" {
 		w.stage = filepath.Join(filepath.Dir(m.VideoDir), "incoming")
 		if err := os.MkdirAll(w.stage, 0o700); err != nil {
@@ -168,10 +169,12 @@ func (w *worker) loop() {
 				}
 				batch, clips = append(batch, j), clips+j.clips
 			case <-timer.C:
-				if w.decoding.Load() > 0 && !first.video {
+				if len(w.queue) > 0 || w.decoding.Load() > 0 && !first.video {
 					// Uploads still decoding would join this batch had
 					// they arrived with it, as an infer pass's would:
-					// wait for them rather than run a padded batch.
+					// wait for them rather than run a padded batch. (A
+					// job queued as the timer fired is taken too: an
+					// upload leaves the decoding count once queued.)
 					timer.Reset(w.opts.Window)
 					continue
 				}

@@ -92,3 +92,15 @@ func TestBatchWaitsForDecodes(t *testing.T) {
 		t.Errorf("Infer batches of %v rows, want one of 4 (two uploads of two views)", f.batches)
 	}
 }
+
+// TestNoDecode: Options.NoDecode (--decoders 0) sends uploads to an infer
+// pass even when the plugin has Decode.
+func TestNoDecode(t *testing.T) {
+	hs, _, cur, _ := newTestServerWith(t, Options{Window: time.Millisecond, Timeout: time.Minute, NoDecode: true}, true)
+	if code, b := post(t, hs.URL+"/v2/models/M/classify?topk=1", "video/mp4", []byte("ok")); code != 200 || !strings.Contains(b, `"scores":[0.75]`) {
+		t.Errorf("classify: %d %s, want the infer pass's answer", code, b)
+	}
+	if n := cur.Load().decoded.Load(); n != 0 {
+		t.Errorf("%d uploads decoded, want 0", n)
+	}
+}

@@ -57,6 +57,9 @@ type Options struct {
 	// Decoders bounds the uploads one model decodes at once, while its
 	// worker runs the batch before them.
 	Decoders int
+	// NoDecode sends uploads to infer passes even when the plugin has
+	// Decode (the path of older plugins; for comparisons).
+	NoDecode bool
 }
 
 // Defaults for Options' zero fields.

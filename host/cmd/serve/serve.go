@@ -113,7 +113,7 @@ See docs/serve.md.`,
 	fl.DurationVar(&opts.Timeout, "timeout", serve.DefaultTimeout, "per-request deadline, queueing included (504 past it)")
 	fl.DurationVar(&opts.Drain, "drain", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	fl.StringVar(&opts.GRPCAddr, "grpc-addr", "", "HOST:PORT to answer the same protocol over gRPC (inference.GRPCInferenceService) on; off unless given")
-	fl.IntVar(&opts.Decoders, "decoders", serve.DefaultDecoders, "uploads decoded at once per model, while the previous batch runs (one per core by default)")
+	fl.IntVar(&opts.Decoders, "decoders", serve.DefaultDecoders, "uploads decoded at once per model, while the previous batch runs; 0: none, uploads are read by infer passes (the path of plugins without Decode)")
 	return cmd
 }
 
@@ -140,8 +140,8 @@ func (o *Options) validate(cmd *cobra.Command) error {
 			return cmdutil.FlagErrorf("--%s %v: must be positive", d.flag, d.v)
 		}
 	}
-	if o.Decoders < 1 {
-		return cmdutil.FlagErrorf("--decoders %d: must be at least 1", o.Decoders)
+	if o.Decoders < 0 {
+		return cmdutil.FlagErrorf("--decoders %d: must be 0 (off) or more", o.Decoders)
 	}
 	if o.MaxBody < 1 {
 		return cmdutil.FlagErrorf("--max-body %d: must be at least 1 byte", o.MaxBody)
@@ -203,7 +203,7 @@ func serveRun(ctx context.Context, o *Options) error {
 	// requests in flight, and Close stops them.
 	pctx := context.WithoutCancel(ctx)
 	reqLog := hclog.New(&hclog.LoggerOptions{Name: "zoo.serve", Level: hclog.Info, Output: f.IO.ErrOut, JSONFormat: true})
-	srv := serve.New(serve.Options{Window: o.Window, MaxBody: o.MaxBody, Timeout: o.Timeout, Decoders: o.Decoders, Version: o.Version}, reqLog)
+	srv := serve.New(serve.Options{Window: o.Window, MaxBody: o.MaxBody, Timeout: o.Timeout, Decoders: o.Decoders, NoDecode: o.Decoders == 0, Version: o.Version}, reqLog)
 	defer srv.Close()
 	var models []*registry.Model
 	defer func() {
