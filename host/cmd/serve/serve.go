@@ -64,7 +64,8 @@ HTTP requests on the Open Inference Protocol v2 (KServe, Triton):
   GET  /v2/health/live, /v2/health/ready, /v2/models/MODEL, /v2/models/MODEL/ready
   POST /v2/models/MODEL/infer      v2 JSON tensors: input "clip" FP32 [N, seg_num, 3, H, W]
                                    (an image model, ResNet: [N, 3, H, W])
-  POST /v2/models/MODEL/classify   a video file's bytes (Content-Type video/*), ?topk=K
+  POST /v2/models/MODEL/classify   a video file's bytes (Content-Type video/*), ?topk=K,
+                                   &frames=1 adds the frames the model saw (PNGs)
   GET  /metrics                    Prometheus text format
   GET  /                           a demo page
 
