@@ -53,7 +53,7 @@ $(BIN)/zoo-bench: $(GOFILES) go.mod go.sum
 bench-go:
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 3x ./...
 
-## proto: regenerate sdk/internal/pb from sdk/proto (protoc from Debian's protobuf-compiler)
+## proto: regenerate sdk/internal/pb from sdk/proto and host/serve/inferencepb from host/serve/proto (protoc from Debian's protobuf-compiler)
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
@@ -61,6 +61,10 @@ proto:
 		--go_out=sdk/internal/pb --go_opt=paths=source_relative \
 		--go-grpc_out=sdk/internal/pb --go-grpc_opt=paths=source_relative \
 		sdk/proto/zoo_plugin_v1.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I host/serve/proto \
+		--go_out=host/serve/inferencepb --go_opt=paths=source_relative \
+		--go-grpc_out=host/serve/inferencepb --go-grpc_opt=paths=source_relative \
+		host/serve/proto/grpc_predict_v2.proto
 
 ## proto-python: regenerate the Python plugin example's messages (Debian's protoc)
 proto-python:

@@ -351,6 +351,25 @@ func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 	return out, nil
 }
 
+// Decode reads a file with the session's infer reader, without running the
+// model; ErrUnimplemented if the plugin cannot (a plugin older than
+// minor 4). It may be called while another call of the session runs.
+func (s *RemoteSession) Decode(ctx context.Context, path string) (Decoded, error) {
+	// Concurrent with Infer, so the call named in an error may be either.
+	defer s.c.enter("Decode")()
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	defer cancel()
+	resp, err := s.c.rpc.Decode(cctx, &pb.DecodeRequest{Session: s.id, Path: path})
+	if err != nil {
+		return Decoded{}, s.c.timedOut(ctx, cctx, "Decode", err)
+	}
+	d := Decoded{Input: tensorFromProto(resp.GetInput()), Frames: resp.GetFrames(), Mean: resp.GetMean(), Std: resp.GetStd()}
+	if err := d.Input.Validate(); err != nil || len(d.Input.Shape) < 2 {
+		return Decoded{}, fmt.Errorf("plugin %s decoded %s into a malformed tensor %v: %v", s.c.name, path, d.Input.Shape, err)
+	}
+	return d, nil
+}
+
 // Save asks the plugin to write its state into dir. It waits for a Run the
 // host cancelled to reach its step boundary (the sdk's server serialises a
 // session's calls).

@@ -14,9 +14,10 @@ const (
 	// and OpenResponse.labels; 2 added WeightSet.tensors, RunRequest.start_step
 	// and SaveResponse's train position (exact resume); 3 added
 	// OpenResponse.epochs (the host no longer reads TRAIN.epoch, nor sends
-	// use_gpu as config: the device travels only as OpenRequest.device).
-	// See docs/plugins.md for the rule.
-	ProtocolMinor = 3
+	// use_gpu as config: the device travels only as OpenRequest.device); 4
+	// added the optional Decode call (a file through the infer reader, the
+	// frames it sampled). See docs/plugins.md for the rule.
+	ProtocolMinor = 4
 
 	// MaxMessageBytes bounds one gRPC message each way. gRPC's default 4 MB
 	// is smaller than a single 8x3x224x224 float32 clip (4.8 MB); 256 MiB
@@ -46,6 +47,7 @@ var minorFeatures = []struct {
 	{2, "weight sets checked by dtype and shape (WeightSet.tensors)"},
 	{2, "resuming an interrupted epoch at its exact step (RunRequest.start_step, SaveResponse's train position)"},
 	{3, "an epoch count from the plugin (OpenResponse.epochs)"},
+	{4, "decoding a file without running the model (Decode), for `zoo serve`"},
 }
 
 // FeaturesAfter lists the protocol features a plugin reporting minor lacks:

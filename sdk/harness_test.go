@@ -124,4 +124,14 @@ func (s *harnessSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 	return Tensor{Shape: []int64{1, 2}, Data: []float32{in.Data[0], 1 - in.Data[0]}}, nil
 }
 
+func (s *harnessSession) Decode(ctx context.Context, path string) (Decoded, error) {
+	if err := s.p.act(ctx, "Decode"); err != nil {
+		return Decoded{}, err
+	}
+	if path != "/uploads/1.mp4" {
+		return Decoded{}, Errorf(CodeInvalidArgument, "got path %q", path)
+	}
+	return Decoded{Input: Tensor{Shape: []int64{1, 2}, Data: []float32{0.5, -0.5}}, Frames: []int64{3, 9}, Mean: []float32{0.4, 0.5, 0.6}, Std: []float32{0.2, 0.2, 0.2}}, nil
+}
+
 func (s *harnessSession) Close() error { return s.p.act(context.Background(), "Close") }

@@ -20,7 +20,7 @@ func call(t *testing.T, c *Client, rpc string) error {
 	switch rpc {
 	case "Describe":
 		minor, models, err := c.Describe(ctx)
-		if err == nil && (minor != 3 || len(models) != 1 || models[0].Name != "H" || models[0].Config[0].Default != 3.0) {
+		if err == nil && (minor != ProtocolMinor || len(models) != 1 || models[0].Name != "H" || models[0].Config[0].Default != 3.0) {
 			t.Errorf("Describe = %d, %+v", minor, models)
 		}
 		return err
@@ -54,6 +54,13 @@ func call(t *testing.T, c *Client, rpc string) error {
 			t.Errorf("Infer = %+v", out)
 		}
 		return err
+	case "Decode":
+		d, err := sess.Decode(ctx, "/uploads/1.mp4")
+		want := Decoded{Input: Tensor{Shape: []int64{1, 2}, Data: []float32{0.5, -0.5}}, Frames: []int64{3, 9}, Mean: []float32{0.4, 0.5, 0.6}, Std: []float32{0.2, 0.2, 0.2}}
+		if err == nil && !reflect.DeepEqual(d, want) {
+			t.Errorf("Decode = %+v, want %+v", d, want)
+		}
+		return err
 	case "Save":
 		return sess.Save(ctx, t.TempDir())
 	case "SaveState":
@@ -82,7 +89,7 @@ func call(t *testing.T, c *Client, rpc string) error {
 func TestProtocol(t *testing.T) {
 	// SaveState is Save with the plugin's train position (what the driver
 	// calls); both must keep the call's deadline.
-	rpcs := []string{"Describe", "Open", "Run", "Infer", "Save", "SaveState", "Load", "Close"}
+	rpcs := []string{"Describe", "Open", "Run", "Infer", "Decode", "Save", "SaveState", "Load", "Close"}
 	outcomes := []struct {
 		name  string
 		err   error
@@ -218,5 +225,34 @@ func TestProtocolRequests(t *testing.T) {
 	if _, err := sess.Infer(ctx, Tensor{Shape: []int64{1}, Data: []float32{1}}); err != ErrUnimplemented {
 		t.Errorf("Infer of a session without it: %v, want ErrUnimplemented", err)
 	}
+	if _, err := sess.Decode(ctx, "/uploads/1.mp4"); err != ErrUnimplemented {
+		t.Errorf("Decode of a session without it: %v, want ErrUnimplemented", err)
+	}
 
+}
+
+// TestDecodeWhileBusy: Decode does not wait for the session's turn, so the
+// host can decode uploads while the session runs (here a pass that holds
+// the turn until it is cancelled).
+func TestDecodeWhileBusy(t *testing.T) {
+	p := &harnessProvider{fail: map[string]error{"Run": errHang}, release: make(chan struct{})}
+	c := inProcess(t, p, ProtocolMinor, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess, _, err := c.Open(ctx, OpenRequest{Model: "H", Mode: ModeInfer, Config: Config{}, WorldSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range sess.Run(ctx, RunRequest{Phase: PhaseInfer}) {
+		if err != nil || e.Start == nil {
+			t.Fatalf("Run: %+v, %v; want Start first", e, err)
+		}
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		d, err := sess.Decode(dctx, "/uploads/1.mp4")
+		dcancel()
+		if err != nil || len(d.Frames) != 2 {
+			t.Errorf("Decode during a pass: %+v, %v", d, err)
+		}
+		break // ends the pass
+	}
 }

@@ -235,6 +235,27 @@ func (s *server) Infer(ctx context.Context, req *pb.InferRequest) (resp *pb.Infe
 	return &pb.InferResponse{Output: tensorToProto(out)}, nil
 }
 
+// Decode does not take the session's turn: the host decodes the next
+// uploads while Infer runs, which is the point of the call (FileDecoder).
+func (s *server) Decode(ctx context.Context, req *pb.DecodeRequest) (resp *pb.DecodeResponse, err error) {
+	defer guard(&err)
+	s.mu.Lock()
+	sv, ok := s.sessions[req.GetSession()]
+	s.mu.Unlock()
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no session %q", req.GetSession())
+	}
+	dec, ok := sv.Session.(FileDecoder)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this model does not decode files for the host")
+	}
+	d, err := dec.Decode(ctx, req.GetPath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DecodeResponse{Input: tensorToProto(d.Input), Frames: d.Frames, Mean: d.Mean, Std: d.Std}, nil
+}
+
 func (s *server) Save(ctx context.Context, req *pb.SaveRequest) (resp *pb.SaveResponse, err error) {
 	defer guard(&err)
 	sess, done, err := s.session(ctx, req.GetSession())

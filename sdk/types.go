@@ -227,3 +227,28 @@ type Session interface {
 type Inferer interface {
 	Infer(ctx context.Context, in Tensor) (Tensor, error)
 }
+
+// Decoded is one file as a session's infer reader reads it (protocol
+// minor 4): the model's input, not yet run.
+type Decoded struct {
+	// Input is [views, ...one clip's Infer input]: the file's views
+	// (num_clips x num_crops; 1 for one centre crop). The host runs them
+	// through Infer and averages the views' probabilities.
+	Input Tensor
+	// Frames are the indices of the frames the reader sampled (0-based,
+	// in decode order), segment after segment, clip after clip.
+	Frames []int64
+	// Mean and Std are the normalisation Input went through, per RGB
+	// channel: value = (pixel/255 - Mean) / Std.
+	Mean, Std []float32
+}
+
+// FileDecoder is an optional capability of a Session that also implements
+// Inferer: read a file with the session's infer reader without running
+// the model, so that the host decodes uploads while Infer runs. The sdk
+// calls Decode without waiting for the session's other calls, so it may
+// run concurrently with Infer, Run and other Decodes: it must only read
+// state that Open set.
+type FileDecoder interface {
+	Decode(ctx context.Context, path string) (Decoded, error)
+}

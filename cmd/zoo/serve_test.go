@@ -526,6 +526,25 @@ func TestServeDemoPage(t *testing.T) {
 	if !strings.Contains(dom, "<option>TSM</option>") {
 		t.Errorf("the page did not list the models:\n%s", dom)
 	}
+	// The frames the model saw, with their indices: those the classify
+	// endpoint answers for the same video.
+	var ref struct {
+		Frames []struct {
+			Index int64 `json:"index"`
+		} `json:"frames"`
+	}
+	if code, b := s.call("POST", "/v2/models/TSM/classify?frames=1", "video/mp4", mustRead(t, filepath.Join(videos, "test.mp4"))); code != 200 || json.Unmarshal(b, &ref) != nil || len(ref.Frames) != 8 {
+		t.Fatalf("classify?frames=1: %d %s, want 8 frames", code, b)
+	}
+	frames := regexp.MustCompile(`<figure class="frame"><img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="frame (\d+)"><figcaption>frame (\d+)</figcaption></figure>`).FindAllStringSubmatch(dom, -1)
+	if len(frames) != len(ref.Frames) {
+		t.Errorf("%d frames on the page, want %d:\n%s", len(frames), len(ref.Frames), dom)
+	}
+	for i, f := range frames {
+		if i < len(ref.Frames) && (f[1] != strconv.FormatInt(ref.Frames[i].Index, 10) || f[2] != f[1]) {
+			t.Errorf("frame %d: index %s (caption %s), classify says %d", i, f[1], f[2], ref.Frames[i].Index)
+		}
+	}
 	bars := regexp.MustCompile(`<span class="name">([^<]*)</span><span class="fill"[^>]*></span><span class="score">([^<]*)</span>`).FindAllStringSubmatch(dom, -1)
 	if len(bars) != len(want.Names) {
 		t.Fatalf("%d bars, want %d (zoo run infer: %v):\n%s", len(bars), len(want.Names), want.Names, dom)
@@ -564,6 +583,65 @@ func TestServeDemoPage(t *testing.T) {
 	}
 	if lo := width * 10; float64(blue) < lo {
 		t.Errorf("screenshot: %d bar pixels, want at least %.0f (bars of %.0f px in all)", blue, lo, width)
+	}
+	checkFrameBoxes(t, img, len(frames))
+}
+
+// checkFrameBoxes finds the demo page's frames in a screenshot by their
+// magenta borders (#ff00ff): n boxes, each with a picture inside (not
+// blank: most of it differs from the page's white).
+func checkFrameBoxes(t *testing.T, img image.Image, n int) {
+	t.Helper()
+	b := img.Bounds()
+	magenta := func(x, y int) bool {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return near8(r, 0xff) && near8(g, 0) && near8(bl, 0xff)
+	}
+	seen := map[image.Point]bool{}
+	var boxes []image.Rectangle
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if seen[image.Pt(x, y)] || !magenta(x, y) {
+				continue
+			}
+			// The border's connected pixels and their bounding box.
+			box := image.Rect(x, y, x+1, y+1)
+			stack := []image.Point{{x, y}}
+			seen[image.Pt(x, y)] = true
+			for len(stack) > 0 {
+				p := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				box = box.Union(image.Rect(p.X, p.Y, p.X+1, p.Y+1))
+				for _, d := range []image.Point{{1, 0}, {-1, 0}, {0, 1}, {0, -1}} {
+					q := p.Add(d)
+					if q.In(b) && !seen[q] && magenta(q.X, q.Y) {
+						seen[q] = true
+						stack = append(stack, q)
+					}
+				}
+			}
+			if box.Dx() > 20 && box.Dy() > 20 {
+				boxes = append(boxes, box)
+			}
+		}
+	}
+	if len(boxes) != n {
+		t.Fatalf("screenshot: %d framed pictures, want %d (the sampled frames)", len(boxes), n)
+	}
+	for i, box := range boxes {
+		in := box.Inset(4)
+		filled := 0
+		for y := in.Min.Y; y < in.Max.Y; y++ {
+			for x := in.Min.X; x < in.Max.X; x++ {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				if !(near8(r, 0xff) && near8(g, 0xff) && near8(bl, 0xff)) {
+					filled++
+				}
+			}
+		}
+		if area := in.Dx() * in.Dy(); filled < area/2 {
+			t.Errorf("screenshot: frame %d at %v is blank (%d of %d pixels not white)", i, box, filled, area)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +17,22 @@ import (
 	"github.com/zoo-ml/zoo/sdk"
 )
 
-// A job is one request's work, waiting in a model's queue.
+// A job is one request's work, waiting in a model's queue: a tensor (the
+// infer endpoint's, or an upload the plugin has decoded) or, from a plugin
+// without Decode, an upload its infer pass reads.
 type job struct {
 	ctx   context.Context
-	video bool
-	clips int
-	in    []float32 // tensor: clips of the model's Input shape
-	file  string    // video: the upload, staged outside VideoDir
-	done  chan answer
+	video bool // an upload for an infer pass (a plugin without Decode)
+	clips int  // clips (videos) answered, what a batch counts
+	// views is the rows of in per clip, whose probabilities are averaged
+	// (a decoded upload's num_clips x num_crops); 1 for a plain tensor.
+	views int
+	in    []float32 // tensor: clips x views rows of the model's Input shape
+	// decoded: an upload the plugin decoded, counted in w.decoding until
+	// it is queued.
+	decoded bool
+	file    string // video: the upload, staged outside VideoDir
+	done    chan answer
 }
 
 // answer is a job's result: the probabilities of its clips, row after row.
@@ -50,24 +59,31 @@ func errorf(code int, format string, a ...any) error {
 // batch), and it restarts the plugin when it dies.
 type worker struct {
 	Model
-	opts   Options
-	log    hclog.Logger
-	met    *metrics
-	queue  chan *job
-	ready  atomic.Bool
-	sess   Session
-	labels atomic.Pointer[[]string]
-	stage  string // uploads are written here, then moved into VideoDir
-	seq    atomic.Int64
-	stop   chan struct{}
-	done   chan struct{}
+	opts  Options
+	log   hclog.Logger
+	met   *metrics
+	queue chan *job
+	ready atomic.Bool
+	// sess is written by the worker's goroutine (restart) under mu and
+	// read there freely; handlers that decode read it through current.
+	mu       sync.Mutex
+	sess     Session
+	decoders chan struct{} // a token per decode in flight
+	noDecode atomic.Bool   // the plugin has no Decode: uploads go to infer passes
+	decoding atomic.Int32  // uploads decoding, not yet queued
+	labels   atomic.Pointer[[]string]
+	stage    string // uploads are written here, then moved into VideoDir
+	seq      atomic.Int64
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func newWorker(m Model, sess Session, labels []string, opts Options, log hclog.Logger, met *metrics) (*worker, error) {
 	m.MaxBatch = max(m.MaxBatch, 1)
 	w := &worker{Model: m, opts: opts, log: log.Named(m.Name), met: met, queue: make(chan *job, opts.Queue),
-		sess: sess, stop: make(chan struct{}), done: make(chan struct{})}
+		sess: sess, decoders: make(chan struct{}, max(opts.Decoders, 1)), stop: make(chan struct{}), done: make(chan struct{})}
 	w.setLabels(labels)
+	w.noDecode.Store(opts.NoDecode)
 	if m.VideoDir != "" {
 		w.stage = filepath.Join(filepath.Dir(m.VideoDir), "incoming")
 		if err := os.MkdirAll(w.stage, 0o700); err != nil {
@@ -88,18 +104,33 @@ func (w *worker) setLabels(l []string) {
 
 func (w *worker) names() []string { return *w.labels.Load() }
 
-// submit queues a job and waits for its answer or its deadline.
+// submit queues a job and waits for its answer or its deadline. A job
+// that counted in w.decoding leaves the count once queued (not before:
+// the worker must not close a batch between the two).
 func (w *worker) submit(j *job) answer {
 	j.done = make(chan answer, 1)
+	j.views = max(j.views, 1)
 	select {
 	case w.queue <- j:
+		if j.decoded {
+			w.decoding.Add(-1)
+		}
 	default:
+		if j.decoded {
+			w.decoding.Add(-1)
+		}
 		return answer{err: errorf(http.StatusServiceUnavailable, "model %s: %d requests already queued; retry later", w.Name, cap(w.queue))}
 	}
 	w.met.queue.WithLabelValues(w.Name).Set(float64(len(w.queue)))
 	select {
 	case a := <-j.done:
-		return a
+		if dl, ok := j.ctx.Deadline(); a.err == nil || !ok || time.Now().Before(dl) {
+			return a
+		}
+		// The batch failed at the end of its --timeout, which began after
+		// the request's: past the request's deadline, say so rather than
+		// what the plugin said (the two timers fire in either order).
+		return answer{err: errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)}
 	case <-j.ctx.Done():
 		return answer{err: errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)}
 	}
@@ -138,6 +169,15 @@ func (w *worker) loop() {
 				}
 				batch, clips = append(batch, j), clips+j.clips
 			case <-timer.C:
+				if len(w.queue) > 0 || w.decoding.Load() > 0 && !first.video {
+					// Uploads still decoding would join this batch had
+					// they arrived with it, as an infer pass's would:
+					// wait for them rather than run a padded batch. (A
+					// job queued as the timer fired is taken too: an
+					// upload leaves the decoding count once queued.)
+					timer.Reset(w.opts.Window)
+					continue
+				}
 				break collect
 			}
 		}
@@ -186,7 +226,7 @@ func (w *worker) run(batch []*job) {
 	if live[0].video {
 		err = w.classify(ctx, live)
 	} else {
-		err = w.infer(ctx, live, clips)
+		err = w.infer(ctx, live)
 	}
 	if err == nil {
 		return
@@ -228,27 +268,50 @@ func pluginError(model string, err error) error {
 	return errorf(code, "model %s: %v", model, err)
 }
 
-func (w *worker) infer(ctx context.Context, jobs []*job, clips int) error {
-	size := len(jobs[0].in) / jobs[0].clips
-	in := make([]float32, 0, clips*size)
+func (w *worker) infer(ctx context.Context, jobs []*job) error {
+	rows, size := 0, len(jobs[0].in)/(jobs[0].clips*jobs[0].views)
+	for _, j := range jobs {
+		rows += j.clips * j.views
+	}
+	in := make([]float32, 0, rows*size)
 	for _, j := range jobs {
 		in = append(in, j.in...)
 	}
-	shape := append([]int64{int64(clips)}, w.Input...)
+	shape := append([]int64{int64(rows)}, w.Input...)
 	out, err := w.sess.Infer(ctx, sdk.Tensor{Shape: shape, Data: in})
 	if err != nil {
 		return err
 	}
-	if len(out.Shape) != 2 || out.Shape[0] != int64(clips) {
-		return fmt.Errorf("the plugin answered shape %v for %d clips", out.Shape, clips)
+	if len(out.Shape) != 2 || out.Shape[0] != int64(rows) {
+		return fmt.Errorf("the plugin answered shape %v for %d clips", out.Shape, rows)
 	}
 	k := int(out.Shape[1])
 	at := 0
 	for _, j := range jobs {
-		j.reply(answer{probs: out.Data[at*k : (at+j.clips)*k], k: k})
-		at += j.clips
+		n := j.clips * j.views
+		j.reply(answer{probs: averageViews(out.Data[at*k:(at+n)*k], k, j.views), k: k})
+		at += n
 	}
 	return nil
+}
+
+// averageViews averages each clip's views' probabilities (views
+// consecutive rows of k per clip), as the plugin's infer pass does.
+func averageViews(probs []float32, k, views int) []float32 {
+	if views == 1 {
+		return probs
+	}
+	out := make([]float32, len(probs)/views)
+	for c := range len(out) / k {
+		for i := range k {
+			var p float64
+			for v := range views {
+				p += float64(probs[(c*views+v)*k+i])
+			}
+			out[c*k+i] = float32(p / float64(views))
+		}
+	}
+	return out
 }
 
 // classify moves the batch's uploads into VideoDir and runs one infer
@@ -306,6 +369,19 @@ func (w *worker) classify(ctx context.Context, jobs []*job) error {
 	return nil
 }
 
+func (w *worker) setSession(s Session) {
+	w.mu.Lock()
+	w.sess = s
+	w.mu.Unlock()
+}
+
+// current is the session for calls from outside the worker's goroutine.
+func (w *worker) current() Session {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sess
+}
+
 // restart replaces a dead plugin, retrying with a growing pause; ready is
 // false meanwhile.
 func (w *worker) restart(cause error) {
@@ -314,13 +390,13 @@ func (w *worker) restart(cause error) {
 	w.log.Warn("plugin died; restarting", "error", cause)
 	if w.sess != nil {
 		w.sess.Close()
-		w.sess = nil
+		w.setSession(nil)
 	}
 	pause := 500 * time.Millisecond
 	for {
 		sess, res, err := w.Start(context.Background())
 		if err == nil {
-			w.sess = sess
+			w.setSession(sess)
 			w.setLabels(res.Labels)
 			w.ready.Store(true)
 			w.met.ready.WithLabelValues(w.Name).Set(1)

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"iter"
+	"runtime"
 	"time"
 
 	"github.com/zoo-ml/zoo/sdk"
@@ -13,6 +14,10 @@ import (
 type Session interface {
 	Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error)
 	Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error]
+	// Decode reads an upload with the plugin's infer reader; it may run
+	// while Infer or Run does. sdk.ErrUnimplemented from a plugin older
+	// than protocol minor 4.
+	Decode(ctx context.Context, path string) (sdk.Decoded, error)
 	// Exited reports whether the plugin process has died.
 	Exited() bool
 	// Close ends the session and stops the plugin.
@@ -49,6 +54,12 @@ type Options struct {
 	Queue int
 	// Version is zoo's, for the server metadata.
 	Version string
+	// Decoders bounds the uploads one model decodes at once, while its
+	// worker runs the batch before them.
+	Decoders int
+	// NoDecode sends uploads to infer passes even when the plugin has
+	// Decode (the path of older plugins; for comparisons).
+	NoDecode bool
 }
 
 // Defaults for Options' zero fields.
@@ -58,3 +69,8 @@ const (
 	DefaultTimeout = 60 * time.Second
 	DefaultQueue   = 256
 )
+
+// DefaultDecoders is one decode per core: ffmpeg and the reader's
+// transforms keep a core busy each, and more would only take cores from
+// the forward pass they are meant to overlap.
+var DefaultDecoders = runtime.NumCPU()

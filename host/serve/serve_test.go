@@ -30,6 +30,38 @@ type fake struct {
 	batches []int
 	dead    atomic.Bool
 	block   chan struct{} // when set, Infer waits for it or its ctx
+	// decodes: the plugin has Decode (an "ok" upload is two views of
+	// [2, 3, 1, 1], 0.1 and 0.3 everywhere); else it answers Unimplemented.
+	decodes bool
+	decoded atomic.Int32
+	// together: each Decode waits until this many have started; a "slow"
+	// upload then takes 200ms more.
+	together int32
+	entered  atomic.Int32
+}
+
+func (f *fake) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
+	if !f.decodes {
+		return sdk.Decoded{}, sdk.ErrUnimplemented
+	}
+	b, err := os.ReadFile(path)
+	if f.entered.Add(1); f.together > 0 {
+		for end := time.Now().Add(time.Minute); f.entered.Load() < f.together && time.Now().Before(end); time.Sleep(time.Millisecond) {
+		}
+	}
+	if string(b) == "slow" {
+		time.Sleep(200 * time.Millisecond)
+		b = []byte("ok")
+	}
+	if err != nil || string(b) != "ok" {
+		return sdk.Decoded{}, sdk.Errorf(sdk.CodeInvalidArgument, "decode %s: invalid data", path)
+	}
+	in := make([]float32, 12)
+	for i := range in {
+		in[i] = 0.1 + 0.2*float32(i/6)
+	}
+	f.decoded.Add(1)
+	return sdk.Decoded{Input: sdk.Tensor{Shape: []int64{2, 2, 3, 1, 1}, Data: in}, Frames: []int64{4, 9}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}}, nil
 }
 
 func (f *fake) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) {
@@ -94,6 +126,10 @@ func newTestServer(t *testing.T, window time.Duration) (*httptest.Server, *Serve
 }
 
 func newTestServerOpts(t *testing.T, opts Options) (*httptest.Server, *Server, *atomic.Pointer[fake], *atomic.Int32) {
+	return newTestServerWith(t, opts, false)
+}
+
+func newTestServerWith(t *testing.T, opts Options, decodes bool) (*httptest.Server, *Server, *atomic.Pointer[fake], *atomic.Int32) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "videos")
 	os.MkdirAll(dir, 0o700)
@@ -101,13 +137,16 @@ func newTestServerOpts(t *testing.T, opts Options) (*httptest.Server, *Server, *
 	var starts atomic.Int32
 	start := func(context.Context) (Session, sdk.OpenResult, error) {
 		starts.Add(1)
-		f := &fake{dir: dir}
+		f := &fake{dir: dir, decodes: decodes}
 		cur.Store(f)
 		return f, sdk.OpenResult{Labels: []string{"a", "b"}}, nil
 	}
 	s := New(opts, hclog.NewNullLogger())
 	sess, res, _ := start(context.Background())
 	m := Model{Name: "M", Version: "1", Input: []int64{2, 3}, MaxBatch: 4, VideoDir: dir, Start: start}
+	if decodes {
+		m.Input = []int64{2, 3, 1, 1} // two segments of one RGB pixel
+	}
 	if err := s.Add(m, sess, res.Labels); err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,9 @@ func New(opts Options, log hclog.Logger) *Server {
 	if opts.Queue < 1 {
 		opts.Queue = DefaultQueue
 	}
+	if opts.Decoders < 1 {
+		opts.Decoders = DefaultDecoders
+	}
 	return &Server{opts: opts, log: log, met: newMetrics(), workers: map[string]*worker{}}
 }
 
@@ -94,10 +97,7 @@ func (s *Server) Handler() http.Handler {
 		return writeJSON(w, http.StatusOK, map[string]bool{"live": true})
 	})
 	h("GET /v2/health/ready", "ready", func(w http.ResponseWriter, r *http.Request) error {
-		ready := !s.stopping.Load()
-		for _, w := range s.workers {
-			ready = ready && w.ready.Load()
-		}
+		ready := s.ready()
 		return writeJSON(w, readyCode(ready), map[string]bool{"ready": ready})
 	})
 	h("GET /v2", "server", func(w http.ResponseWriter, r *http.Request) error {
@@ -218,12 +218,29 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) model(r *http.Request) (*worker, error) {
-	name := r.PathValue("name")
-	if w, ok := s.workers[name]; ok {
-		return w, nil
+// ready: every model's plugin is up and the server is not draining.
+func (s *Server) ready() bool {
+	ready := !s.stopping.Load()
+	for _, w := range s.workers {
+		ready = ready && w.ready.Load()
 	}
-	return nil, errorf(http.StatusNotFound, "unknown model %q: this server serves %s", name, strings.Join(s.order, ", "))
+	return ready
+}
+
+func (s *Server) model(r *http.Request) (*worker, error) {
+	return s.lookup(r.PathValue("name"), "")
+}
+
+// lookup finds a model by name and, when given, version.
+func (s *Server) lookup(name, version string) (*worker, error) {
+	w, ok := s.workers[name]
+	if !ok {
+		return nil, errorf(http.StatusNotFound, "unknown model %q: this server serves %s", name, strings.Join(s.order, ", "))
+	}
+	if version != "" && version != w.Version {
+		return nil, errorf(http.StatusNotFound, "model %s has no version %q: it serves version %s", name, version, w.Version)
+	}
+	return w, nil
 }
 
 // usable is the model of the request when it can take work now.
@@ -232,13 +249,18 @@ func (s *Server) usable(r *http.Request) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m, s.takesWork(m)
+}
+
+// takesWork says why a model cannot take a request now, if it cannot.
+func (s *Server) takesWork(m *worker) error {
 	if s.stopping.Load() {
-		return nil, errorf(http.StatusServiceUnavailable, "zoo serve is shutting down")
+		return errorf(http.StatusServiceUnavailable, "zoo serve is shutting down")
 	}
 	if !m.ready.Load() {
-		return nil, errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", m.Name)
+		return errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", m.Name)
 	}
-	return m, nil
+	return nil
 }
 
 type v2Tensor struct {
@@ -311,30 +333,42 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request) error {
 		Outputs: []v2Output{{Name: OutputName, Shape: []int64{int64(clips), int64(a.k)}, Datatype: "FP32", Data: a.probs}}})
 }
 
-// checkInput checks the one input tensor against the model's and returns
-// its data and how many clips it holds.
-func (m *worker) checkInput(ins []v2Tensor) ([]float32, int, error) {
+// checkHeader checks the inputs' names, datatype and shape (not their
+// data) against the model's one input and returns how many values it
+// holds; shared by HTTP and gRPC.
+func (m *worker) checkHeader(ins []v2Tensor) (int64, error) {
 	want := append([]int64{-1}, m.Input...)
 	if len(ins) != 1 || ins[0].Name != InputName {
 		names := make([]string, len(ins))
 		for i, t := range ins {
 			names[i] = strconv.Quote(t.Name)
 		}
-		return nil, 0, errorf(http.StatusBadRequest, "inputs [%s]: model %s takes one input %q, FP32 %v", strings.Join(names, ", "), m.Name, InputName, want)
+		return 0, errorf(http.StatusBadRequest, "inputs [%s]: model %s takes one input %q, FP32 %v", strings.Join(names, ", "), m.Name, InputName, want)
 	}
 	t := ins[0]
 	if t.Datatype != "FP32" {
-		return nil, 0, errorf(http.StatusBadRequest, "input %q datatype %q: model %s takes FP32", t.Name, t.Datatype, m.Name)
+		return 0, errorf(http.StatusBadRequest, "input %q datatype %q: model %s takes FP32", t.Name, t.Datatype, m.Name)
 	}
 	// N is capped so that N times a clip cannot overflow; a body of
 	// --max-body bytes holds far fewer clips anyway.
 	if len(t.Shape) != len(want) || t.Shape[0] < 1 || t.Shape[0] > 1<<20 || !slices.Equal(t.Shape[1:], m.Input) {
-		return nil, 0, errorf(http.StatusBadRequest, "input %q shape %v: model %s takes %v (N >= 1 clips)", t.Name, t.Shape, m.Name, want)
+		return 0, errorf(http.StatusBadRequest, "input %q shape %v: model %s takes %v (N >= 1 clips)", t.Name, t.Shape, m.Name, want)
 	}
 	n := int64(1)
 	for _, d := range t.Shape {
 		n *= d
 	}
+	return n, nil
+}
+
+// checkInput checks the one input tensor against the model's and returns
+// its data and how many clips it holds.
+func (m *worker) checkInput(ins []v2Tensor) ([]float32, int, error) {
+	n, err := m.checkHeader(ins)
+	if err != nil {
+		return nil, 0, err
+	}
+	t := ins[0]
 	data, err := flatten(t.Data)
 	if err != nil {
 		return nil, 0, errorf(http.StatusBadRequest, "input %q data: %v", t.Name, err)
@@ -394,6 +428,9 @@ type ClassifyResult struct {
 	Labels    []int     `json:"labels"`
 	Scores    []float32 `json:"scores"`
 	Names     []string  `json:"names"`
+	// Frames (with ?frames=1, from a plugin with Decode) are the frames
+	// the model saw, as PNGs.
+	Frames []Frame `json:"frames,omitempty"`
 }
 
 func (s *Server) classify(rw http.ResponseWriter, r *http.Request) error {
@@ -412,6 +449,12 @@ func (s *Server) classify(rw http.ResponseWriter, r *http.Request) error {
 	if q := r.URL.Query().Get("topk"); q != "" {
 		if topk, err = strconv.Atoi(q); err != nil || topk < 1 {
 			return errorf(http.StatusBadRequest, "topk=%s: want a whole number of at least 1", q)
+		}
+	}
+	frames := false
+	if q := r.URL.Query().Get("frames"); q != "" {
+		if frames, err = strconv.ParseBool(q); err != nil {
+			return errorf(http.StatusBadRequest, "frames=%s: want 1 or 0", q)
 		}
 	}
 	ext := videoExts[ct]
@@ -435,7 +478,20 @@ func (s *Server) classify(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer os.Remove(file) // still staged when the request gave up first
-	a := m.submit(&job{ctx: r.Context(), video: true, clips: 1, file: file})
+	j := &job{ctx: r.Context(), video: true, clips: 1, file: file}
+	m.decoding.Add(1)
+	d, decoded, err := m.decode(r.Context(), file)
+	if err != nil {
+		m.decoding.Add(-1)
+		return err
+	}
+	if decoded {
+		os.Remove(file)
+		j = &job{ctx: r.Context(), clips: 1, views: int(d.Input.Shape[0]), in: d.Input.Data, decoded: true}
+	} else {
+		m.decoding.Add(-1) // an infer pass reads it: queued at once
+	}
+	a := m.submit(j)
 	if a.err != nil {
 		return a.err
 	}
@@ -447,5 +503,11 @@ func (s *Server) classify(rw http.ResponseWriter, r *http.Request) error {
 			names[i] = labels[j]
 		}
 	}
-	return writeJSON(rw, http.StatusOK, ClassifyResult{ModelName: m.Name, Labels: idx, Scores: vals, Names: names})
+	res := ClassifyResult{ModelName: m.Name, Labels: idx, Scores: vals, Names: names}
+	if frames && decoded {
+		if res.Frames, err = sampledFrames(d); err != nil {
+			return err
+		}
+	}
+	return writeJSON(rw, http.StatusOK, res)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
+	"github.com/zoo-ml/zoo/video"
 )
 
 var _ sdk.Inferer = (*session)(nil)
@@ -32,4 +33,45 @@ func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) 
 	}
 	return classifier.InferBatches(ctx, in, int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, s.cfg.Model.NumClasses,
 		func(x []float32) (resnet.Result, error) { return r.Forward(resnet.Eval, x, nil) })
+}
+
+var _ sdk.FileDecoder = (*session)(nil)
+
+// Decode reads one video as an infer pass reads INFER.video_path's files
+// (the same reader settings, views and sampling) and returns the clip
+// tensor [views, seg_num, 3, H, W] without running the model: `zoo serve`
+// decodes uploads with it while Infer runs the previous batch. It reads
+// only what Open set (the sdk calls it concurrently with Infer and Run).
+func (s *session) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
+	if s.mode != sdk.ModeInfer {
+		return sdk.Decoded{}, sdk.Errorf(sdk.CodeFailedPrecondition, "decode %s: a %s session has no infer reader", path, s.mode)
+	}
+	m, rc := s.cfg.Model, s.cfg.Infer.ReaderConfig
+	rc.BatchSize, rc.NumReaderThreads, rc.BufSize = 1, 1, 1
+	src, err := newVideoSource(video.Infer, m, rc, []video.Item{{Path: path, Label: video.NoLabel, Where: path}}, s.seed, nil)
+	if err != nil {
+		return sdk.Decoded{}, err
+	}
+	// Epoch 0, as the host's infer pass (RunRequest.Epoch 0); infer
+	// sampling draws nothing at random anyway.
+	smp, err := src.r.Load(ctx, 0, 0)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sdk.Decoded{}, ctx.Err()
+		}
+		return sdk.Decoded{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+	}
+	views := s.cfg.Infer.views()
+	d := sdk.Decoded{
+		Input:  sdk.Tensor{Shape: []int64{int64(views), int64(m.SegNum), int64(3 * m.SegLen), int64(rc.TargetSize), int64(rc.TargetSize)}, Data: smp.Data},
+		Frames: make([]int64, len(smp.Indices)),
+	}
+	for i, j := range smp.Indices {
+		d.Frames[i] = int64(j)
+	}
+	for c := range 3 {
+		d.Mean = append(d.Mean, float32(m.ImageMean[c]))
+		d.Std = append(d.Std, float32(m.ImageStd[c]))
+	}
+	return d, nil
 }

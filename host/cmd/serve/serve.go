@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/zoo-ml/zoo/host/cmd/run"
 	"github.com/zoo-ml/zoo/host/cmdutil"
@@ -46,6 +47,8 @@ type Options struct {
 	MaxBody  int64
 	Timeout  time.Duration
 	Drain    time.Duration
+	Decoders int
+	GRPCAddr string
 	Version  string
 }
 
@@ -61,9 +64,14 @@ HTTP requests on the Open Inference Protocol v2 (KServe, Triton):
   GET  /v2/health/live, /v2/health/ready, /v2/models/MODEL, /v2/models/MODEL/ready
   POST /v2/models/MODEL/infer      v2 JSON tensors: input "clip" FP32 [N, seg_num, 3, H, W]
                                    (an image model, ResNet: [N, 3, H, W])
-  POST /v2/models/MODEL/classify   a video file's bytes (Content-Type video/*), ?topk=K
+  POST /v2/models/MODEL/classify   a video file's bytes (Content-Type video/*), ?topk=K,
+                                   &frames=1 adds the frames the model saw (PNGs)
   GET  /metrics                    Prometheus text format
   GET  /                           a demo page
+
+With --grpc-addr, the same models answer inference.GRPCInferenceService
+(ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata,
+ModelInfer) over gRPC, through the same batches.
 
 Weights are resolved as ` + "`zoo run MODEL infer`" + ` resolves them: --weights, else
 with --config the published set from the store, else the newest checkpoint
@@ -73,6 +81,7 @@ Ctrl-C stops accepting, finishes the requests in flight and exits 0.
 See docs/serve.md.`,
 		Example: `  zoo serve TSM
   zoo serve TSM --config configs/tsm.txt --weights checkpoints/TSM_epoch64 --addr 0.0.0.0:8080
+  zoo serve TSM --grpc-addr 127.0.0.1:8081
   curl -H 'Content-Type: video/mp4' --data-binary @video.mp4 'localhost:8080/v2/models/TSM/classify?topk=5'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
@@ -104,12 +113,19 @@ See docs/serve.md.`,
 	fl.Int64Var(&opts.MaxBody, "max-body", serve.DefaultMaxBody, "largest request body in bytes (413 above)")
 	fl.DurationVar(&opts.Timeout, "timeout", serve.DefaultTimeout, "per-request deadline, queueing included (504 past it)")
 	fl.DurationVar(&opts.Drain, "drain", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	fl.StringVar(&opts.GRPCAddr, "grpc-addr", "", "HOST:PORT to answer the same protocol over gRPC (inference.GRPCInferenceService) on; off unless given")
+	fl.IntVar(&opts.Decoders, "decoders", serve.DefaultDecoders, "uploads decoded at once per model, while the previous batch runs; 0: none, uploads are read by infer passes (the path of plugins without Decode)")
 	return cmd
 }
 
 func (o *Options) validate(cmd *cobra.Command) error {
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		return cmdutil.FlagErrorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080", o.Addr)
+	}
+	if o.GRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(o.GRPCAddr); err != nil {
+			return cmdutil.FlagErrorf("--grpc-addr %q: want HOST:PORT, e.g. 127.0.0.1:8081", o.GRPCAddr)
+		}
 	}
 	if o.Weights != "" && len(o.Models) > 1 {
 		return cmdutil.FlagErrorf("--weights %s: serve one model with it (got %s)", o.Weights, strings.Join(o.Models, ", "))
@@ -124,6 +140,9 @@ func (o *Options) validate(cmd *cobra.Command) error {
 		if d.v <= 0 && !(d.flag == "window" && d.v == 0) {
 			return cmdutil.FlagErrorf("--%s %v: must be positive", d.flag, d.v)
 		}
+	}
+	if o.Decoders < 0 {
+		return cmdutil.FlagErrorf("--decoders %d: must be 0 (off) or more", o.Decoders)
 	}
 	if o.MaxBody < 1 {
 		return cmdutil.FlagErrorf("--max-body %d: must be at least 1 byte", o.MaxBody)
@@ -155,6 +174,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Eve
 	return s.s.Run(ctx, req)
 }
 
+func (s *session) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
+	return s.s.Decode(ctx, path)
+}
+
 func (s *session) Exited() bool { return s.c.Exited() }
 
 func (s *session) Close() {
@@ -181,7 +204,7 @@ func serveRun(ctx context.Context, o *Options) error {
 	// requests in flight, and Close stops them.
 	pctx := context.WithoutCancel(ctx)
 	reqLog := hclog.New(&hclog.LoggerOptions{Name: "zoo.serve", Level: hclog.Info, Output: f.IO.ErrOut, JSONFormat: true})
-	srv := serve.New(serve.Options{Window: o.Window, MaxBody: o.MaxBody, Timeout: o.Timeout, Version: o.Version}, reqLog)
+	srv := serve.New(serve.Options{Window: o.Window, MaxBody: o.MaxBody, Timeout: o.Timeout, Decoders: o.Decoders, NoDecode: o.Decoders == 0, Version: o.Version}, reqLog)
 	defer srv.Close()
 	var models []*registry.Model
 	defer func() {
@@ -214,11 +237,26 @@ func serveRun(ctx context.Context, o *Options) error {
 	// ReadTimeout bounds a slow upload, which the request deadline (a
 	// context) cannot interrupt.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: o.Timeout}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- hs.Serve(ln) }()
+	var gs *grpc.Server
+	if o.GRPCAddr != "" {
+		gln, err := net.Listen("tcp", o.GRPCAddr)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("--grpc-addr %s: %w", o.GRPCAddr, err)
+		}
+		gs = srv.GRPC()
+		go func() { served <- gs.Serve(gln) }()
+		fmt.Fprintf(f.IO.ErrOut, "serving %s over gRPC on %s\n", strings.Join(o.Models, ", "), gln.Addr())
+	}
 	fmt.Fprintf(f.IO.ErrOut, "serving %s on http://%s (Ctrl-C or SIGTERM stops)\n", strings.Join(o.Models, ", "), ln.Addr())
 	select {
 	case err := <-served:
+		hs.Close()
+		if gs != nil {
+			gs.Stop()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -226,7 +264,28 @@ func serveRun(ctx context.Context, o *Options) error {
 	srv.Drain()
 	dctx, cancel := context.WithTimeout(context.Background(), o.Drain)
 	defer cancel()
-	if err := hs.Shutdown(dctx); err != nil {
+	// HTTP and gRPC drain together, within the one deadline.
+	grpcDone := make(chan struct{})
+	if gs != nil {
+		go func() {
+			gs.GracefulStop()
+			close(grpcDone)
+		}()
+	}
+	herr := hs.Shutdown(dctx)
+	if gs != nil {
+		select {
+		case <-grpcDone:
+		case <-dctx.Done():
+			select {
+			case <-grpcDone:
+			default:
+				gs.Stop()
+				herr = dctx.Err()
+			}
+		}
+	}
+	if herr != nil {
 		hs.Close()
 		return fmt.Errorf("requests still running after --drain %v were cut off", o.Drain)
 	}

@@ -1156,6 +1156,136 @@ func (x *InferResponse) GetOutput() *Tensor {
 	return nil
 }
 
+type DecodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"` // a file the host wrote and removes after the call
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecodeRequest) Reset() {
+	*x = DecodeRequest{}
+	mi := &file_zoo_plugin_v1_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecodeRequest) ProtoMessage() {}
+
+func (x *DecodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zoo_plugin_v1_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecodeRequest.ProtoReflect.Descriptor instead.
+func (*DecodeRequest) Descriptor() ([]byte, []int) {
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DecodeRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *DecodeRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type DecodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// [views, ...one clip's Infer input]: the views (num_clips x num_crops,
+	// 1 for Paddle's one centre crop) of the file, as the infer reader makes
+	// them. The host runs them through Infer and averages the views'
+	// probabilities, as an infer pass does.
+	Input *Tensor `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	// The indices of the frames the reader sampled (0-based, in decode
+	// order), segment after segment, clip after clip; the crops of a clip
+	// share them.
+	Frames []int64 `protobuf:"varint,2,rep,packed,name=frames,proto3" json:"frames,omitempty"`
+	// The normalisation the input went through, per channel (RGB):
+	// value = (pixel / 255 - mean) / std; the host undoes it to show the
+	// frames.
+	Mean          []float32 `protobuf:"fixed32,3,rep,packed,name=mean,proto3" json:"mean,omitempty"`
+	Std           []float32 `protobuf:"fixed32,4,rep,packed,name=std,proto3" json:"std,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecodeResponse) Reset() {
+	*x = DecodeResponse{}
+	mi := &file_zoo_plugin_v1_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecodeResponse) ProtoMessage() {}
+
+func (x *DecodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zoo_plugin_v1_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecodeResponse.ProtoReflect.Descriptor instead.
+func (*DecodeResponse) Descriptor() ([]byte, []int) {
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DecodeResponse) GetInput() *Tensor {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *DecodeResponse) GetFrames() []int64 {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+func (x *DecodeResponse) GetMean() []float32 {
+	if x != nil {
+		return x.Mean
+	}
+	return nil
+}
+
+func (x *DecodeResponse) GetStd() []float32 {
+	if x != nil {
+		return x.Std
+	}
+	return nil
+}
+
 type SaveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
@@ -1166,7 +1296,7 @@ type SaveRequest struct {
 
 func (x *SaveRequest) Reset() {
 	*x = SaveRequest{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[16]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1308,7 @@ func (x *SaveRequest) String() string {
 func (*SaveRequest) ProtoMessage() {}
 
 func (x *SaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[16]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1321,7 @@ func (x *SaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveRequest.ProtoReflect.Descriptor instead.
 func (*SaveRequest) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{16}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SaveRequest) GetSession() string {
@@ -1229,7 +1359,7 @@ type SaveResponse struct {
 
 func (x *SaveResponse) Reset() {
 	*x = SaveResponse{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[17]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1371,7 @@ func (x *SaveResponse) String() string {
 func (*SaveResponse) ProtoMessage() {}
 
 func (x *SaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[17]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1384,7 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{17}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SaveResponse) GetHasTrainPosition() bool {
@@ -1296,7 +1426,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[18]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1438,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[18]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1451,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{18}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LoadRequest) GetSession() string {
@@ -1355,7 +1485,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[19]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1497,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[19]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1510,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{19}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LoadResponse) GetLoaded() int64 {
@@ -1406,7 +1536,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[20]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1548,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[20]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1561,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{20}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloseRequest) GetSession() string {
@@ -1449,7 +1579,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[21]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1591,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[21]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1604,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{21}
+	return file_zoo_plugin_v1_proto_rawDescGZIP(), []int{23}
 }
 
 // Every variable the model reads from the set, with its dtype and shape:
@@ -1491,7 +1621,7 @@ type WeightSet_Tensor struct {
 
 func (x *WeightSet_Tensor) Reset() {
 	*x = WeightSet_Tensor{}
-	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1633,7 @@ func (x *WeightSet_Tensor) String() string {
 func (*WeightSet_Tensor) ProtoMessage() {}
 
 func (x *WeightSet_Tensor) ProtoReflect() protoreflect.Message {
-	mi := &file_zoo_plugin_v1_proto_msgTypes[22]
+	mi := &file_zoo_plugin_v1_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1772,15 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12+\n" +
 	"\x05input\x18\x02 \x01(\v2\x15.zoo.plugin.v1.TensorR\x05input\">\n" +
 	"\rInferResponse\x12-\n" +
-	"\x06output\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x06output\"9\n" +
+	"\x06output\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x06output\"=\n" +
+	"\rDecodeRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"{\n" +
+	"\x0eDecodeResponse\x12+\n" +
+	"\x05input\x18\x01 \x01(\v2\x15.zoo.plugin.v1.TensorR\x05input\x12\x16\n" +
+	"\x06frames\x18\x02 \x03(\x03R\x06frames\x12\x12\n" +
+	"\x04mean\x18\x03 \x03(\x02R\x04mean\x12\x10\n" +
+	"\x03std\x18\x04 \x03(\x02R\x03std\"9\n" +
 	"\vSaveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
 	"\x03dir\x18\x02 \x01(\tR\x03dir\"\xb6\x01\n" +
@@ -1662,12 +1800,13 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\aignored\x18\x02 \x01(\x03R\aignored\"(\n" +
 	"\fCloseRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\"\x0f\n" +
-	"\rCloseResponse2\xda\x03\n" +
+	"\rCloseResponse2\xa1\x04\n" +
 	"\x06Plugin\x12K\n" +
 	"\bDescribe\x12\x1e.zoo.plugin.v1.DescribeRequest\x1a\x1f.zoo.plugin.v1.DescribeResponse\x12?\n" +
 	"\x04Open\x12\x1a.zoo.plugin.v1.OpenRequest\x1a\x1b.zoo.plugin.v1.OpenResponse\x128\n" +
 	"\x03Run\x12\x19.zoo.plugin.v1.RunRequest\x1a\x14.zoo.plugin.v1.Event0\x01\x12B\n" +
-	"\x05Infer\x12\x1b.zoo.plugin.v1.InferRequest\x1a\x1c.zoo.plugin.v1.InferResponse\x12?\n" +
+	"\x05Infer\x12\x1b.zoo.plugin.v1.InferRequest\x1a\x1c.zoo.plugin.v1.InferResponse\x12E\n" +
+	"\x06Decode\x12\x1c.zoo.plugin.v1.DecodeRequest\x1a\x1d.zoo.plugin.v1.DecodeResponse\x12?\n" +
 	"\x04Save\x12\x1a.zoo.plugin.v1.SaveRequest\x1a\x1b.zoo.plugin.v1.SaveResponse\x12?\n" +
 	"\x04Load\x12\x1a.zoo.plugin.v1.LoadRequest\x1a\x1b.zoo.plugin.v1.LoadResponse\x12B\n" +
 	"\x05Close\x12\x1b.zoo.plugin.v1.CloseRequest\x1a\x1c.zoo.plugin.v1.CloseResponseB'Z%github.com/zoo-ml/zoo/sdk/internal/pbb\x06proto3"
@@ -1684,7 +1823,7 @@ func file_zoo_plugin_v1_proto_rawDescGZIP() []byte {
 	return file_zoo_plugin_v1_proto_rawDescData
 }
 
-var file_zoo_plugin_v1_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_zoo_plugin_v1_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_zoo_plugin_v1_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: zoo.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 1: zoo.plugin.v1.DescribeResponse
@@ -1702,50 +1841,55 @@ var file_zoo_plugin_v1_proto_goTypes = []any{
 	(*Tensor)(nil),           // 13: zoo.plugin.v1.Tensor
 	(*InferRequest)(nil),     // 14: zoo.plugin.v1.InferRequest
 	(*InferResponse)(nil),    // 15: zoo.plugin.v1.InferResponse
-	(*SaveRequest)(nil),      // 16: zoo.plugin.v1.SaveRequest
-	(*SaveResponse)(nil),     // 17: zoo.plugin.v1.SaveResponse
-	(*LoadRequest)(nil),      // 18: zoo.plugin.v1.LoadRequest
-	(*LoadResponse)(nil),     // 19: zoo.plugin.v1.LoadResponse
-	(*CloseRequest)(nil),     // 20: zoo.plugin.v1.CloseRequest
-	(*CloseResponse)(nil),    // 21: zoo.plugin.v1.CloseResponse
-	(*WeightSet_Tensor)(nil), // 22: zoo.plugin.v1.WeightSet.Tensor
-	nil,                      // 23: zoo.plugin.v1.OpenRequest.WeightsEntry
-	nil,                      // 24: zoo.plugin.v1.Step.MetricsEntry
+	(*DecodeRequest)(nil),    // 16: zoo.plugin.v1.DecodeRequest
+	(*DecodeResponse)(nil),   // 17: zoo.plugin.v1.DecodeResponse
+	(*SaveRequest)(nil),      // 18: zoo.plugin.v1.SaveRequest
+	(*SaveResponse)(nil),     // 19: zoo.plugin.v1.SaveResponse
+	(*LoadRequest)(nil),      // 20: zoo.plugin.v1.LoadRequest
+	(*LoadResponse)(nil),     // 21: zoo.plugin.v1.LoadResponse
+	(*CloseRequest)(nil),     // 22: zoo.plugin.v1.CloseRequest
+	(*CloseResponse)(nil),    // 23: zoo.plugin.v1.CloseResponse
+	(*WeightSet_Tensor)(nil), // 24: zoo.plugin.v1.WeightSet.Tensor
+	nil,                      // 25: zoo.plugin.v1.OpenRequest.WeightsEntry
+	nil,                      // 26: zoo.plugin.v1.Step.MetricsEntry
 }
 var file_zoo_plugin_v1_proto_depIdxs = []int32{
 	2,  // 0: zoo.plugin.v1.DescribeResponse.models:type_name -> zoo.plugin.v1.ModelInfo
 	3,  // 1: zoo.plugin.v1.ModelInfo.config_keys:type_name -> zoo.plugin.v1.ConfigKey
 	4,  // 2: zoo.plugin.v1.ModelInfo.weight_sets:type_name -> zoo.plugin.v1.WeightSet
-	22, // 3: zoo.plugin.v1.WeightSet.tensors:type_name -> zoo.plugin.v1.WeightSet.Tensor
-	23, // 4: zoo.plugin.v1.OpenRequest.weights:type_name -> zoo.plugin.v1.OpenRequest.WeightsEntry
+	24, // 3: zoo.plugin.v1.WeightSet.tensors:type_name -> zoo.plugin.v1.WeightSet.Tensor
+	25, // 4: zoo.plugin.v1.OpenRequest.weights:type_name -> zoo.plugin.v1.OpenRequest.WeightsEntry
 	9,  // 5: zoo.plugin.v1.Event.start:type_name -> zoo.plugin.v1.Start
 	10, // 6: zoo.plugin.v1.Event.step:type_name -> zoo.plugin.v1.Step
 	11, // 7: zoo.plugin.v1.Event.prediction:type_name -> zoo.plugin.v1.Prediction
 	12, // 8: zoo.plugin.v1.Event.warning:type_name -> zoo.plugin.v1.Warning
-	24, // 9: zoo.plugin.v1.Step.metrics:type_name -> zoo.plugin.v1.Step.MetricsEntry
+	26, // 9: zoo.plugin.v1.Step.metrics:type_name -> zoo.plugin.v1.Step.MetricsEntry
 	13, // 10: zoo.plugin.v1.Prediction.scores:type_name -> zoo.plugin.v1.Tensor
 	13, // 11: zoo.plugin.v1.InferRequest.input:type_name -> zoo.plugin.v1.Tensor
 	13, // 12: zoo.plugin.v1.InferResponse.output:type_name -> zoo.plugin.v1.Tensor
-	10, // 13: zoo.plugin.v1.SaveResponse.recent_steps:type_name -> zoo.plugin.v1.Step
-	0,  // 14: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
-	5,  // 15: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
-	7,  // 16: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
-	14, // 17: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
-	16, // 18: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
-	18, // 19: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
-	20, // 20: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
-	1,  // 21: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
-	6,  // 22: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
-	8,  // 23: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
-	15, // 24: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
-	17, // 25: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
-	19, // 26: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
-	21, // 27: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	13, // 13: zoo.plugin.v1.DecodeResponse.input:type_name -> zoo.plugin.v1.Tensor
+	10, // 14: zoo.plugin.v1.SaveResponse.recent_steps:type_name -> zoo.plugin.v1.Step
+	0,  // 15: zoo.plugin.v1.Plugin.Describe:input_type -> zoo.plugin.v1.DescribeRequest
+	5,  // 16: zoo.plugin.v1.Plugin.Open:input_type -> zoo.plugin.v1.OpenRequest
+	7,  // 17: zoo.plugin.v1.Plugin.Run:input_type -> zoo.plugin.v1.RunRequest
+	14, // 18: zoo.plugin.v1.Plugin.Infer:input_type -> zoo.plugin.v1.InferRequest
+	16, // 19: zoo.plugin.v1.Plugin.Decode:input_type -> zoo.plugin.v1.DecodeRequest
+	18, // 20: zoo.plugin.v1.Plugin.Save:input_type -> zoo.plugin.v1.SaveRequest
+	20, // 21: zoo.plugin.v1.Plugin.Load:input_type -> zoo.plugin.v1.LoadRequest
+	22, // 22: zoo.plugin.v1.Plugin.Close:input_type -> zoo.plugin.v1.CloseRequest
+	1,  // 23: zoo.plugin.v1.Plugin.Describe:output_type -> zoo.plugin.v1.DescribeResponse
+	6,  // 24: zoo.plugin.v1.Plugin.Open:output_type -> zoo.plugin.v1.OpenResponse
+	8,  // 25: zoo.plugin.v1.Plugin.Run:output_type -> zoo.plugin.v1.Event
+	15, // 26: zoo.plugin.v1.Plugin.Infer:output_type -> zoo.plugin.v1.InferResponse
+	17, // 27: zoo.plugin.v1.Plugin.Decode:output_type -> zoo.plugin.v1.DecodeResponse
+	19, // 28: zoo.plugin.v1.Plugin.Save:output_type -> zoo.plugin.v1.SaveResponse
+	21, // 29: zoo.plugin.v1.Plugin.Load:output_type -> zoo.plugin.v1.LoadResponse
+	23, // 30: zoo.plugin.v1.Plugin.Close:output_type -> zoo.plugin.v1.CloseResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_zoo_plugin_v1_proto_init() }
@@ -1765,7 +1909,7 @@ func file_zoo_plugin_v1_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zoo_plugin_v1_proto_rawDesc), len(file_zoo_plugin_v1_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

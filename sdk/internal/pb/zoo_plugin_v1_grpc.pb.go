@@ -35,6 +35,7 @@ const (
 	Plugin_Open_FullMethodName     = "/zoo.plugin.v1.Plugin/Open"
 	Plugin_Run_FullMethodName      = "/zoo.plugin.v1.Plugin/Run"
 	Plugin_Infer_FullMethodName    = "/zoo.plugin.v1.Plugin/Infer"
+	Plugin_Decode_FullMethodName   = "/zoo.plugin.v1.Plugin/Decode"
 	Plugin_Save_FullMethodName     = "/zoo.plugin.v1.Plugin/Save"
 	Plugin_Load_FullMethodName     = "/zoo.plugin.v1.Plugin/Load"
 	Plugin_Close_FullMethodName    = "/zoo.plugin.v1.Plugin/Close"
@@ -55,6 +56,13 @@ type PluginClient interface {
 	// Infer runs the model on a tensor the host sends (optional capability:
 	// a plugin may answer UNIMPLEMENTED).
 	Infer(ctx context.Context, in *InferRequest, opts ...grpc.CallOption) (*InferResponse, error)
+	// Decode reads one file with the session's infer reader and returns the
+	// model's input for it, without running the model (optional capability,
+	// minor 4: a plugin may answer UNIMPLEMENTED). Unlike the other calls it
+	// does not wait for the session's turn: the host decodes uploads while
+	// Infer runs the previous batch, so a plugin must only read its session's
+	// reader config in it.
+	Decode(ctx context.Context, in *DecodeRequest, opts ...grpc.CallOption) (*DecodeResponse, error)
 	// Save writes the session's state into a directory the host made; the host
 	// renames it into place.
 	Save(ctx context.Context, in *SaveRequest, opts ...grpc.CallOption) (*SaveResponse, error)
@@ -120,6 +128,16 @@ func (c *pluginClient) Infer(ctx context.Context, in *InferRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *pluginClient) Decode(ctx context.Context, in *DecodeRequest, opts ...grpc.CallOption) (*DecodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecodeResponse)
+	err := c.cc.Invoke(ctx, Plugin_Decode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *pluginClient) Save(ctx context.Context, in *SaveRequest, opts ...grpc.CallOption) (*SaveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SaveResponse)
@@ -165,6 +183,13 @@ type PluginServer interface {
 	// Infer runs the model on a tensor the host sends (optional capability:
 	// a plugin may answer UNIMPLEMENTED).
 	Infer(context.Context, *InferRequest) (*InferResponse, error)
+	// Decode reads one file with the session's infer reader and returns the
+	// model's input for it, without running the model (optional capability,
+	// minor 4: a plugin may answer UNIMPLEMENTED). Unlike the other calls it
+	// does not wait for the session's turn: the host decodes uploads while
+	// Infer runs the previous batch, so a plugin must only read its session's
+	// reader config in it.
+	Decode(context.Context, *DecodeRequest) (*DecodeResponse, error)
 	// Save writes the session's state into a directory the host made; the host
 	// renames it into place.
 	Save(context.Context, *SaveRequest) (*SaveResponse, error)
@@ -192,6 +217,9 @@ func (UnimplementedPluginServer) Run(*RunRequest, grpc.ServerStreamingServer[Eve
 }
 func (UnimplementedPluginServer) Infer(context.Context, *InferRequest) (*InferResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Infer not implemented")
+}
+func (UnimplementedPluginServer) Decode(context.Context, *DecodeRequest) (*DecodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Decode not implemented")
 }
 func (UnimplementedPluginServer) Save(context.Context, *SaveRequest) (*SaveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Save not implemented")
@@ -288,6 +316,24 @@ func _Plugin_Infer_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Decode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Decode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Decode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Decode(ctx, req.(*DecodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Plugin_Save_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SaveRequest)
 	if err := dec(in); err != nil {
@@ -360,6 +406,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Infer",
 			Handler:    _Plugin_Infer_Handler,
+		},
+		{
+			MethodName: "Decode",
+			Handler:    _Plugin_Decode_Handler,
 		},
 		{
 			MethodName: "Save",
