@@ -200,6 +200,9 @@ func test(ctx context.Context, s Session, o Options) error {
 		}
 		return err
 	}
+	if p.samples == 0 && o.Helper && p.warnings == 0 {
+		return nil // an empty share: rank 0 reports the list
+	}
 	if p.samples == 0 {
 		return nothingDone(sdk.ModeTest, p.warnings)
 	}
@@ -263,6 +266,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 			return errInterrupted
 		}
 		return err
+	}
+	if len(rows) == 0 && o.Helper && p.warnings == 0 {
+		return nil // an empty share: rank 0 reports the list
 	}
 	if len(rows) == 0 {
 		return nothingDone(sdk.ModeInfer, p.warnings)

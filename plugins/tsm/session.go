@@ -3,8 +3,12 @@ package tsm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -296,8 +300,12 @@ func (s *session) newSource(phase string) (source, error) {
 			lo, hi := dist.Split(videos, s.shard, s.shards)
 			first, videos = lo, hi-lo
 		}
-		return &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
-			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}, nil
+		src := &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
+			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}
+		if phase == sdk.PhaseTrain && s.comm.Size() > 1 {
+			src.rank, src.ranks = s.comm.Rank(), s.comm.Size()
+		}
+		return src, nil
 	}
 	var items []video.Item
 	var err error
@@ -317,6 +325,18 @@ func (s *session) newSource(phase string) (source, error) {
 	}
 	warn := func(path string, err error) {
 		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
+	}
+	if phase != sdk.PhaseTrain && len(items) == 0 && s.shards > 1 {
+		return emptySource{batch: rc.BatchSize}, nil
+	}
+	if phase == sdk.PhaseTrain && s.comm.Size() > 1 {
+		// Each rank decodes only its share of every global batch.
+		r, err := newReader(mode, m, rc, items, s.seed, warn)
+		if err != nil {
+			return nil, err
+		}
+		return &shareSource{r: r, items: items, batch: graphBatch, comm: s.comm,
+			workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), warn: warn}, nil
 	}
 	return newVideoSource(mode, m, rc, items, s.seed, warn)
 }
@@ -348,6 +368,22 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		per := graphBatch / s.views()
 		steps = (clips + per - 1) / per
 	}
+	// A data-parallel train pass keeps its ranks in step: each step starts
+	// with an agreement (a rank that is interrupted, or whose host is
+	// gone, says stop) and every rank stops at the same one, never
+	// leaving another waiting in a collective (session.stopped). An emit
+	// error waits for that agreement.
+	lockstep := req.Phase == sdk.PhaseTrain && s.comm.Size() > 1
+	var emitErr error
+	if lockstep {
+		emit0 := emit
+		emit = func(e sdk.Event) error {
+			if emitErr == nil {
+				emitErr = emit0(e)
+			}
+			return nil
+		}
+	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err
 	}
@@ -377,6 +413,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
 	}
 	for b, err := range src.epoch(ctx, req.Epoch, from) {
+		if errors.Is(err, errStopped) {
+			return s.stopped(ctx, emitErr)
+		}
 		if err != nil {
 			return err
 		}
@@ -386,7 +425,22 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			}
 		}
 		s.warnings = s.warnings[:0]
-		if err := ctx.Err(); err != nil {
+		perRank := 0.0 // the most clips a rank decoded for this step
+		if lockstep {
+			// v: the ranks that stop, then each rank's clips decoded.
+			v := make([]float64, 1+s.comm.Size())
+			if ctx.Err() != nil || emitErr != nil {
+				v[0] = 1
+			}
+			v[1+s.comm.Rank()] = float64(b.decoded)
+			if err := s.comm.AllreduceSum64(v); err != nil {
+				return fmt.Errorf("agreeing on the next step: %w", err)
+			}
+			if v[0] > 0 {
+				return s.stopped(ctx, emitErr)
+			}
+			perRank = slices.Max(v[1:])
+		} else if err := ctx.Err(); err != nil {
 			return err
 		}
 		n := len(b.labels)
@@ -400,6 +454,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if s.gpu != nil {
 				r.SeedDropout(seed)
 				res, err = r.TrainStep(b.data, b.labels, lr)
+			} else if b.global > 0 {
+				// The source read this rank's share of the global batch.
+				n = b.global
+				res, err = s.stepper.Step(s.model, b.data, b.labels, lr, seed)
 			} else {
 				// This rank's share of the global batch, in rank order.
 				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
@@ -412,7 +470,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
 			var extra map[string]float64
 			if s.comm.Size() > 1 {
-				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds()}
+				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds(), "clips_per_rank": perRank}
 			}
 			if err := classifier.EmitTrainExtra(emit, iter-1, n, res, lr, extra); err != nil {
 				return err
@@ -457,10 +515,13 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.log.Info("gradient allreduce", "rank", s.comm.Rank(), "ranks", s.comm.Size(), "steps", s.stepper.Steps,
 			"seconds_per_step", s.stepper.Allreduce.Seconds()/float64(s.stepper.Steps))
 	}
-	if req.Phase == sdk.PhaseTrain && s.comm.Size() > 1 && ctx.Err() == nil {
+	if lockstep {
 		// Every rank has finished the pass before rank 0's host saves it.
 		if err := s.comm.Barrier(); err != nil {
 			return err
+		}
+		if emitErr != nil {
+			return emitErr
 		}
 	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
@@ -468,6 +529,28 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	return ctx.Err()
 }
+
+// stopped ends a data-parallel train pass that some rank stopped. A rank
+// interrupted itself returns its ctx's error (its host saves the
+// checkpoint); one whose host is gone, that error. The others wait a
+// little for their own interrupt (mpirun and Slurm signal every rank at
+// once), so that rank 0's host saves an interrupted checkpoint, and
+// otherwise fail saying why.
+func (s *session) stopped(ctx context.Context, emitErr error) error {
+	if emitErr != nil {
+		return emitErr
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(stopGrace):
+		return fmt.Errorf("rank %d of %d: another rank stopped training (interrupted, or its zoo exited): stopping with it", s.comm.Rank(), s.comm.Size())
+	}
+}
+
+// stopGrace is how long a rank waits for its own interrupt after another
+// rank stopped.
+const stopGrace = 20 * time.Second
 
 // conventions resolves MODEL's convention keys: "auto" takes those of the
 // weights (--weights before --pretrain), Paddle's without any.

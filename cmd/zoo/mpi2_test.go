@@ -1,0 +1,191 @@
+package main_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zoo-ml/zoo/internal/shareddata"
+)
+
+// videoJob writes a small TSM job on real videos (ResNet-18 of width 4,
+// 32x32, batch 4, one epoch) whose train list holds the shared videos
+// n times over (labels 0 and 1), and, with broken, an unreadable video
+// too. It returns the config and the train list.
+func videoJob(t *testing.T, n int, broken bool) (cfg, list string) {
+	t.Helper()
+	videos := filepath.Join(shareddata.Dir(t), "videos")
+	dir := t.TempDir()
+	files := []string{"archery.avi", "arm_wrestling.mp4", "test.avi", "test.mp4"}
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%s %d\n", filepath.Join(videos, files[i%len(files)]), i%2)
+		if broken && i == n/2 {
+			bad := filepath.Join(dir, "broken.mp4")
+			if err := os.WriteFile(bad, []byte("not a video"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s 1\n", bad)
+		}
+	}
+	list = filepath.Join(dir, "train.list")
+	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "small.txt")
+	if err := os.WriteFile(cfg, []byte(`[MODEL]
+name = "TSM"
+num_classes = 2
+num_layers = 18
+base_width = 4
+seg_num = 8
+
+[TRAIN]
+epoch = 1
+short_size = 40
+target_size = 32
+batch_size = 4
+num_reader_threads = 1
+filelist = "`+list+`"
+
+[VALID]
+short_size = 40
+target_size = 32
+batch_size = 4
+filelist = "`+list+`"
+
+[TEST]
+short_size = 40
+target_size = 32
+batch_size = 4
+filelist = "`+list+`"
+
+[INFER]
+short_size = 40
+target_size = 32
+batch_size = 4
+filelist = "`+list+`"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, list
+}
+
+// TestMPIReaderShare: under `mpirun -np 2` each rank decodes only its
+// share of every global batch of a video list (the step metric
+// clips_per_rank, the most clips a rank decoded for the step, is 2 of the
+// global batch of 4), the global batches
+// hold the clips one process reads (the model equals one process's with
+// micro_batches 2, with an unreadable video in the list too, which rank
+// 0 reports once), and the train log and metrics.jsonl show each step's
+// allreduce seconds.
+func TestMPIReaderShare(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("broken=%v", broken), func(t *testing.T) {
+			cfg, _ := videoJob(t, 8, broken)
+			job := func(save string) []string {
+				return []string{"run", "TSM", "train", "--config", cfg, "--pretrain", "none", "--save_dir", save,
+					"--log_interval", "1", "--valid_interval", "0"}
+			}
+			dp, one := t.TempDir(), t.TempDir()
+			r := mpirun(t, 2, 3*time.Minute, job(dp)...)
+			if r.code != 0 {
+				t.Fatalf("mpirun -np 2: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			// clips_per_rank: the most clips a rank decoded for the step.
+			for _, it := range []string{"0", "1"} {
+				re := regexp.MustCompile(`\[TRAIN\] Epoch 0, iter ` + it + `  Loss: \S+, top1_acc: \S+, top5_acc: \S+, allreduce_s: \d+\.\d{6}, clips_per_rank: (\d+)\.000000\n`)
+				m := re.FindStringSubmatch(r.stdout)
+				if m == nil {
+					t.Errorf("the log line of step %s does not show allreduce_s and clips_per_rank:\n%s", it, r.stdout)
+				} else if !broken && m[1] != "2" {
+					t.Errorf("step %s: a rank decoded %s clips, want 2 (its share of 4)", it, m[1])
+				}
+			}
+			if broken {
+				if n := strings.Count(r.stderr, "warning: "); n != 1 || !strings.Contains(r.stderr, "broken.mp4") {
+					t.Errorf("the unreadable video is reported %d times by rank 0, want once\n%s", n, r.stderr)
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(dp, "metrics.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := 0
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var ev map[string]any
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev["phase"] == "train" && ev["clips_per_s"] == 0.0 {
+					steps++
+					if v, ok := ev["allreduce_s"].(float64); !ok || v < 0 {
+						t.Errorf("metrics.jsonl step without allreduce_s: %s", line)
+					}
+				}
+			}
+			if steps != 2 {
+				t.Errorf("metrics.jsonl holds %d steps, want 2:\n%s", steps, b)
+			}
+			r1 := zooAt(t, mpiBin(t), []string{"OMP_NUM_THREADS=1"}, append(job(one), "--set", "TRAIN.micro_batches=2")...)
+			if r1.code != 0 {
+				t.Fatalf("micro_batches=2: exit %d\nstdout: %s\nstderr: %s", r1.code, r1.stdout, r1.stderr)
+			}
+			compareTrainable(t, filepath.Join(dp, "TSM_epoch0"), filepath.Join(one, "TSM_epoch0"))
+		})
+	}
+}
+
+// TestMPIEmptyEvalShare: test and infer of a one-video list under
+// `mpirun -np 2` (rank 1's share is empty) succeed, and rank 0's result
+// files equal one process's.
+func TestMPIEmptyEvalShare(t *testing.T) {
+	cfg, list := videoJob(t, 4, false)
+	save := t.TempDir()
+	r := zooAt(t, mpiBin(t), nil, "run", "TSM", "train", "--config", cfg, "--pretrain", "none", "--save_dir", save, "--valid_interval", "0")
+	if r.code != 0 {
+		t.Fatalf("train: exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := filepath.Join(t.TempDir(), "one.list")
+	if err := os.WriteFile(single, []byte(strings.SplitAfter(string(b), "\n")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"test", "infer"} {
+		args := []string{"run", "TSM", mode, "--config", cfg, "--filelist", single, "--save_dir", save}
+		file := filepath.Join(save, "TSM_"+mode+"_result.json")
+		if r := zooAt(t, mpiBin(t), nil, args...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", mode, r.code, r.stderr)
+		}
+		one, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(file)
+		if r := mpirun(t, 2, 3*time.Minute, args...); r.code != 0 {
+			t.Fatalf("mpirun -np 2 zoo run TSM %s of one video: exit %d\n%s\n%s", mode, r.code, r.stdout, r.stderr)
+		}
+		two, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, c any
+		if err := json.Unmarshal(one, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(two, &c); err != nil {
+			t.Fatal(err)
+		}
+		if !jsonClose(a, c, 1e-5) {
+			t.Errorf("%s: 2 ranks' result differs from one process's:\none: %.600s\ntwo: %.600s", mode, one, two)
+		}
+	}
+}
