@@ -160,7 +160,7 @@ func TestMPIEmptyEvalShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"test", "infer"} {
-		args := []string{"run", "TSM", mode, "--config", cfg, "--filelist", single, "--save_dir", save}
+		args := []string{"run", "TSM", mode, "--config", cfg, "--filelist", single, "--save_dir", save, "--weights", filepath.Join(save, "TSM_epoch0")}
 		file := filepath.Join(save, "TSM_"+mode+"_result.json")
 		if r := zooAt(t, mpiBin(t), nil, args...); r.code != 0 {
 			t.Fatalf("%s: exit %d\n%s", mode, r.code, r.stderr)
