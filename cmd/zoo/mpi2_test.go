@@ -3,6 +3,9 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -187,5 +190,85 @@ func TestMPIEmptyEvalShare(t *testing.T) {
 		if !jsonClose(a, c, 1e-5) {
 			t.Errorf("%s: 2 ranks' result differs from one process's:\none: %.600s\ntwo: %.600s", mode, one, two)
 		}
+	}
+}
+
+// imageList writes n 32x32 PNG images (labels 0 and 1) and, with broken,
+// an unreadable one among them, and returns their list.
+func imageList(t *testing.T, n int, broken bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range n {
+		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		for y := range 32 {
+			for x := range 32 {
+				v := uint8((x*(i+1) + y*(7-i%7)) * 4)
+				img.Set(x, y, color.RGBA{v, uint8(i * 30), 255 - v, 255})
+			}
+		}
+		path := filepath.Join(dir, fmt.Sprintf("img%d.png", i))
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		fmt.Fprintf(&b, "%s %d\n", path, i%2)
+		if broken && i == 2 {
+			bad := filepath.Join(dir, "broken.png")
+			if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s 1\n", bad)
+		}
+	}
+	list := filepath.Join(dir, "train.list")
+	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// TestMPIResNetTrainEqualsMicroBatches: `mpirun -np 2 zoo run ResNet
+// train` trains what one process with TRAIN.micro_batches=2 trains
+// (trainable parameters and velocities within 1e-4), on the built-in
+// dataset and on an image list with an unreadable image (each rank reads
+// its share; the batch that lost the image is refilled as one process
+// refills it); the log shows allreduce_s.
+func TestMPIResNetTrainEqualsMicroBatches(t *testing.T) {
+	for _, data := range []string{"synthetic", "list"} {
+		t.Run(data, func(t *testing.T) {
+			job := func(save string) []string {
+				args := []string{"run", "ResNet", "train", "--save_dir", save, "--epoch", "1", "--log_interval", "1", "--valid_interval", "0",
+					"--set", "MODEL.base_width=4", "--set", "SYNTHETIC.train_images=64"}
+				if data == "list" {
+					list := imageList(t, 8, true)
+					args = append(args, "--set", "TRAIN.filelist="+list, "--set", "VALID.filelist="+list, "--batch_size", "4")
+				}
+				return args
+			}
+			dp, one := t.TempDir(), t.TempDir()
+			r := mpirun(t, 2, 3*time.Minute, job(dp)...)
+			if r.code != 0 {
+				t.Fatalf("mpirun -np 2: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			if !regexp.MustCompile(`\[TRAIN\] Epoch 0, iter 1  Loss: \S+, top1_acc: \S+, top5_acc: \S+, allreduce_s: \d+\.\d{6}\n`).MatchString(r.stdout) {
+				t.Errorf("the log does not show allreduce_s:\n%s", r.stdout)
+			}
+			if n := strings.Count(r.stdout+r.stderr, "saved checkpoint"); n != 1 {
+				t.Errorf("%d checkpoints saved, want 1 (rank 0's)\n%s", n, r.stdout)
+			}
+			if data == "list" && strings.Count(r.stderr, "warning: ") != 1 {
+				t.Errorf("the unreadable image is not reported once by rank 0:\n%s", r.stderr)
+			}
+			r1 := zooAt(t, mpiBin(t), []string{"OMP_NUM_THREADS=1"}, append(job(one), "--set", "TRAIN.micro_batches=2")...)
+			if r1.code != 0 {
+				t.Fatalf("micro_batches=2: exit %d\nstdout: %s\nstderr: %s", r1.code, r1.stdout, r1.stderr)
+			}
+			compareTrainable(t, filepath.Join(dp, "ResNet_epoch0"), filepath.Join(one, "ResNet_epoch0"))
+		})
 	}
 }

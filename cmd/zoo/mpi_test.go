@@ -35,7 +35,7 @@ var mpiDir struct {
 	err  error
 }
 
-// mpiBin returns a directory with zoo and zoo-plugin-tsm built with the
+// mpiBin returns a directory with zoo, zoo-plugin-tsm and zoo-plugin-resnet built with the
 // tag mpi (what `make build` makes). It fails when mpirun or Open MPI's
 // headers are missing: `make deps` installs them.
 func mpiBin(t *testing.T) string {
@@ -52,6 +52,7 @@ func mpiBin(t *testing.T) string {
 		for _, b := range [][]string{
 			{"-o", filepath.Join(dir, "zoo"), "."},
 			{"-tags", "openblas,mpi", "-o", filepath.Join(dir, "zoo-plugin-tsm"), "../../plugins/tsm/cmd/zoo-plugin-tsm"},
+			{"-tags", "openblas,mpi", "-o", filepath.Join(dir, "zoo-plugin-resnet"), "../../plugins/resnet/cmd/zoo-plugin-resnet"},
 		} {
 			if out, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput(); err != nil {
 				mpiDir.err = fmt.Errorf("go build %v: %v\n%s", b, err, out)

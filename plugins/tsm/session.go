@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -374,15 +373,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	// leaving another waiting in a collective (session.stopped). An emit
 	// error waits for that agreement.
 	lockstep := req.Phase == sdk.PhaseTrain && s.comm.Size() > 1
-	var emitErr error
+	emitErr := func() error { return nil }
 	if lockstep {
-		emit0 := emit
-		emit = func(e sdk.Event) error {
-			if emitErr == nil {
-				emitErr = emit0(e)
-			}
-			return nil
-		}
+		emit, emitErr = classifier.LockstepEmit(emit)
 	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err
@@ -413,8 +406,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
 	}
 	for b, err := range src.epoch(ctx, req.Epoch, from) {
-		if errors.Is(err, errStopped) {
-			return s.stopped(ctx, emitErr)
+		if errors.Is(err, classifier.ErrStopped) {
+			return classifier.Stopped(ctx, s.comm, emitErr())
 		}
 		if err != nil {
 			return err
@@ -427,19 +420,16 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.warnings = s.warnings[:0]
 		perRank := 0.0 // the most clips a rank decoded for this step
 		if lockstep {
-			// v: the ranks that stop, then each rank's clips decoded.
-			v := make([]float64, 1+s.comm.Size())
-			if ctx.Err() != nil || emitErr != nil {
-				v[0] = 1
+			decoded := make([]float64, s.comm.Size())
+			decoded[s.comm.Rank()] = float64(b.decoded)
+			stop, sums, err := classifier.AgreeStep(s.comm, ctx.Err() != nil || emitErr() != nil, decoded)
+			if err != nil {
+				return err
 			}
-			v[1+s.comm.Rank()] = float64(b.decoded)
-			if err := s.comm.AllreduceSum64(v); err != nil {
-				return fmt.Errorf("agreeing on the next step: %w", err)
+			if stop {
+				return classifier.Stopped(ctx, s.comm, emitErr())
 			}
-			if v[0] > 0 {
-				return s.stopped(ctx, emitErr)
-			}
-			perRank = slices.Max(v[1:])
+			perRank = slices.Max(sums)
 		} else if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -520,8 +510,8 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err := s.comm.Barrier(); err != nil {
 			return err
 		}
-		if emitErr != nil {
-			return emitErr
+		if err := emitErr(); err != nil {
+			return err
 		}
 	}
 	if req.Phase == sdk.PhaseTrain && ctx.Err() == nil {
@@ -529,28 +519,6 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	return ctx.Err()
 }
-
-// stopped ends a data-parallel train pass that some rank stopped. A rank
-// interrupted itself returns its ctx's error (its host saves the
-// checkpoint); one whose host is gone, that error. The others wait a
-// little for their own interrupt (mpirun and Slurm signal every rank at
-// once), so that rank 0's host saves an interrupted checkpoint, and
-// otherwise fail saying why.
-func (s *session) stopped(ctx context.Context, emitErr error) error {
-	if emitErr != nil {
-		return emitErr
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(stopGrace):
-		return fmt.Errorf("rank %d of %d: another rank stopped training (interrupted, or its zoo exited): stopping with it", s.comm.Rank(), s.comm.Size())
-	}
-}
-
-// stopGrace is how long a rank waits for its own interrupt after another
-// rank stopped.
-const stopGrace = 20 * time.Second
 
 // conventions resolves MODEL's convention keys: "auto" takes those of the
 // weights (--weights before --pretrain), Paddle's without any.

@@ -2,12 +2,12 @@ package tsm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"sync"
 
 	"github.com/zoo-ml/zoo/dist"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/video"
 )
 
@@ -101,7 +101,7 @@ func (v *shareSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[bat
 				// fails[i] is 1 + the rank that found position p+i
 				// unreadable; the last entry counts the ranks that stop
 				// (interrupted): every rank takes part in the exchange and
-				// stops at the same batch (errStopped).
+				// stops at the same batch (classifier.ErrStopped).
 				fails := make([]float64, good[len(good)-1]-p+2)
 				for _, q := range good[lo:hi] {
 					l := get(q)
@@ -119,7 +119,7 @@ func (v *shareSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[bat
 					return
 				}
 				if fails[len(fails)-1] > 0 {
-					yield(batch{}, errStopped)
+					yield(batch{}, classifier.ErrStopped)
 					return
 				}
 				fails = fails[:len(fails)-1]
@@ -168,8 +168,3 @@ func (v *shareSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[bat
 		}
 	}
 }
-
-// errStopped ends a data-parallel pass that a rank stopped (interrupted):
-// every rank learns it at the same step, so none waits in a collective
-// the others never call (session.stopped).
-var errStopped = errors.New("a rank stopped the pass")

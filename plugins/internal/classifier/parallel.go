@@ -1,6 +1,8 @@
 package classifier
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Stepper runs training steps data-parallel: a global batch of B clips is
@@ -235,4 +238,64 @@ func rawBytes(t *tensor.Dense) []byte {
 		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 8*len(f))
 	}
 	panic(fmt.Sprintf("rawBytes: dtype %v", t.Dtype()))
+}
+
+// ErrStopped ends a data-parallel pass that some rank stopped: every rank
+// learns it at the same step (AgreeStep), so none waits in a collective
+// the others never call.
+var ErrStopped = errors.New("a rank stopped the pass")
+
+// AgreeStep is the agreement that starts each step of a data-parallel
+// train pass: stop says this rank stops (interrupted, or its host gone),
+// and vals (this rank's numbers, e.g. vals[rank] = its clips decoded) are
+// summed over ranks in the same allreduce. It returns whether any rank
+// stops, and the sums.
+func AgreeStep(comm dist.Communicator, stop bool, vals []float64) (bool, []float64, error) {
+	v := make([]float64, 1+len(vals))
+	if stop {
+		v[0] = 1
+	}
+	copy(v[1:], vals)
+	if err := comm.AllreduceSum64(v); err != nil {
+		return false, nil, fmt.Errorf("agreeing on the next step: %w", err)
+	}
+	return v[0] > 0, v[1:], nil
+}
+
+// Stopped ends a data-parallel train pass that some rank stopped. A rank
+// whose host is gone returns that error (emitErr); one interrupted itself,
+// its ctx's error (its host saves the checkpoint). The others wait up to
+// StopGrace for their own interrupt (mpirun and Slurm signal every rank at
+// once), so that rank 0's host saves an interrupted checkpoint, and
+// otherwise fail saying why.
+func Stopped(ctx context.Context, comm dist.Communicator, emitErr error) error {
+	if emitErr != nil {
+		return emitErr
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(StopGrace):
+		return fmt.Errorf("rank %d of %d: another rank stopped training (interrupted, or its zoo exited): stopping with it", comm.Rank(), comm.Size())
+	}
+}
+
+// StopGrace is how long a rank waits for its own interrupt after another
+// rank stopped.
+const StopGrace = 20 * time.Second
+
+// LockstepEmit wraps a data-parallel pass's emit: an emit error (the
+// host's stream is gone) is kept for the next AgreeStep instead of
+// returned, so that the rank stops with the others, not alone. err
+// returns the first error.
+func LockstepEmit(emit func(sdk.Event) error) (wrapped func(sdk.Event) error, err func() error) {
+	var first error
+	return func(e sdk.Event) error {
+			if first == nil {
+				first = emit(e)
+			}
+			return nil
+		}, func() error {
+			return first
+		}
 }
