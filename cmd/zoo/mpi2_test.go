@@ -320,9 +320,8 @@ func startMPI(t *testing.T, n int, env []string, args ...string) (*exec.Cmd, *bu
 // differences grow past 1e-4 within 4 steps of these 96x96 frames.
 func TestMPIResumeMidEpochAcrossWorldSizes(t *testing.T) {
 	// Steps slow enough (96x96 frames) that the signal lands inside the
-	// epoch. The learning
-	// rate decays at step 4 (total_videos 64, decay_epochs [1]), so the
-	// resumed part runs on the decayed schedule.
+	// epoch. The learning rate decays at step 4 (total_videos 64,
+	// decay_epochs [1]), so the resumed part runs on the decayed schedule.
 	const steps = 6
 	job := func(save string) []string {
 		return []string{"run", "TSM", "train", "--save_dir", save, "--log_interval", "1", "--valid_interval", "0",
