@@ -322,7 +322,7 @@ func TestMPIResumeMidEpochAcrossWorldSizes(t *testing.T) {
 	// Steps slow enough (96x96 frames) that the signal lands inside the
 	// epoch. The learning rate decays at step 4 (total_videos 64,
 	// decay_epochs [1]), so the resumed part runs on the decayed schedule.
-	const steps = 6
+	const steps = 10
 	job := func(save string) []string {
 		return []string{"run", "TSM", "train", "--save_dir", save, "--log_interval", "1", "--valid_interval", "0",
 			"--set", "TRAIN.epoch=1", "--set", "SYNTHETIC.train_videos=" + fmt.Sprint(16*steps), "--set", "TRAIN.decay_epochs=[1]", "--set", "TRAIN.total_videos=64",
