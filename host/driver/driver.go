@@ -45,6 +45,9 @@ type Options struct {
 	// Shard ("I-of-N", from --shard) is added to the names of test and
 	// infer result files, so that the parts of a list do not collide.
 	Shard string
+	// Helper is a rank other than 0 under a launcher: rank 0 reports the
+	// whole list, so a helper whose share of it is empty has not failed.
+	Helper bool
 
 	Epochs        int // train: number of epochs
 	LogInterval   int // train: a log line every N iterations

@@ -24,6 +24,7 @@ type fakeSession struct {
 	loads      int
 	saveFail   func(n int, dir string) error // n counts from 1; nil: never fails
 	evalEvents []sdk.Event
+	extra      map[string]float64 // more metrics of every train step
 }
 
 func (f *fakeSession) Run(_ context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error] {
@@ -38,6 +39,9 @@ func (f *fakeSession) Run(_ context.Context, req sdk.RunRequest) iter.Seq2[sdk.E
 		}
 		for i := range int64(2) {
 			m := map[string]float64{"loss": 1, "top1": 0.5, "top5": 1, "lr": 0.1}
+			for k, v := range f.extra {
+				m[k] = v * float64(i+1)
+			}
 			if !yield(sdk.Event{Step: &sdk.Step{Iter: i, Samples: 1, Metrics: m}}, nil) {
 				return
 			}
@@ -384,5 +388,46 @@ func TestOpenSaveDir(t *testing.T) {
 	}
 	if _, err := readState(filepath.Join(dir, "M_epoch1")); err != nil {
 		t.Errorf("M_epoch1 not put back: %v", err)
+	}
+}
+
+// TestStepExtraMetrics: a metric a plugin sends beyond loss, top1, top5 and
+// lr (data-parallel TSM's allreduce_s) shows in the train log line and in
+// metrics.jsonl, whatever its name.
+func TestStepExtraMetrics(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	o := options(dir, sdk.ModeTrain, &out)
+	o.Epochs = 1
+	if err := Run(context.Background(), &fakeSession{extra: map[string]float64{"allreduce_s": 0.25, "queue_ms": 3}}, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"[TRAIN] Epoch 0, iter 0  Loss: 1.000000, top1_acc: 50.00, top5_acc: 100.00, allreduce_s: 0.250000, queue_ms: 3.000000",
+		"[TRAIN] Epoch 0, iter 1  Loss: 1.000000, top1_acc: 50.00, top5_acc: 100.00, allreduce_s: 0.500000, queue_ms: 6.000000",
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("the log lacks %q:\n%s", want, out.String())
+		}
+	}
+	events, err := results.ReadMetrics(filepath.Join(dir, results.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for _, e := range events {
+		if e.Phase == "train" && e.ClipsPerS == 0 { // a step, not the epoch's summary
+			steps++
+			if want := 0.25 * float64(e.Iter+1); e.Extra["allreduce_s"] != want || e.Extra["queue_ms"] != 12*want {
+				t.Errorf("metrics.jsonl step %d: extra %v, want allreduce_s %g", e.Iter, e.Extra, want)
+			}
+		}
+	}
+	if steps != 2 {
+		t.Errorf("metrics.jsonl holds %d steps, want 2: %+v", steps, events)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, results.MetricsFile))
+	if !strings.Contains(string(b), `"allreduce_s":0.25`) {
+		t.Errorf("metrics.jsonl does not name allreduce_s:\n%s", b)
 	}
 }

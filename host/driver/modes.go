@@ -55,7 +55,7 @@ func train(ctx context.Context, s Session, o Options) error {
 		logStep := func(st *sdk.Step) error {
 			if st.Iter%int64(logInterval) == 0 {
 				ev := results.Event{Phase: "train", Epoch: epoch, Iter: int(st.Iter), Loss: st.Metrics["loss"],
-					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"]}
+					Top1: st.Metrics["top1"], Top5: st.Metrics["top5"], LR: st.Metrics["lr"], Extra: extraMetrics(st)}
 				o.logLine(results.FormatLine(ev))
 				return mlog.Write(ev)
 			}
@@ -126,6 +126,24 @@ func train(ctx context.Context, s Session, o Options) error {
 	return nil
 }
 
+// extraMetrics are a step's metrics beyond loss, top1, top5 and lr, which
+// the plugin chose to send (e.g. allreduce_s): the train log line and
+// metrics.jsonl show them as they come, whatever the model.
+func extraMetrics(st *sdk.Step) map[string]float64 {
+	var extra map[string]float64
+	for k, v := range st.Metrics {
+		switch k {
+		case "loss", "top1", "top5", "lr":
+			continue
+		}
+		if extra == nil {
+			extra = map[string]float64{}
+		}
+		extra[k] = v
+	}
+	return extra
+}
+
 // errInterrupted is cmdutil.ErrInterrupted's twin; the CLI maps both to 130.
 var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
 
@@ -181,6 +199,9 @@ func test(ctx context.Context, s Session, o Options) error {
 			return errInterrupted
 		}
 		return err
+	}
+	if p.samples == 0 && o.Helper && p.warnings == 0 {
+		return nil // an empty share: rank 0 reports the list
 	}
 	if p.samples == 0 {
 		return nothingDone(sdk.ModeTest, p.warnings)
@@ -245,6 +266,9 @@ func infer(ctx context.Context, s Session, o Options) error {
 			return errInterrupted
 		}
 		return err
+	}
+	if len(rows) == 0 && o.Helper && p.warnings == 0 {
+		return nil // an empty share: rank 0 reports the list
 	}
 	if len(rows) == 0 {
 		return nothingDone(sdk.ModeInfer, p.warnings)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -28,7 +30,17 @@ type Event struct {
 	LR        float64 `json:"lr"`
 	ClipsPerS float64 `json:"clips_per_s"`
 	Run       string  `json:"run,omitempty"` // the training run's id (driver.State.RunID)
+	// Extra holds the step's other metrics, those a plugin sends beyond
+	// loss, top1, top5 and lr (e.g. allreduce_s, a data-parallel step's
+	// gradient allreduce seconds). In JSON they are fields of the line
+	// itself, after the fixed ones, in name order.
+	Extra map[string]float64 `json:"-"`
 }
+
+// eventFields are the JSON names of Event's fixed fields: an extra metric
+// of one of these names is not written (the fixed field wins).
+var eventFields = map[string]bool{"phase": true, "epoch": true, "iter": true, "loss": true, "top1": true,
+	"top5": true, "lr": true, "clips_per_s": true, "run": true}
 
 // eventJSON mirrors Event with nullable floats.
 type eventJSON struct {
@@ -57,19 +69,51 @@ func orNaN(f *float64) float64 {
 	return *f
 }
 
-// MarshalJSON writes non-finite values as null.
+// MarshalJSON writes non-finite values as null, and Extra's metrics as
+// fields of their own after the fixed ones.
 func (e Event) MarshalJSON() ([]byte, error) {
-	return json.Marshal(eventJSON{e.Phase, e.Epoch, e.Iter, finite(e.Loss), finite(e.Top1),
+	b, err := json.Marshal(eventJSON{e.Phase, e.Epoch, e.Iter, finite(e.Loss), finite(e.Top1),
 		finite(e.Top5), finite(e.LR), finite(e.ClipsPerS), e.Run})
+	if err != nil || len(e.Extra) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1] // the closing brace
+	for _, k := range slices.Sorted(maps.Keys(e.Extra)) {
+		if eventFields[k] {
+			continue
+		}
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(finite(e.Extra[k]))
+		b = append(append(append(append(b, ','), kb...), ':'), vb...)
+	}
+	return append(b, '}'), nil
 }
 
-// UnmarshalJSON reads null (or a missing field) as NaN.
+// UnmarshalJSON reads null (or a missing field) as NaN, and fields other
+// than the fixed ones into Extra.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	var j eventJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS), j.Run}
+	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS), j.Run, nil}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for k, raw := range all {
+		if eventFields[k] {
+			continue
+		}
+		var v *float64
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("metric %q: %w", k, err)
+		}
+		if e.Extra == nil {
+			e.Extra = map[string]float64{}
+		}
+		e.Extra[k] = orNaN(v)
+	}
 	return nil
 }
 

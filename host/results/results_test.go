@@ -109,7 +109,7 @@ func TestEventJSON(t *testing.T) {
 		t.Errorf("json = %s, want %s", b, want)
 	}
 	var back Event
-	if err := json.Unmarshal(b, &back); err != nil || back != e {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, e) {
 		t.Errorf("round trip = %+v, %v", back, err)
 	}
 	nan := Event{Phase: "train", Loss: math.NaN(), Top1: math.Inf(1)}
@@ -122,6 +122,30 @@ func TestEventJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &back); err != nil || !math.IsNaN(back.Loss) || !math.IsNaN(back.Top1) || back.Top5 != 0 {
 		t.Errorf("non-finite round trip = %+v, %v", back, err)
+	}
+}
+
+// TestEventJSONExtra: a step's extra metrics are fields of the line,
+// after the fixed ones in name order, and read back into Extra; one named
+// like a fixed field is dropped, a non-finite one is null.
+func TestEventJSONExtra(t *testing.T) {
+	t.Parallel()
+	e := Event{Phase: "train", Epoch: 0, Iter: 1, Loss: 1, Top1: 0.5, Top5: 1, LR: 0.01,
+		Extra: map[string]float64{"zeta": 2, "allreduce_s": 0.25, "loss": 7, "bad": math.Inf(1)}}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"phase":"train","epoch":0,"iter":1,"loss":1,"top1":0.5,"top5":1,"lr":0.01,"clips_per_s":0,"allreduce_s":0.25,"bad":null,"zeta":2}`
+	if string(b) != want {
+		t.Errorf("json = %s, want %s", b, want)
+	}
+	var back Event
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Extra["allreduce_s"] != 0.25 || back.Extra["zeta"] != 2 || !math.IsNaN(back.Extra["bad"]) || len(back.Extra) != 3 || back.Loss != 1 {
+		t.Errorf("round trip = %+v", back)
 	}
 }
 
@@ -229,6 +253,8 @@ func TestFormatLine(t *testing.T) {
 			"[TEST] iter 7  Loss: 2.000000, top1_acc: 12.35, top5_acc: 50.00"},
 		{Event{Epoch: 1, Iter: 1, Loss: math.NaN()},
 			"[TRAIN] Epoch 1, iter 1  Loss: NaN, top1_acc: 0.00, top5_acc: 0.00"},
+		{Event{Phase: "train", Epoch: 0, Iter: 2, Loss: 1, Extra: map[string]float64{"zeta": 2, "allreduce_s": 0.0125}},
+			"[TRAIN] Epoch 0, iter 2  Loss: 1.000000, top1_acc: 0.00, top5_acc: 0.00, allreduce_s: 0.012500, zeta: 2.000000"},
 	}
 	for _, tt := range tests {
 		if got := FormatLine(tt.e); got != tt.want {

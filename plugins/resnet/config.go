@@ -45,6 +45,7 @@ type TrainConfig struct {
 	L2WeightDecay     float64 `mapstructure:"l2_weight_decay"`
 	Momentum          float64 `mapstructure:"momentum"`
 	TotalImages       int     `mapstructure:"total_images" help:"images per epoch, for the learning-rate boundaries"`
+	MicroBatches      int     `mapstructure:"micro_batches" help:"parts each rank computes a batch in, batch-norm statistics per part, gradients averaged, one update (docs/distributed.md)"`
 }
 
 type InferConfig struct {
@@ -75,7 +76,7 @@ func defaults() Config {
 		},
 		Train: TrainConfig{
 			ReaderConfig: reader(256), Epoch: 120, LearningRate: 0.1, LearningRateDecay: 0.1,
-			DecayEpochs: []int{30, 60, 90}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalImages: 1281167,
+			DecayEpochs: []int{30, 60, 90}, L2WeightDecay: 1e-4, Momentum: 0.9, TotalImages: 1281167, MicroBatches: 1,
 		},
 		Valid:     reader(64),
 		Test:      reader(16),

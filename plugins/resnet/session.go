@@ -2,11 +2,14 @@ package resnet
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
 
+	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/nn/optim"
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
@@ -25,6 +28,8 @@ type session struct {
 	warnings []sdk.Warning        // unreadable images, drained into the Run stream
 	useGPU   bool                 // Device "gpu": batches run on the GPU (the CUDA build only)
 	gpu      classifier.GPURunner // the model's graphs on the GPU, made on first use
+	comm     dist.Communicator
+	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
 
 func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, error) {
@@ -32,12 +37,6 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 		if err := classifier.CheckGPU("zoo-plugin-resnet"); err != nil {
 			return nil, sdk.OpenResult{}, err
 		}
-	}
-	if req.WorldSize > 1 {
-		// Data parallelism and shards are TSM's for now (docs/distributed.md):
-		// N ranks each training the whole batch would be N copies of one run.
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument,
-			"zoo-plugin-resnet runs one process (rank %d of %d): run it without mpirun or --shard", req.Rank, req.WorldSize)
 	}
 	cfg, err := decode(req.Config)
 	if err != nil {
@@ -57,12 +56,65 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
+	comm, err := dist.Open()
+	if err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
+	}
+	s.comm = comm
+	switch {
+	case req.WorldSize > 1 && req.Mode != sdk.ModeTrain:
+		// Ranks train ResNet data-parallel; splitting evaluation lists is
+		// TSM's for now (docs/distributed.md).
+		comm.Close()
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument,
+			"ResNet %s runs in one process (rank %d of %d): run it without mpirun or --shard (ranks train ResNet; they split TSM's evaluation lists only)", req.Mode, req.Rank, req.WorldSize)
+	case req.WorldSize > 1 && comm.Size() == 1:
+		comm.Close()
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "a shard (%d of %d) of training: train with mpirun", req.Rank, req.WorldSize)
+	}
+	parts := cfg.Train.MicroBatches
+	graphBatch := rc.BatchSize
+	if req.Mode == sdk.ModeTrain {
+		if parts < 1 {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", parts)
+		}
+		if (comm.Size() > 1 || parts > 1) && s.useGPU {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --use_gpu")
+		}
+		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
+		}
+		graphBatch = rc.BatchSize / (comm.Size() * parts)
+	}
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(parts, 1)}
+	if comm.Size() > 1 {
+		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
+		wj, _ := json.Marshal(req.Weights)
+		facts := []classifier.Fact{
+			classifier.ExecutableFact(),
+			{Name: "mode", Value: []byte(req.Mode)},
+			{Name: "config", Value: cj},
+			{Name: "weights", Value: wj},
+			{Name: "seed", Value: fmt.Append(nil, req.Seed)},
+			{Name: "device", Value: []byte(req.Device)},
+			classifier.FileFact("TRAIN.filelist contents", cfg.Train.Filelist),
+			classifier.FileFact("VALID.filelist contents", cfg.Valid.Filelist),
+		}
+		if err := classifier.CheckRanksAgree(comm, facts); err != nil {
+			comm.Close()
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
+		}
+	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.ImagePath != "")
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: 1, NoDropout: true,
-		BaseWidth: cfg.Model.BaseWidth, BatchSize: rc.BatchSize, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
+		BaseWidth: cfg.Model.BaseWidth, BatchSize: graphBatch, Height: rc.TargetSize, Width: rc.TargetSize, Seed: req.Seed,
 	})
 	if err != nil {
+		comm.Close()
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
 	}
 	s.model = m
@@ -161,7 +213,11 @@ func (s *session) Close() error {
 	if s.gpu != nil {
 		s.gpu.Close()
 	}
-	return s.model.Close()
+	err := s.model.Close()
+	if s.comm != nil {
+		s.comm.Close()
+	}
+	return err
 }
 
 func (s *session) source(phase string) (source, error) {
@@ -178,6 +234,11 @@ func (s *session) source(phase string) (source, error) {
 
 func (s *session) newSource(phase string) (source, error) {
 	graphBatch := s.model.Config().BatchSize
+	if phase == sdk.PhaseTrain {
+		// A train batch is the global batch; under ranks each reads its
+		// share of it, in rank order, and the graph runs micro-batches.
+		graphBatch = s.cfg.Train.BatchSize
+	}
 	var rc ReaderConfig
 	var split, images int
 	switch phase {
@@ -215,8 +276,12 @@ func (s *session) newSource(phase string) (source, error) {
 		if train && images < graphBatch {
 			return nil, sdk.Errorf(sdk.CodeInvalidArgument, "SYNTHETIC.train_images %d is less than one batch of %d", images, graphBatch)
 		}
-		return &synthSource{split: split, images: images, batch: graphBatch, size: rc.TargetSize,
-			noise: s.cfg.Synthetic.Noise, train: train, seed: uint64(s.seed)}, nil
+		src := &synthSource{split: split, images: images, batch: graphBatch, size: rc.TargetSize,
+			noise: s.cfg.Synthetic.Noise, train: train, seed: uint64(s.seed)}
+		if train {
+			src.comm = s.comm
+		}
+		return src, nil
 	}
 	var items []video.Item
 	if imagePath != "" {
@@ -246,7 +311,11 @@ func (s *session) newSource(phase string) (source, error) {
 	for i := 0; i < 3; i++ {
 		mean[i], std[i] = float32(s.cfg.Model.ImageMean[i]), float32(s.cfg.Model.ImageStd[i])
 	}
-	return &imageSource{items: items, train: train, batch: graphBatch,
+	var comm dist.Communicator
+	if train {
+		comm = s.comm
+	}
+	return &imageSource{items: items, train: train, batch: graphBatch, comm: comm,
 		workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), short: rc.ShortSize, size: rc.TargetSize,
 		mean: mean, std: std, numClasses: s.cfg.Model.NumClasses, seed: uint64(s.seed),
 		warn: func(path string, err error) {
@@ -273,8 +342,22 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		return err
 	}
 	steps, images := src.count()
+	// A data-parallel train pass keeps its ranks in step
+	// (classifier.AgreeStep): every rank stops at the same step.
+	lockstep := req.Phase == sdk.PhaseTrain && s.comm.Size() > 1
+	emitErr := func() error { return nil }
+	if lockstep {
+		emit, emitErr = classifier.LockstepEmit(emit)
+	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(images)}}); err != nil {
 		return err
+	}
+	if req.Phase == sdk.PhaseTrain {
+		// Every rank starts the pass from rank 0's parameters and
+		// velocities (after init, --pretrain, --weights or a resume).
+		if err := classifier.BroadcastState(s.comm, s.model); err != nil {
+			return err
+		}
 	}
 	graphBatch := s.model.Config().BatchSize
 	sample := s.model.Config().InputSize() / graphBatch
@@ -291,13 +374,24 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		return err
 	}
 	for b, err := range src.epoch(ctx, req.Epoch, int(start)) {
+		if errors.Is(err, classifier.ErrStopped) {
+			return classifier.Stopped(ctx, s.comm, emitErr())
+		}
 		if err != nil {
 			return err
 		}
 		if err := s.flush(emit); err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
+		if lockstep {
+			stop, _, err := classifier.AgreeStep(s.comm, ctx.Err() != nil || emitErr() != nil, nil)
+			if err != nil {
+				return err
+			}
+			if stop {
+				return classifier.Stopped(ctx, s.comm, emitErr())
+			}
+		} else if err := ctx.Err(); err != nil {
 			return err
 		}
 		if req.MaxSteps > 0 && iter-start >= req.MaxSteps {
@@ -306,12 +400,25 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		n := len(b.labels)
 		if req.Phase == sdk.PhaseTrain {
 			lr := s.sched.At(int(req.GlobalStep + iter - start))
-			r.SeedDropout(classifier.StepSeed(s.seed, req.Epoch, iter))
-			res, err := r.TrainStep(b.data, b.labels, lr)
+			seed := classifier.StepSeed(s.seed, req.Epoch, iter)
+			var res resnet.Result
+			if s.gpu != nil {
+				r.SeedDropout(seed)
+				res, err = r.TrainStep(b.data, b.labels, lr)
+			} else {
+				if b.global > 0 {
+					n = b.global // b holds this rank's share
+				}
+				res, err = s.stepper.Step(s.model, b.data, b.labels, lr, seed)
+			}
 			if err != nil {
 				return err
 			}
-			if err := classifier.EmitTrain(emit, iter, n, res, lr); err != nil {
+			var extra map[string]float64
+			if s.comm.Size() > 1 {
+				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds()}
+			}
+			if err := classifier.EmitTrainExtra(emit, iter, n, res, lr, extra); err != nil {
 				return err
 			}
 			iter++
@@ -328,6 +435,15 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	if err := s.flush(emit); err != nil {
 		return err
+	}
+	if lockstep {
+		// Every rank has finished the pass before rank 0's host saves it.
+		if err := s.comm.Barrier(); err != nil {
+			return err
+		}
+		if err := emitErr(); err != nil {
+			return err
+		}
 	}
 	return ctx.Err()
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 
+	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
 )
@@ -19,6 +20,13 @@ type batch struct {
 	labels []int
 	ids    []string
 	next   int // the position in the epoch's order after this batch
+	// global is, when the batch holds one rank's share of a global
+	// batch (shareSource, a synthSource with ranks), the global batch's
+	// clips; 0 when the batch is whole.
+	global int
+	// decoded is the clips this rank decoded (or generated) for the
+	// batch, unreadable ones included.
+	decoded int
 }
 
 // source yields the batches of one pass.
@@ -37,10 +45,14 @@ type source interface {
 type synthSource struct {
 	split, videos, batch, segNum, size int
 	first                              int // the index of the source's first clip (a rank's share)
-	noise                              float64
-	shuffle                            bool
-	dropLast                           bool
-	seed                               uint64
+	// rank of ranks: with ranks > 1 (training under MPI) a batch holds
+	// only this rank's share of the global batch (dist.Split), the only
+	// clips it generates.
+	rank, ranks int
+	noise       float64
+	shuffle     bool
+	dropLast    bool
+	seed        uint64
 }
 
 func (s *synthSource) count() (int, int) {
@@ -69,15 +81,25 @@ func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[bat
 			if n < s.batch && s.dropLast {
 				return
 			}
-			if err := ctx.Err(); err != nil {
+			// Under ranks the pass's step agreement stops every rank at
+			// once (session.Run): no rank stops alone.
+			if err := ctx.Err(); err != nil && s.ranks <= 1 {
 				yield(batch{}, err)
 				return
 			}
-			b := batch{data: make([]float32, n*clip), labels: make([]int, n), ids: make([]string, n), next: start + n}
-			for j := 0; j < n; j++ {
+			lo, hi := 0, n
+			if s.ranks > 1 {
+				lo, hi = dist.Split(n, s.rank, s.ranks)
+			}
+			b := batch{data: make([]float32, (hi-lo)*clip), labels: make([]int, hi-lo), ids: make([]string, hi-lo), next: start + n}
+			if s.ranks > 1 {
+				b.global = n
+			}
+			b.decoded = hi - lo
+			for j := lo; j < hi; j++ {
 				i := s.first + order[start+j]
-				b.labels[j] = synthClip(b.data[j*clip:(j+1)*clip], s.split, i, s.segNum, s.size, s.noise)
-				b.ids[j] = fmt.Sprintf("synthetic-%d", i)
+				b.labels[j-lo] = synthClip(b.data[(j-lo)*clip:(j-lo+1)*clip], s.split, i, s.segNum, s.size, s.noise)
+				b.ids[j-lo] = fmt.Sprintf("synthetic-%d", i)
 			}
 			if !yield(b, nil) {
 				return
@@ -95,6 +117,15 @@ type videoSource struct {
 }
 
 func newVideoSource(mode video.Mode, m ModelConfig, rc ReaderConfig, items []video.Item, seed int64, warn func(string, error)) (*videoSource, error) {
+	r, err := newReader(mode, m, rc, items, seed, warn)
+	if err != nil {
+		return nil, err
+	}
+	return &videoSource{r: r, batch: rc.BatchSize, mode: mode, warn: warn}, nil
+}
+
+// newReader is Paddle's reader of a list.
+func newReader(mode video.Mode, m ModelConfig, rc ReaderConfig, items []video.Item, seed int64, warn func(string, error)) (*video.Reader, error) {
 	workers := min(max(rc.NumReaderThreads, 1), runtime.NumCPU())
 	// Paddle's buf_size counts clips; 1024 clips of 8x224x224 are 5 GB.
 	// Two batches ahead keeps the model fed.
@@ -112,7 +143,20 @@ func newVideoSource(mode video.Mode, m ModelConfig, rc ReaderConfig, items []vid
 	if err != nil {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
 	}
-	return &videoSource{r: r, batch: rc.BatchSize, mode: mode, warn: warn}, nil
+	return r, nil
+}
+
+// emptySource is an evaluation share with no video (more ranks or shards
+// than videos): it yields nothing, and the rank still takes part in the
+// gather.
+type emptySource struct{ batch int }
+
+func (emptySource) count() (int, int) { return 0, 0 }
+
+func (e emptySource) batchSize() int { return e.batch }
+
+func (emptySource) epoch(context.Context, int, int) iter.Seq2[batch, error] {
+	return func(func(batch, error) bool) {}
 }
 
 func (v *videoSource) count() (int, int) {

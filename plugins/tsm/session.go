@@ -3,7 +3,10 @@ package tsm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -109,7 +112,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
 		}
 		if (comm.Size() > 1 || parts > 1) && s.useGPU {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --device gpu")
+			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --use_gpu")
 		}
 		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
@@ -122,7 +125,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		return nil, sdk.OpenResult{}, err
 	}
 	if s.useGPU && conv != convert.Paddle {
-		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --device gpu", conv)
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --use_gpu", conv)
 	}
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
@@ -296,8 +299,12 @@ func (s *session) newSource(phase string) (source, error) {
 			lo, hi := dist.Split(videos, s.shard, s.shards)
 			first, videos = lo, hi-lo
 		}
-		return &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
-			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}, nil
+		src := &synthSource{split: split, videos: videos, first: first, batch: graphBatch, segNum: m.SegNum, size: rc.TargetSize,
+			noise: s.cfg.Synthetic.Noise, shuffle: phase == sdk.PhaseTrain, dropLast: phase == sdk.PhaseTrain, seed: uint64(s.seed)}
+		if phase == sdk.PhaseTrain && s.comm.Size() > 1 {
+			src.rank, src.ranks = s.comm.Rank(), s.comm.Size()
+		}
+		return src, nil
 	}
 	var items []video.Item
 	var err error
@@ -317,6 +324,18 @@ func (s *session) newSource(phase string) (source, error) {
 	}
 	warn := func(path string, err error) {
 		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
+	}
+	if phase != sdk.PhaseTrain && len(items) == 0 && s.shards > 1 {
+		return emptySource{batch: rc.BatchSize}, nil
+	}
+	if phase == sdk.PhaseTrain && s.comm.Size() > 1 {
+		// Each rank decodes only its share of every global batch.
+		r, err := newReader(mode, m, rc, items, s.seed, warn)
+		if err != nil {
+			return nil, err
+		}
+		return &shareSource{r: r, items: items, batch: graphBatch, comm: s.comm,
+			workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), warn: warn}, nil
 	}
 	return newVideoSource(mode, m, rc, items, s.seed, warn)
 }
@@ -348,6 +367,16 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		per := graphBatch / s.views()
 		steps = (clips + per - 1) / per
 	}
+	// A data-parallel train pass keeps its ranks in step: each step starts
+	// with an agreement (a rank that is interrupted, or whose host is
+	// gone, says stop) and every rank stops at the same one, never
+	// leaving another waiting in a collective (session.stopped). An emit
+	// error waits for that agreement.
+	lockstep := req.Phase == sdk.PhaseTrain && s.comm.Size() > 1
+	emitErr := func() error { return nil }
+	if lockstep {
+		emit, emitErr = classifier.LockstepEmit(emit)
+	}
 	if err := emit(sdk.Event{Start: &sdk.Start{Steps: int64(steps), Samples: int64(clips)}}); err != nil {
 		return err
 	}
@@ -377,6 +406,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
 	}
 	for b, err := range src.epoch(ctx, req.Epoch, from) {
+		if errors.Is(err, classifier.ErrStopped) {
+			return classifier.Stopped(ctx, s.comm, emitErr())
+		}
 		if err != nil {
 			return err
 		}
@@ -386,7 +418,19 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			}
 		}
 		s.warnings = s.warnings[:0]
-		if err := ctx.Err(); err != nil {
+		perRank := 0.0 // the most clips a rank decoded for this step
+		if lockstep {
+			decoded := make([]float64, s.comm.Size())
+			decoded[s.comm.Rank()] = float64(b.decoded)
+			stop, sums, err := classifier.AgreeStep(s.comm, ctx.Err() != nil || emitErr() != nil, decoded)
+			if err != nil {
+				return err
+			}
+			if stop {
+				return classifier.Stopped(ctx, s.comm, emitErr())
+			}
+			perRank = slices.Max(sums)
+		} else if err := ctx.Err(); err != nil {
 			return err
 		}
 		n := len(b.labels)
@@ -400,6 +444,10 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if s.gpu != nil {
 				r.SeedDropout(seed)
 				res, err = r.TrainStep(b.data, b.labels, lr)
+			} else if b.global > 0 {
+				// The source read this rank's share of the global batch.
+				n = b.global
+				res, err = s.stepper.Step(s.model, b.data, b.labels, lr, seed)
 			} else {
 				// This rank's share of the global batch, in rank order.
 				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
@@ -412,7 +460,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			s.last = &position{Epoch: req.Epoch, Step: iter, Order: b.next}
 			var extra map[string]float64
 			if s.comm.Size() > 1 {
-				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds()}
+				extra = map[string]float64{"allreduce_s": s.stepper.LastAllreduce.Seconds(), "clips_per_rank": perRank}
 			}
 			if err := classifier.EmitTrainExtra(emit, iter-1, n, res, lr, extra); err != nil {
 				return err
@@ -457,9 +505,12 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.log.Info("gradient allreduce", "rank", s.comm.Rank(), "ranks", s.comm.Size(), "steps", s.stepper.Steps,
 			"seconds_per_step", s.stepper.Allreduce.Seconds()/float64(s.stepper.Steps))
 	}
-	if req.Phase == sdk.PhaseTrain && s.comm.Size() > 1 && ctx.Err() == nil {
+	if lockstep {
 		// Every rank has finished the pass before rank 0's host saves it.
 		if err := s.comm.Barrier(); err != nil {
+			return err
+		}
+		if err := emitErr(); err != nil {
 			return err
 		}
 	}

@@ -490,6 +490,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 		Mode:          o.Mode,
 		SaveDir:       saveDir,
 		Shard:         shardName,
+		Helper:        helper,
 		Epochs:        Epochs(m.Minor, res, cfg),
 		LogInterval:   o.LogInterval,
 		ValidInterval: o.ValidInterval,

@@ -1,6 +1,8 @@
 package classifier
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/nn/resnet"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Stepper runs training steps data-parallel: a global batch of B clips is
@@ -23,8 +26,10 @@ import (
 type Stepper struct {
 	Comm  dist.Communicator
 	Parts int
-	buf32 []float32
-	buf64 []float64
+	// buf32 (or buf64) [i] holds a partial sum of parts' gradients; [0]
+	// ends as the rank's sum, the fused buffer the allreduce sums.
+	buf32 [][]float32
+	buf64 [][]float64
 	// Allreduce is the time spent in the gradient allreduce, summed over
 	// steps; Steps counts them.
 	Allreduce time.Duration
@@ -58,6 +63,15 @@ func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float6
 	}
 	var out resnet.Result
 	stats := make([]float64, 3) // loss sum over parts, top1, top5
+	// The parts' gradients are summed pairwise, as a binary tree over the
+	// parts (levels[i]: buffer i sums 2^levels[i] parts), so that with
+	// power-of-two counts the sum is the one ranks compute, each summing
+	// its parts and the allreduce the ranks' sums ((g0+g1)+(g2+g3) for 4
+	// parts, whether 1 process x 4, 2 ranks x 2 or, with Open MPI's
+	// recursive doubling, 4 ranks x 1): a resume with another layout
+	// then continues the same arithmetic (float addition is not
+	// associative, and training amplifies rounding differences).
+	var levels []int
 	for k := range parts {
 		m.SeedDropout(PartSeed(stepSeed, comm.Rank()*parts+k))
 		res, err := m.Forward(resnet.Train, input[k*gb*clip:(k+1)*gb*clip], labels[k*gb:(k+1)*gb])
@@ -68,16 +82,25 @@ func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float6
 		stats[1] += float64(res.Top1)
 		stats[2] += float64(res.Top5)
 		out.Probs = append(out.Probs, res.Probs...)
-		if err := s.accumulate(m, k == 0); err != nil {
+		if err := s.accumulate(m, len(levels)); err != nil {
 			return out, err
 		}
+		levels = append(levels, 0)
+		for n := len(levels); n >= 2 && levels[n-1] == levels[n-2]; n = len(levels) {
+			s.merge(n - 2)
+			levels = levels[:n-1]
+			levels[n-2]++
+		}
+	}
+	for n := len(levels); n >= 2; n-- {
+		s.merge(n - 2)
 	}
 	t0 := time.Now()
 	var err error
 	if s.buf32 != nil {
-		err = comm.AllreduceSum(s.buf32)
+		err = comm.AllreduceSum(s.buf32[0])
 	} else {
-		err = comm.AllreduceSum64(s.buf64)
+		err = comm.AllreduceSum64(s.buf64[0])
 	}
 	if err == nil {
 		err = comm.AllreduceSum64(stats)
@@ -107,9 +130,8 @@ func trainable(m *resnet.Model) []*resnet.Param {
 	return ps
 }
 
-// accumulate adds (with first, copies) every trainable gradient into the
-// fused buffer.
-func (s *Stepper) accumulate(m *resnet.Model, first bool) error {
+// accumulate copies every trainable gradient into fused buffer i.
+func (s *Stepper) accumulate(m *resnet.Model, i int) error {
 	off := 0
 	for _, p := range trainable(m) {
 		if p.Grad == nil {
@@ -119,20 +141,39 @@ func (s *Stepper) accumulate(m *resnet.Model, first bool) error {
 		case tensor.Float32:
 			g := p.Grad.Float32s()
 			s.buf64 = nil
-			s.buf32 = grow(s.buf32, off+len(g))
-			addInto(s.buf32[off:off+len(g)], g, first)
+			s.buf32 = growBufs(s.buf32, i)
+			s.buf32[i] = grow(s.buf32[i], off+len(g))
+			copy(s.buf32[i][off:off+len(g)], g)
 			off += len(g)
 		case tensor.Float64:
 			g := p.Grad.Float64s()
 			s.buf32 = nil
-			s.buf64 = grow(s.buf64, off+len(g))
-			addInto(s.buf64[off:off+len(g)], g, first)
+			s.buf64 = growBufs(s.buf64, i)
+			s.buf64[i] = grow(s.buf64[i], off+len(g))
+			copy(s.buf64[i][off:off+len(g)], g)
 			off += len(g)
 		default:
 			return fmt.Errorf("train step: %s has dtype %v", p.Name, p.Grad.Dtype())
 		}
 	}
 	return nil
+}
+
+// merge adds fused buffer i+1 into buffer i.
+func (s *Stepper) merge(i int) {
+	if s.buf32 != nil {
+		addInto(s.buf32[i], s.buf32[i+1], false)
+	} else {
+		addInto(s.buf64[i], s.buf64[i+1], false)
+	}
+}
+
+// growBufs makes bufs hold buffer i.
+func growBufs[T any](bufs [][]T, i int) [][]T {
+	for len(bufs) <= i {
+		bufs = append(bufs, nil)
+	}
+	return bufs
 }
 
 // store writes the fused buffer times scale back into the gradients.
@@ -142,13 +183,13 @@ func (s *Stepper) store(m *resnet.Model, scale float64) error {
 		switch p.Grad.Dtype() {
 		case tensor.Float32:
 			g := p.Grad.Float32s()
-			for i, v := range s.buf32[off : off+len(g)] {
+			for i, v := range s.buf32[0][off : off+len(g)] {
 				g[i] = v * float32(scale)
 			}
 			off += len(g)
 		case tensor.Float64:
 			g := p.Grad.Float64s()
-			for i, v := range s.buf64[off : off+len(g)] {
+			for i, v := range s.buf64[0][off : off+len(g)] {
 				g[i] = v * scale
 			}
 			off += len(g)
@@ -235,4 +276,64 @@ func rawBytes(t *tensor.Dense) []byte {
 		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 8*len(f))
 	}
 	panic(fmt.Sprintf("rawBytes: dtype %v", t.Dtype()))
+}
+
+// ErrStopped ends a data-parallel pass that some rank stopped: every rank
+// learns it at the same step (AgreeStep), so none waits in a collective
+// the others never call.
+var ErrStopped = errors.New("a rank stopped the pass")
+
+// AgreeStep is the agreement that starts each step of a data-parallel
+// train pass: stop says this rank stops (interrupted, or its host gone),
+// and vals (this rank's numbers, e.g. vals[rank] = its clips decoded) are
+// summed over ranks in the same allreduce. It returns whether any rank
+// stops, and the sums.
+func AgreeStep(comm dist.Communicator, stop bool, vals []float64) (bool, []float64, error) {
+	v := make([]float64, 1+len(vals))
+	if stop {
+		v[0] = 1
+	}
+	copy(v[1:], vals)
+	if err := comm.AllreduceSum64(v); err != nil {
+		return false, nil, fmt.Errorf("agreeing on the next step: %w", err)
+	}
+	return v[0] > 0, v[1:], nil
+}
+
+// Stopped ends a data-parallel train pass that some rank stopped. A rank
+// whose host is gone returns that error (emitErr); one interrupted itself,
+// its ctx's error (its host saves the checkpoint). The others wait up to
+// StopGrace for their own interrupt (mpirun and Slurm signal every rank at
+// once), so that rank 0's host saves an interrupted checkpoint, and
+// otherwise fail saying why.
+func Stopped(ctx context.Context, comm dist.Communicator, emitErr error) error {
+	if emitErr != nil {
+		return emitErr
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(StopGrace):
+		return fmt.Errorf("rank %d of %d: another rank stopped training (interrupted, or its zoo exited): stopping with it", comm.Rank(), comm.Size())
+	}
+}
+
+// StopGrace is how long a rank waits for its own interrupt after another
+// rank stopped.
+const StopGrace = 20 * time.Second
+
+// LockstepEmit wraps a data-parallel pass's emit: an emit error (the
+// host's stream is gone) is kept for the next AgreeStep instead of
+// returned, so that the rank stops with the others, not alone. err
+// returns the first error.
+func LockstepEmit(emit func(sdk.Event) error) (wrapped func(sdk.Event) error, err func() error) {
+	var first error
+	return func(e sdk.Event) error {
+			if first == nil {
+				first = emit(e)
+			}
+			return nil
+		}, func() error {
+			return first
+		}
 }

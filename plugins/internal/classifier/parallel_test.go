@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -302,4 +303,54 @@ func maxAbs(a []float32) float64 {
 		m = math.Max(m, math.Abs(float64(v)))
 	}
 	return m
+}
+
+// TestPartsSumAsATree: one process with 4 micro-batches and 2 ranks with 2
+// each sum the parts' gradients in the same order ((g0+g1)+(g2+g3)), so
+// their parameters and velocities are bitwise equal after 3 steps (a
+// resume that changes the layout continues the same arithmetic).
+func TestPartsSumAsATree(t *testing.T) {
+	const gb = 2
+	one := newTiny(t, gb, tensor.Float32)
+	ranks := [2]*resnet.Model{newTiny(t, gb, tensor.Float32), newTiny(t, gb, tensor.Float32)}
+	in, labels := tinyBatch(one.Config(), 4*gb)
+	clip := one.Config().InputSize() / gb
+	s1 := &Stepper{Parts: 4}
+	comms := newPair()
+	var steppers [2]*Stepper
+	for r := range steppers {
+		steppers[r] = &Stepper{Comm: comms[r], Parts: 2}
+	}
+	for step := range 3 {
+		seed := StepSeed(5, 0, int64(step))
+		if _, err := s1.Step(one, in, labels, 0.05, seed); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var errs [2]error
+		for r := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[r] = steppers[r].Step(ranks[r], in[r*2*gb*clip:(r+1)*2*gb*clip], labels[r*2*gb:(r+1)*2*gb], 0.05, seed)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs[:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range one.Params() {
+		if !p.Trainable {
+			continue
+		}
+		q, _ := ranks[1].Param(p.Name)
+		if d := relDiff(p.Value.Float32s(), q.Value.Float32s()); d != 0 {
+			t.Errorf("%s differs from one process's by %g relative, want bitwise equal", p.Name, d)
+		}
+		v1, v2 := one.Optimizer().Velocity(p.Name), ranks[1].Optimizer().Velocity(p.Name)
+		if d := relDiff(v1.Float32s(), v2.Float32s()); d != 0 {
+			t.Errorf("velocity of %s differs by %g relative, want bitwise equal", p.Name, d)
+		}
+	}
 }
