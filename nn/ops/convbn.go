@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -24,6 +25,7 @@ type convBNOp struct {
 	// shift: the input is TemporalShift'ed first (pointwise convs only)
 	shift *shiftGeom
 	col   colBuf
+	dn    dnnlConv
 }
 
 // shiftGeom is a temporal shift: t frames per clip, channels [0,c1) taken
@@ -129,11 +131,12 @@ func (op *convBNOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("conv+bn: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
 	}
 	y := op.output(dt, in, op.out...)
-	err = run(dt, func() { convBN[float32](op, in, y) }, func() { convBN[float64](op, in, y) })
-	return y, err
+	var derr error
+	err = run(dt, func() { derr = convBN[float32](op, in, y) }, func() { derr = convBN[float64](op, in, y) })
+	return y, errors.Join(err, derr)
 }
 
-func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
+func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 	g := op.g
 	scale, offset := data[T](in[2]), data[T](in[3])
 	mean, variance := data[T](op.st.Mean), data[T](op.st.Variance)
@@ -148,6 +151,13 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	var short []T
 	if op.residual {
 		short = data[T](in[4])
+	}
+	if a32, ok := any(a).([]float32); ok {
+		b32, _ := any(b).([]float32)
+		s32, _ := any(short).([]float32)
+		if done, err := op.dn.convBN(op, data[float32](in[0]), data[float32](in[1]), data[float32](y), a32, b32, s32); done || err != nil {
+			return err
+		}
 	}
 	after := func(n int) {
 		for k := 0; k < g.K; k++ {
@@ -164,7 +174,8 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	}
 	if sh := op.shift; sh != nil {
 		shiftConvForward(g, sh.t, sh.c1, sh.c2, data[T](in[0]), data[T](in[1]), yd, after)
-		return
+		return nil
 	}
 	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
+	return nil
 }
