@@ -126,6 +126,21 @@ static void set_impl(zprim *p) {
         snprintf(p->impl, sizeof p->impl, "%s", s);
 }
 
+// act_tag is the layout a convolution's activations use inside: the
+// 16-channel blocked nChw16c where the channels fill whole blocks (the
+// layout of oneDNN's direct avx512 kernels, and a cheaper reorder from
+// NCHW than the NHWC brgconv picks by itself), else whatever oneDNN
+// prefers (the stem's 3 input channels stay NCHW). ZOO_ONEDNN_LAYOUT=any
+// lets oneDNN pick everywhere (to compare).
+static dnnl_format_tag_t act_tag(int c) {
+    static int any = -1;
+    if (any < 0) {
+        const char *e = getenv("ZOO_ONEDNN_LAYOUT");
+        any = e && !strcmp(e, "any");
+    }
+    return !any && c % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any;
+}
+
 zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
                     int stride, int pad, int post, int bf16, char *err, int errlen) {
     zprim *p = calloc(1, sizeof *p);
@@ -146,10 +161,10 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     CHECK(dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw));
     CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&cmd, 4, cd, dnnl_f32, dnnl_nchw));
-    CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
     CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, dnnl_f32, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, dnnl_f32, act_tag(k)));
 
     // The forward descriptor: the primitive itself for ZK_FWD*, the hint
     // for the backward ones. bf16 forward writes f32 (accumulated in f32).
@@ -197,7 +212,7 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     case ZK_BWD_DATA: {
         dnnl_convolution_desc_t bd;
         dnnl_memory_desc_t adx;
-        CHECK(dnnl_memory_desc_init_by_tag(&adx, 4, xd, dnnl_f32, dnnl_format_tag_any));
+        CHECK(dnnl_memory_desc_init_by_tag(&adx, 4, xd, dnnl_f32, act_tag(c)));
         CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &adx, &aw, &ay, strides, pads, pads));
         CHECK(dnnl_primitive_desc_create(&p->pd, &bd, NULL, eng, fwd));
         if (arg_init(&p->arg[0], DNNL_ARG_WEIGHTS, 0, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_weights_md, 0), err, errlen)) goto fail;
