@@ -3,6 +3,7 @@
 package dnnl
 
 /*
+#cgo CFLAGS: -fopenmp
 #cgo LDFLAGS: -ldnnl -lgomp
 #include <stdlib.h>
 #include "zdnnl.h"
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 )
 
@@ -33,7 +35,7 @@ const (
 type Post int
 
 const (
-	ScaleShift Post = C.ZP_SCALESHIFT // y = y*scale[k] + shift[k]
+	ScaleShift Post = C.ZP_SCALESHIFT // y = y*scale[k] + shift[k] (the scale folded into the filter, the shift as the bias)
 	Sum        Post = C.ZP_SUM        // y += sum
 	ReLU       Post = C.ZP_RELU       // y = max(y, 0)
 )
@@ -120,14 +122,25 @@ func NewConv(s ConvSpec) (*Prim, error) {
 		}
 		bf = 1
 	}
-	p, err := newPrim(func(e *C.char) *C.zprim {
-		return C.zconv_create(C.int(s.Kind), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.R), C.int(s.S),
-			C.int(s.Stride), C.int(s.Pad), C.int(s.Post), C.int(bf), e, errLen)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("conv %+v: %w", s, err)
+	// nChw16c activations first; where oneDNN has only its reference
+	// implementation for them (e.g. 1x1 with a sum post-op), the layout
+	// it picks itself; and no primitive rather than the reference one,
+	// which is 100x slower than zoo's own kernels.
+	var p *Prim
+	for any := 0; any < 2; any++ {
+		var err error
+		p, err = newPrim(func(e *C.char) *C.zprim {
+			return C.zconv_create(C.int(s.Kind), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.R), C.int(s.S),
+				C.int(s.Stride), C.int(s.Pad), C.int(s.Post), C.int(bf), C.int(any), e, errLen)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("conv %+v: %w", s, err)
+		}
+		if !strings.HasPrefix(p.impl, "ref") {
+			return p, nil
+		}
 	}
-	return p, nil
+	return nil, fmt.Errorf("conv %+v: oneDNN has only its reference implementation (%s)", s, p.impl)
 }
 
 // NewMaxPool makes an inference max pooling primitive (k x k window).

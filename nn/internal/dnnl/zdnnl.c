@@ -15,7 +15,7 @@ static dnnl_stream_t strm;
 // The blocked copies of each argument live in one arena per argument slot,
 // shared by every primitive: calls are serialised (one Go thread makes
 // them all), so the arena only needs the largest size.
-#define NSLOT 4
+#define NSLOT 5
 static void *arena[NSLOT];
 static size_t arena_size[NSLOT];
 
@@ -45,6 +45,8 @@ struct zprim {
     zarg arg[3];
     int nbin;
     dnnl_memory_t bin[2];
+    size_t wsize; // the weights' element count when a scale is folded into them
+    int wk;       // output channels of those weights
     char impl[64];
 };
 
@@ -126,24 +128,26 @@ static void set_impl(zprim *p) {
         snprintf(p->impl, sizeof p->impl, "%s", s);
 }
 
-// act_tag is the layout a convolution's activations use inside: the
+// act_tag (with any = 0) is the layout a convolution's activations use inside: the
 // 16-channel blocked nChw16c where the channels fill whole blocks (the
 // layout of oneDNN's direct avx512 kernels, and a cheaper reorder from
 // NCHW than the NHWC brgconv picks by itself), else whatever oneDNN
 // prefers (the stem's 3 input channels stay NCHW). ZOO_ONEDNN_LAYOUT=any
 // lets oneDNN pick everywhere (to compare).
+static int layout_any = -1;
+
 static dnnl_format_tag_t act_tag(int c) {
-    static int any = -1;
-    if (any < 0) {
+    if (layout_any < 0) {
         const char *e = getenv("ZOO_ONEDNN_LAYOUT");
-        any = e && !strcmp(e, "any");
+        layout_any = e && !strcmp(e, "any");
     }
-    return !any && c % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any;
+    return !layout_any && c % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any;
 }
 
 zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
-                    int stride, int pad, int post, int bf16, char *err, int errlen) {
+                    int stride, int pad, int post, int bf16, int any, char *err, int errlen) {
     zprim *p = calloc(1, sizeof *p);
+    int saved_any = layout_any;
     dnnl_primitive_desc_t fwd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -152,15 +156,17 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
         return NULL;
     }
     if (init(err, errlen)) goto fail;
+    if (any) layout_any = 1;
+    else act_tag(0);
     int oh = (h + 2 * pad - r) / stride + 1, ow = (w + 2 * pad - s) / stride + 1;
-    dnnl_dims_t xd = {n, c, h, w}, wd = {k, c, r, s}, yd = {n, k, oh, ow}, cd = {1, k, 1, 1};
+    dnnl_dims_t xd = {n, c, h, w}, wd = {k, c, r, s}, yd = {n, k, oh, ow}, bd1 = {k};
     dnnl_dims_t strides = {stride, stride}, pads = {pad, pad};
-    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay, ay32, cmd;
+    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay, ay32, bmd;
     dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
     CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw));
     CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
-    CHECK(dnnl_memory_desc_init_by_tag(&cmd, 4, cd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd1, dnnl_f32, dnnl_a));
     CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
     CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
@@ -170,15 +176,12 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     // for the backward ones. bf16 forward writes f32 (accumulated in f32).
     dnnl_convolution_desc_t fd;
     CHECK(dnnl_convolution_forward_desc_init(&fd, kind == ZK_FWD_INFER ? dnnl_forward_inference : dnnl_forward_training,
-                                             dnnl_convolution_direct, &ax, &aw, NULL, (kind <= ZK_FWD_INFER) ? &ay32 : &ay,
+                                             dnnl_convolution_direct, &ax, &aw, (kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT)) ? &bmd : NULL,
+                                             (kind <= ZK_FWD_INFER) ? &ay32 : &ay,
                                              strides, pads, pads));
-    if (kind <= ZK_FWD_INFER && post) {
+    if (kind <= ZK_FWD_INFER && (post & (ZP_SUM | ZP_RELU))) {
         CHECK(dnnl_primitive_attr_create(&attr));
         CHECK(dnnl_post_ops_create(&po));
-        if (post & ZP_SCALESHIFT) {
-            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &cmd));
-            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &cmd));
-        }
         if (post & ZP_SUM) CHECK(dnnl_post_ops_append_sum(po, 1.0f));
         if (post & ZP_RELU) CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
         CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
@@ -194,8 +197,11 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
         if (arg_init(&p->arg[1], DNNL_ARG_WEIGHTS, 0, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_weights_md, 0), err, errlen)) goto fail;
         if (arg_init(&p->arg[2], DNNL_ARG_DST, 1, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0), err, errlen)) goto fail;
         if (post & ZP_SCALESHIFT) {
-            for (int i = 0; i < 2; i++) CHECK(dnnl_memory_create(&p->bin[i], &cmd, eng, DNNL_MEMORY_NONE));
-            p->nbin = 2;
+            // The scale is folded into the weights (exec), the shift is the bias.
+            CHECK(dnnl_memory_create(&p->bin[0], &bmd, eng, DNNL_MEMORY_NONE));
+            p->nbin = 1;
+            p->wsize = (size_t)k * c * r * s;
+            p->wk = k;
         }
         if (post & ZP_SUM) {
             zarg *a = &p->arg[2];
@@ -237,11 +243,13 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     }
     CHECK(dnnl_primitive_create(&p->prim, p->pd));
     set_impl(p);
+    layout_any = saved_any;
     if (fwd) dnnl_primitive_desc_destroy(fwd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
 fail:
+    layout_any = saved_any;
     if (fwd) dnnl_primitive_desc_destroy(fwd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -251,9 +259,27 @@ fail:
 
 // run executes p with its arguments' user handles set: inputs are
 // reordered in, the sum post-op's summand preloaded, outputs reordered out.
-static int run(zprim *p, void *const user[3], const float *const bin[2], const float *sum, char *err, int errlen) {
+static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
+               char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
+    void *user[3] = {user_in[0], user_in[1], user_in[2]};
+    if (scale && p->wsize) {
+        // Batch norm folded into the filter: w'[k] = w[k] * scale[k].
+        float *ws = slot(3, p->wsize * sizeof(float));
+        const float *w = user[1];
+        size_t per = p->wsize / p->wk;
+        if (!ws) {
+            snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", p->wsize * sizeof(float));
+            return -1;
+        }
+#pragma omp parallel for
+        for (int k = 0; k < p->wk; k++) {
+            float a = scale[k];
+            for (size_t i = k * per; i < (k + 1) * per; i++) ws[i] = w[i] * a;
+        }
+        user[1] = ws;
+    }
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
         if (!a->user) continue;
@@ -279,7 +305,7 @@ static int run(zprim *p, void *const user[3], const float *const bin[2], const f
     }
     for (int i = 0; i < p->nbin; i++) {
         CHECK(dnnl_memory_set_data_handle(p->bin[i], (void *)bin[i]));
-        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1, p->bin[i]};
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bin[i]};
     }
     CHECK(dnnl_primitive_execute(p->prim, strm, na, args));
     for (int i = 0; i < 3; i++) {
@@ -301,8 +327,8 @@ fail:
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
                const float *scale, const float *shift, const float *sum, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
-    const float *bin[2] = {scale, shift};
-    return run(p, user, bin, sum, err, errlen);
+    const float *bin[2] = {shift, NULL};
+    return run(p, user, bin, sum, scale, err, errlen);
 }
 
 zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {
@@ -334,7 +360,7 @@ fail:
 int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
-    return run(p, user, bin, NULL, err, errlen);
+    return run(p, user, bin, NULL, NULL, err, errlen);
 }
 
 int zthreads(int n) {

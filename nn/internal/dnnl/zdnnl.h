@@ -14,10 +14,12 @@ typedef struct zprim zprim;
 // zconv_create makes a convolution primitive for NCHW tensors and an OIHW
 // filter: kind is ZK_*, post a set of ZP_* (forward only), bf16 makes the
 // source and weights (forward), or diff_dst and weights (backward data),
-// bfloat16 inside; the tensors Go sees stay float32. Returns NULL and
+// bfloat16 inside; the tensors Go sees stay float32; any lets oneDNN pick
+// the activations' layout (else nChw16c where it fits). ZP_SCALESHIFT
+// folds the scale into the filter and adds the shift as the bias. Returns NULL and
 // writes err (errlen bytes) on failure.
 zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
-                    int stride, int pad, int post, int bf16, char *err, int errlen);
+                    int stride, int pad, int post, int bf16, int any, char *err, int errlen);
 void zprim_destroy(zprim *p);
 const char *zprim_impl(zprim *p);
 
