@@ -8,6 +8,9 @@ import "fmt"
 // kernels.go; dnnlConv is an empty stand-in.
 type dnnlConv struct{}
 
+func (*dnnlConv) chainFrom(*dnnlConv) {}
+func (*dnnlConv) unchain()            {}
+
 func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
 func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {
 	return false, nil

@@ -26,6 +26,25 @@ type dnnlConv struct {
 	spec dnnl.ConvSpec
 	p    *dnnl.Prim
 	err  error // the spec oneDNN declined: the op uses its own kernel
+	// Inference chains (chainFrom): from is the conv whose output is this
+	// one's input; keep says a consumer may read this one's blocked
+	// output; out is that output's handoff and outData where its NCHW
+	// copy went.
+	from    *dnnlConv
+	keep    bool
+	out     dnnl.Handoff
+	outData *float32
+}
+
+// unchain undoes chainFrom for c (an input that is shifted first).
+func (c *dnnlConv) unchain() { c.from = nil }
+
+// chainFrom says that c's input is the output of p (both inference
+// ConvBN ops): p keeps its blocked output after each run and c reads it
+// without a reorder when it is still there (dnnl.Prim.ConvChain checks).
+func (c *dnnlConv) chainFrom(p *dnnlConv) {
+	c.from = p
+	p.keep = true
 }
 
 // conv runs s through oneDNN and reports whether it did; false means
@@ -46,7 +65,16 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32)
 			return false, nil
 		}
 	}
-	return true, c.p.Conv(a, b, out, scale, shift, sum)
+	var from dnnl.Handoff
+	if f := c.from; f != nil && f.outData != nil && len(a) > 0 && f.outData == &a[0] {
+		from = f.out
+	}
+	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, from, c.keep)
+	c.out, c.outData = h, nil
+	if err == nil && c.keep && len(out) > 0 {
+		c.outData = &out[0]
+	}
+	return true, err
 }
 
 func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {

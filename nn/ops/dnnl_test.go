@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoo-ml/zoo/nn/internal/dnnl"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -230,4 +231,66 @@ func TestOneDNNConvBNBF16(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOneDNNChainMatchesPlain: a graph of inference convs each reading
+// the previous one's output (conv+BN+ReLU, 3x3 conv+BN, conv+BN+add+ReLU
+// with the first output as the shortcut, then a shifted 1x1) reads the
+// kept blocked outputs without reorders, and gives the plain kernels'
+// values, run after run.
+func TestOneDNNChainMatchesPlain(t *testing.T) {
+	requireDNNL(t)
+	rng := rand.New(rand.NewSource(14))
+	const n, c, h, w = 4, 32, 10, 9
+	x := rand32(rng, n, c, h, w)
+	type layer struct {
+		w, scale, offset *tensor.Dense
+		st               *BNState
+	}
+	mk := func(k, ci, r int) layer {
+		return layer{rand32(rng, k, ci, r, r), rand32(rng, k), rand32(rng, k), bnState32(rng, k)}
+	}
+	ls := []layer{mk(32, c, 1), mk(48, 32, 3), mk(32, 48, 1), mk(32, 32, 1)}
+	build := func() (*G.ExprGraph, *G.Node) {
+		g := G.NewGraph()
+		in := func(name string, d *tensor.Dense) *G.Node { return inputNode(g, name, d) }
+		p := func(i int, name string) (*G.Node, *G.Node, *G.Node) {
+			l := ls[i]
+			return in(name+"w", l.w), in(name+"s", l.scale), in(name+"o", l.offset)
+		}
+		must := func(n *G.Node, err error) *G.Node {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		w0, s0, o0 := p(0, "a")
+		a := must(ConvBNEval(in("x", x), w0, s0, o0, 1, 0, ls[0].st, true))
+		w1, s1, o1 := p(1, "b")
+		b := must(ConvBNEval(a, w1, s1, o1, 1, 1, ls[1].st, false))
+		w2, s2, o2 := p(2, "c")
+		cc := must(ConvBNAddReLUEval(b, w2, s2, o2, a, 1, 0, ls[2].st))
+		w3, s3, o3 := p(3, "d")
+		return g, must(ShiftConvBNEval(cc, w3, s3, o3, 2, 0.125, ls[3].st, true))
+	}
+	run := func(runs int) []float32 {
+		g, y := build()
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		for i := 0; i < runs; i++ {
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			m.Reset()
+		}
+		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+	}
+	var want []float32
+	withPlain(func() { want = run(1) })
+	before := dnnl.Handoffs()
+	got := run(3)
+	if d := dnnl.Handoffs() - before; d != 6 {
+		t.Errorf("%d handoffs in 3 runs, want 6 (two chained inputs per run)", d)
+	}
+	closeRel(t, "y", got, want, 1e-5)
 }

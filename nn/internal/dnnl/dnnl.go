@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -186,9 +187,70 @@ func (p *Prim) exec(f func(e *C.char) C.int) error {
 // post-op's summand (shaped as out), nil when unused. The caller checks
 // the lengths.
 func (p *Prim) Conv(a, b, out, scale, shift, sum []float32) error {
-	return p.exec(func(e *C.char) C.int {
-		return C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), e, errLen)
+	_, err := p.ConvChain(a, b, out, scale, shift, sum, Handoff{}, false)
+	return err
+}
+
+// Handoff names a primitive's blocked output kept after its call (in one
+// of a few buffers shared by all primitives), so that the next
+// convolution, whose input is that output, can skip its reorder.
+type Handoff struct {
+	slot int
+	gen  uint64
+}
+
+const nRing = 3 // zdnnl.c's NRING
+
+// ring says what each ring slot holds; touched only on the oneDNN thread.
+var ring struct {
+	gen  [nRing]uint64
+	next int
+	seq  uint64
+}
+
+// handoffs counts the calls that read a kept output (for tests).
+var handoffs atomic.Uint64
+
+// Handoffs is how many convolutions have read their input from a kept
+// blocked output instead of reordering it.
+func Handoffs() uint64 { return handoffs.Load() }
+
+// ConvChain is Conv that, with from (a Handoff of the primitive whose
+// output is a), reads that kept blocked output instead of reordering a
+// when it is still there and in the layout p wants, and, with keep,
+// keeps p's own blocked output for a consumer. a must hold the output
+// that from was returned with: the NCHW output is always written too.
+func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, from Handoff, keep bool) (Handoff, error) {
+	var h Handoff
+	var used C.int
+	err := p.exec(func(e *C.char) C.int {
+		fromSlot, keepSlot := C.int(-1), C.int(-1)
+		if from.gen != 0 && ring.gen[from.slot] == from.gen {
+			fromSlot = C.int(from.slot)
+		}
+		if keep {
+			if ring.next == from.slot && fromSlot >= 0 {
+				ring.next = (ring.next + 1) % nRing
+			}
+			ring.seq++
+			h = Handoff{slot: ring.next, gen: ring.seq}
+			ring.gen[h.slot] = 0
+			keepSlot = C.int(h.slot)
+			ring.next = (ring.next + 1) % nRing
+		}
+		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, &used, e, errLen)
+		if rc == 0 && keep {
+			ring.gen[h.slot] = h.gen
+		}
+		return rc
 	})
+	if err != nil {
+		return Handoff{}, err
+	}
+	if used != 0 {
+		handoffs.Add(1)
+	}
+	return h, nil
 }
 
 // MaxPool runs a max pooling primitive.

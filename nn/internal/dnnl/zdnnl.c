@@ -19,6 +19,24 @@ static dnnl_stream_t strm;
 static void *arena[NSLOT];
 static size_t arena_size[NSLOT];
 
+// The ring: blocked outputs kept after a call for the next primitive to
+// read without a reorder (zconv_exec's keep and from; Go checks that a
+// slot still holds what the consumer wants).
+#define NRING 3
+static void *ring[NRING];
+static size_t ring_size[NRING];
+static dnnl_memory_desc_t ring_md[NRING];
+static int ring_ok[NRING];
+
+static void *ring_buf(int i, size_t n) {
+    if (ring_size[i] < n) {
+        free(ring[i]);
+        ring[i] = aligned_alloc(64, (n + 63) / 64 * 64);
+        ring_size[i] = ring[i] ? n : 0;
+    }
+    return ring[i];
+}
+
 static void *slot(int i, size_t n) {
     if (arena_size[i] < n) {
         free(arena[i]);
@@ -33,6 +51,7 @@ typedef struct {
     int out;                  // written by the primitive
     dnnl_memory_t user;       // the Go tensor (plain layout, f32)
     dnnl_memory_t inner;      // what the primitive reads or writes (== user when no reorder)
+    dnnl_memory_desc_t md;    // inner's descriptor
     dnnl_primitive_t reorder; // user->inner (inputs) or inner->user (outputs)
     dnnl_primitive_t preload; // sum post-op: the summand (user layout) -> inner
     dnnl_memory_t sumsrc;     // the summand's user memory
@@ -95,6 +114,7 @@ static int arg_init(zarg *a, int id, int out, const dnnl_memory_desc_t *umd,
     dnnl_primitive_desc_t rpd = NULL;
     a->id = id;
     a->out = out;
+    a->md = *pmd;
     CHECK(dnnl_memory_create(&a->user, umd, eng, DNNL_MEMORY_NONE));
     if (dnnl_memory_desc_equal(umd, pmd)) {
         a->inner = a->user;
@@ -260,7 +280,7 @@ fail:
 // run executes p with its arguments' user handles set: inputs are
 // reordered in, the sum post-op's summand preloaded, outputs reordered out.
 static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
-               char *err, int errlen) {
+               int from, int keep, int *used, char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
     void *user[3] = {user_in[0], user_in[1], user_in[2]};
@@ -280,12 +300,17 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         }
         user[1] = ws;
     }
+    if (keep >= 0) ring_ok[keep] = 0;
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
         if (!a->user) continue;
         CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
-        if (a->inner != a->user) {
-            void *buf = slot(i, a->size);
+        if (i == 0 && !a->out && a->inner != a->user && from >= 0 && ring_ok[from] && dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
+            // The producer's blocked output, still in the ring: no reorder.
+            CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
+            *used = 1;
+        } else if (a->inner != a->user) {
+            void *buf = a->out && keep >= 0 ? ring_buf(keep, a->size) : slot(i, a->size);
             if (!buf) {
                 snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
                 goto fail;
@@ -313,6 +338,10 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         if (a->out && a->inner != a->user && reorder(a->reorder, a->inner, a->user, err, errlen)) goto fail;
     }
     CHECK(dnnl_stream_wait(strm));
+    if (keep >= 0 && p->arg[2].out && p->arg[2].inner != p->arg[2].user) {
+        ring_md[keep] = p->arg[2].md;
+        ring_ok[keep] = 1;
+    }
     rc = 0;
 fail:
     // No Go pointer stays behind in a oneDNN object after the call.
@@ -325,10 +354,10 @@ fail:
 }
 
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
-               const float *scale, const float *shift, const float *sum, char *err, int errlen) {
+               const float *scale, const float *shift, const float *sum, int from, int keep, int *used, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
     const float *bin[2] = {shift, NULL};
-    return run(p, user, bin, sum, scale, err, errlen);
+    return run(p, user, bin, sum, scale, from, keep, used, err, errlen);
 }
 
 zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {
@@ -360,7 +389,8 @@ fail:
 int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
-    return run(p, user, bin, NULL, NULL, err, errlen);
+    int used = 0;
+    return run(p, user, bin, NULL, NULL, -1, -1, &used, err, errlen);
 }
 
 int zthreads(int n) {

@@ -26,9 +26,14 @@ const char *zprim_impl(zprim *p);
 // zconv_exec runs it: a, b are the inputs (forward: src, weights;
 // backward data: weights, diff_dst; backward weights: src, diff_dst), out
 // the output, scale/shift the per-channel post-op vectors, sum the tensor
-// added before the ReLU (may be NULL when unused). Returns 0, or writes err.
+// added before the ReLU (may be NULL when unused). keep >= 0 writes the
+// blocked output into ring slot keep (and leaves it there); from >= 0
+// reads the source from ring slot from instead of reordering a, when the
+// slot holds a valid output of the same layout (*used is then set to 1).
+// Returns 0, or writes err.
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
-               const float *scale, const float *shift, const float *sum, char *err, int errlen);
+               const float *scale, const float *shift, const float *sum, int from, int keep, int *used,
+               char *err, int errlen);
 
 // zpool_create / zpool_exec: max pooling forward (kind ZK_FWD_INFER) on
 // NCHW tensors.
