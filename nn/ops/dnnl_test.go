@@ -203,33 +203,37 @@ func TestOneDNNConvBNBF16(t *testing.T) {
 	}
 	defer SetPrecision("fp32")
 	for _, tc := range dnnlCases[len(convCases):] {
-		t.Run(tc.name, func(t *testing.T) {
-			g := tc.g
-			rng := rand.New(rand.NewSource(13))
-			x, w := rand32(rng, g.N, g.C, g.H, g.W), rand32(rng, g.K, g.C, g.R, g.S)
-			scale, offset, st := rand32(rng, g.K), rand32(rng, g.K), bnState32(rng, g.K)
-			in := []*tensor.Dense{x, w, scale, offset}
-			mk := convBNVariants(g)[1].mk
-			op := mk(st)
-			got := do32(t, op, in...)
-			if !op.dn.spec.BF16 {
-				t.Fatal("the op did not run in bf16")
-			}
-			t.Logf("bf16: %s", op.dn.p.Impl())
-			bf16.Store(false)
-			want := do32(t, mk(st), in...)
-			bf16.Store(true)
-			closeRel(t, "y bf16", got, want, 2e-2)
-			same := 0
-			for i := range got {
-				if got[i] == want[i] {
-					same++
+		for _, v := range convBNVariants(tc.g) {
+			t.Run(tc.name+"/"+v.name, func(t *testing.T) {
+				g := tc.g
+				rng := rand.New(rand.NewSource(13))
+				x, w := rand32(rng, g.N, g.C, g.H, g.W), rand32(rng, g.K, g.C, g.R, g.S)
+				scale, offset, st := rand32(rng, g.K), rand32(rng, g.K), bnState32(rng, g.K)
+				in := []*tensor.Dense{x, w, scale, offset}
+				op := v.mk(st)
+				if op.residual {
+					in = append(in, rand32(rng, g.N, g.K, g.OH(), g.OW()))
 				}
-			}
-			if same == len(got) {
-				t.Fatal("bf16 gave exactly the fp32 result: not bf16")
-			}
-		})
+				got := do32(t, op, in...)
+				if !op.dn.spec.BF16 {
+					t.Fatal("the op did not run in bf16")
+				}
+				t.Logf("bf16: %s", op.dn.p.Impl())
+				bf16.Store(false)
+				want := do32(t, v.mk(st), in...)
+				bf16.Store(true)
+				closeRel(t, "y bf16", got, want, 2e-2)
+				same := 0
+				for i := range got {
+					if got[i] == want[i] {
+						same++
+					}
+				}
+				if same == len(got) {
+					t.Fatal("bf16 gave exactly the fp32 result: not bf16")
+				}
+			})
+		}
 	}
 }
 

@@ -66,6 +66,7 @@ struct zprim {
     dnnl_memory_t bin[2];
     size_t wsize; // the weights' element count when a scale is folded into them
     int wk;       // output channels of those weights
+    int binpo;    // the scale and shift are binary post-ops (bf16), not folded
     char impl[64];
 };
 
@@ -181,12 +182,19 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     int oh = (h + 2 * pad - r) / stride + 1, ow = (w + 2 * pad - s) / stride + 1;
     dnnl_dims_t xd = {n, c, h, w}, wd = {k, c, r, s}, yd = {n, k, oh, ow}, bd1 = {k};
     dnnl_dims_t strides = {stride, stride}, pads = {pad, pad};
-    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay, ay32, bmd;
+    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay, ay32, bmd, cmd;
+    dnnl_dims_t cd = {1, k, 1, 1};
+    // bf16: the batch norm's scale stays an fp32 multiply after the
+    // convolution (folded into the filter it would be rounded to bf16 with
+    // it); fp32: folded (with a sum post-op, the binary post-ops left
+    // oneDNN 2.6 only its reference 1x1 kernel).
+    int binpo = bf16 && kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT);
     dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
     CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw));
     CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd1, dnnl_f32, dnnl_a));
+    CHECK(dnnl_memory_desc_init_by_tag(&cmd, 4, cd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
     CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
@@ -196,12 +204,16 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     // for the backward ones. bf16 forward writes f32 (accumulated in f32).
     dnnl_convolution_desc_t fd;
     CHECK(dnnl_convolution_forward_desc_init(&fd, kind == ZK_FWD_INFER ? dnnl_forward_inference : dnnl_forward_training,
-                                             dnnl_convolution_direct, &ax, &aw, (kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT)) ? &bmd : NULL,
+                                             dnnl_convolution_direct, &ax, &aw, (kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT) && !binpo) ? &bmd : NULL,
                                              (kind <= ZK_FWD_INFER) ? &ay32 : &ay,
                                              strides, pads, pads));
-    if (kind <= ZK_FWD_INFER && (post & (ZP_SUM | ZP_RELU))) {
+    if (kind <= ZK_FWD_INFER && (binpo || (post & (ZP_SUM | ZP_RELU)))) {
         CHECK(dnnl_primitive_attr_create(&attr));
         CHECK(dnnl_post_ops_create(&po));
+        if (binpo) {
+            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &cmd));
+            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &cmd));
+        }
         if (post & ZP_SUM) CHECK(dnnl_post_ops_append_sum(po, 1.0f));
         if (post & ZP_RELU) CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
         CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
@@ -216,7 +228,11 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
         if (arg_init(&p->arg[0], DNNL_ARG_SRC, 0, &ux, dnnl_primitive_desc_query_md(p->pd, dnnl_query_src_md, 0), err, errlen)) goto fail;
         if (arg_init(&p->arg[1], DNNL_ARG_WEIGHTS, 0, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_weights_md, 0), err, errlen)) goto fail;
         if (arg_init(&p->arg[2], DNNL_ARG_DST, 1, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0), err, errlen)) goto fail;
-        if (post & ZP_SCALESHIFT) {
+        if (binpo) {
+            for (int i = 0; i < 2; i++) CHECK(dnnl_memory_create(&p->bin[i], &cmd, eng, DNNL_MEMORY_NONE));
+            p->nbin = 2;
+            p->binpo = 1;
+        } else if (post & ZP_SCALESHIFT) {
             // The scale is folded into the weights (exec), the shift is the bias.
             CHECK(dnnl_memory_create(&p->bin[0], &bmd, eng, DNNL_MEMORY_NONE));
             p->nbin = 1;
@@ -330,7 +346,7 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
     }
     for (int i = 0; i < p->nbin; i++) {
         CHECK(dnnl_memory_set_data_handle(p->bin[i], (void *)bin[i]));
-        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bin[i]};
+        args[na++] = (dnnl_exec_arg_t){p->binpo ? DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 : DNNL_ARG_BIAS, p->bin[i]};
     }
     CHECK(dnnl_primitive_execute(p->prim, strm, na, args));
     for (int i = 0; i < 3; i++) {
@@ -357,6 +373,10 @@ int zconv_exec(zprim *p, const float *a, const float *b, float *out,
                const float *scale, const float *shift, const float *sum, int from, int keep, int *used, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
     const float *bin[2] = {shift, NULL};
+    if (p->binpo) {
+        bin[0] = scale;
+        bin[1] = shift;
+    }
     return run(p, user, bin, sum, scale, from, keep, used, err, errlen);
 }
 
