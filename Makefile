@@ -5,11 +5,13 @@ BIN     ?= bin
 PLUGINS := $(notdir $(patsubst %/cmd,%,$(wildcard plugins/*/cmd)))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOFILES := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
-# OpenBLAS's sgemm is what makes the CPU kernels fast; mpi builds the plugins'
-# Open MPI binding (dist/internal/mpi, for `mpirun -np N zoo run`; zoo itself
-# never links MPI); `make deps` installs both. TAGS= builds the pure-Go
-# (gonum) fallback, one process only, as `go install` does.
-TAGS    ?= openblas,mpi
+# onednn runs the float32 convolutions on oneDNN (nn/internal/dnnl, Debian's
+# libdnnl-dev; docs/performance.md); OpenBLAS's sgemm is what makes the
+# other CPU kernels (and the convolutions without onednn) fast; mpi builds
+# the plugins' Open MPI binding (dist/internal/mpi, for `mpirun -np N zoo
+# run`; zoo itself never links MPI); `make deps` installs all three. TAGS=
+# builds the pure-Go (gonum) fallback, one process only, as `go install` does.
+TAGS    ?= openblas,mpi,onednn
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
 .PHONY: all build link-zoo plugins deps test test-race run bench bench-go proto proto-python lint clean cuda cuda-check gotoolchain

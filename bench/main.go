@@ -7,7 +7,11 @@
 // itself with -case), so the peak RSS reported for a forward pass holds no
 // training buffers and no other case's. Every case reports wall and CPU
 // (user+system, getrusage) seconds per clip: on a machine shared with other
-// work wall time depends on the neighbours, CPU time much less.
+// work wall time depends on the neighbours, CPU time much less. zoo and
+// PyTorch run alternately, -rounds times each (zoo, torch, zoo, torch,
+// ...), so a change of load hits both; the table has the medians and
+// their ratio, stderr every round. The load average (/proc/loadavg) is
+// printed before and after, and the kernel library and ISA of each side.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -29,6 +34,7 @@ import (
 
 	"golang.org/x/sys/cpu"
 
+	"github.com/zoo-ml/zoo/nn/ops"
 	"github.com/zoo-ml/zoo/nn/resnet"
 )
 
@@ -74,6 +80,7 @@ type measurement struct {
 	AllocMBPerClip float64 `json:"alloc_mb_per_clip"`
 	Iters          int     `json:"iters"`
 	Threads        int     `json:"threads"`
+	Kernels        string  `json:"kernels"`
 	// ArenaMB is the memory zoo's planned graphs hold (nn/exec: values
 	// and the shared scratch), part of PeakRSSMB.
 	ArenaMB float64 `json:"arena_mb,omitempty"`
@@ -87,8 +94,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	iters := fs.Int("iters", 3, "timed iterations per case (forward b8: 1), after one warm-up")
 	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
 	python := fs.String("python", "", "python3 with torch for the PyTorch peer (default: the first of python3, /usr/bin/python3 that imports torch); \"none\" skips it")
+	rounds := fs.Int("rounds", 3, "runs of each case per side, zoo and PyTorch alternately; the table has the medians")
+	precision := fs.String("precision", "fp32", "fp32, or bf16: zoo's inference convolutions in bfloat16 (oneDNN), PyTorch's forward under torch.autocast('cpu', dtype=torch.bfloat16); training cases stay fp32 on both sides")
 	child := fs.String("case", "", "internal: run this one case and print its measurement as JSON")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *rounds < 1 || *iters < 1 {
+		fmt.Fprintf(stderr, "zoo-bench: -rounds %d, -iters %d: both must be at least 1\n", *rounds, *iters)
+		return 2
+	}
+	if err := ops.SetPrecision(*precision); err != nil {
+		fmt.Fprintf(stderr, "zoo-bench: -precision: %v\n", err)
 		return 2
 	}
 	if *child != "" {
@@ -105,7 +122,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zoo-bench: no PyTorch peer: %v\n", err)
 		py = ""
 	}
-	fmt.Fprintf(stdout, "# %s  load %s  GOMAXPROCS %d  %s\n", time.Now().UTC().Format(time.RFC3339), loadavg(), runtime.GOMAXPROCS(0), "BLAS "+resnet.BLAS())
+	fmt.Fprintf(stdout, "# %s  load %s  GOMAXPROCS %d  BLAS %s  precision %s  rounds %d\n", time.Now().UTC().Format(time.RFC3339), loadavg(), runtime.GOMAXPROCS(0), resnet.BLAS(), *precision, *rounds)
+	fmt.Fprintf(stdout, "# zoo kernels: %s\n", ops.Kernels())
 	if py == "" {
 		fmt.Fprintln(stdout, "# PyTorch: skipped or not found (install python3-torch), zoo only")
 	}
@@ -116,34 +134,54 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(tw, "case\tzoo s/clip\tzoo cpu-s/clip\tzoo GFLOP/s\tzoo RSS MB\tzoo alloc MB/clip\ttorch s/clip\ttorch cpu-s/clip\ttorch RSS MB\tratio wall\tratio cpu\t")
 	failed := false
 	var rss []string // peak RSS side by side, for the memory targets
+	torchKernels := ""
 	for _, c := range cases(*iters) {
 		if !selected(c.Name, *only) {
 			continue
 		}
-		fmt.Fprintf(stderr, "zoo-bench: %s ...\n", c.Name)
-		z, err := runJSON(exec.Command(self, "-case", c.Name, "-iters", fmt.Sprint(*iters)), stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "zoo-bench: %s: %v\n", c.Name, err)
-			failed = true
+		zargs := []string{"-case", c.Name, "-iters", fmt.Sprint(*iters), "-precision", *precision}
+		targs := append([]string{script}, c.Torch...)
+		if !c.Train {
+			targs = append(targs, "--precision", *precision)
+		}
+		var zs, ts []measurement
+		for r := 0; r < *rounds; r++ {
+			fmt.Fprintf(stderr, "zoo-bench: %s, round %d: zoo ...", c.Name, r+1)
+			z, err := runJSON(exec.Command(self, zargs...), stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "\nzoo-bench: %s: %v\n", c.Name, err)
+				failed = true
+				break
+			}
+			zs = append(zs, z)
+			fmt.Fprintf(stderr, " %.3f s/clip (cpu %.3f)", z.WallPerClip, z.CPUPerClip)
+			if py != "" && c.Torch != nil {
+				fmt.Fprint(stderr, ", PyTorch ...")
+				t, err := runJSON(exec.Command(py, append(targs, "--iters", fmt.Sprint(z.Iters))...), stderr)
+				if err != nil {
+					fmt.Fprintf(stderr, "\nzoo-bench: %s (PyTorch): %v\n", c.Name, err)
+				} else {
+					ts = append(ts, t)
+					torchKernels = t.Kernels
+					fmt.Fprintf(stderr, " %.3f s/clip (cpu %.3f)", t.WallPerClip, t.CPUPerClip)
+				}
+			}
+			fmt.Fprintf(stderr, "  [load %s]\n", loadavg())
+		}
+		if len(zs) == 0 {
 			continue
 		}
+		z := medianOf(zs)
 		fwd, train := c.Cfg.FLOPs()
 		flops := fwd
 		if c.Train {
 			flops = train
 		}
 		row := fmt.Sprintf("%s\t%.3f\t%.3f\t%.1f\t%.0f\t%.1f\t", c.Name, z.WallPerClip, z.CPUPerClip, float64(flops)/z.WallPerClip/1e9, z.PeakRSSMB, z.AllocMBPerClip)
-		if py != "" && c.Torch != nil {
-			fmt.Fprintf(stderr, "zoo-bench: %s (PyTorch) ...\n", c.Name)
-			cmd := exec.Command(py, append(append([]string{script}, c.Torch...), "--iters", fmt.Sprint(z.Iters))...)
-			t, err := runJSON(cmd, stderr)
-			if err != nil {
-				fmt.Fprintf(stderr, "zoo-bench: %s (PyTorch): %v\n", c.Name, err)
-				row += "-\t-\t-\t-\t-\t"
-			} else {
-				row += fmt.Sprintf("%.3f\t%.3f\t%.0f\t%.2f\t%.2f\t", t.WallPerClip, t.CPUPerClip, t.PeakRSSMB, z.WallPerClip/t.WallPerClip, z.CPUPerClip/t.CPUPerClip)
-				rss = append(rss, rssLine(c.Name, z, t))
-			}
+		if len(ts) > 0 {
+			t := medianOf(ts)
+			row += fmt.Sprintf("%.3f\t%.3f\t%.0f\t%.2f\t%.2f\t", t.WallPerClip, t.CPUPerClip, t.PeakRSSMB, z.WallPerClip/t.WallPerClip, z.CPUPerClip/t.CPUPerClip)
+			rss = append(rss, rssLine(c.Name, z, t))
 		} else {
 			row += "-\t-\t-\t-\t-\t"
 		}
@@ -153,7 +191,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, l := range rss {
 		fmt.Fprintln(stdout, l)
 	}
-	fmt.Fprintf(stdout, "# load at the end %s; GFLOP/s counts convolutions and fc (resnet.Config.FLOPs), on wall time; ratio: zoo/PyTorch\n", loadavg())
+	if torchKernels != "" {
+		fmt.Fprintf(stdout, "# PyTorch kernels: %s\n", torchKernels)
+	}
+	fmt.Fprintf(stdout, "# load at the end %s; medians of %d rounds; GFLOP/s counts convolutions and fc (resnet.Config.FLOPs), on wall time; ratio: zoo/PyTorch of the medians\n", loadavg(), *rounds)
 	if failed {
 		return 1
 	}
@@ -240,8 +281,27 @@ func measure(c benchCase) (measurement, error) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	_, arena := m.MemoryPlan(resnet.Eval)
 	return measurement{WallPerClip: wall / clips, CPUPerClip: cpu / clips, PeakRSSMB: float64(ru.Maxrss) / 1024,
-		AllocMBPerClip: float64(ms1.TotalAlloc-ms0.TotalAlloc) / clips / (1 << 20), Iters: c.Iters, Threads: runtime.GOMAXPROCS(0),
+		AllocMBPerClip: float64(ms1.TotalAlloc-ms0.TotalAlloc) / clips / (1 << 20), Iters: c.Iters, Threads: runtime.GOMAXPROCS(0), Kernels: ops.Kernels(),
 		ArenaMB: float64(arena) / (1 << 20)}, nil
+}
+
+// medianOf is the element-wise median of the measurements' figures (the
+// lower middle one for an even count).
+func medianOf(ms []measurement) measurement {
+	med := func(f func(measurement) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		sort.Float64s(v)
+		return v[(len(v)-1)/2]
+	}
+	out := ms[0]
+	out.WallPerClip = med(func(m measurement) float64 { return m.WallPerClip })
+	out.CPUPerClip = med(func(m measurement) float64 { return m.CPUPerClip })
+	out.PeakRSSMB = med(func(m measurement) float64 { return m.PeakRSSMB })
+	out.AllocMBPerClip = med(func(m measurement) float64 { return m.AllocMBPerClip })
+	return out
 }
 
 func cpuSeconds() float64 {

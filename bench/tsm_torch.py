@@ -98,6 +98,24 @@ class TSM(nn.Module):
         return self.fc(x)
 
 
+def kernels():
+    """The kernel library and ISA PyTorch runs on: ATen's CPU capability
+    (from torch.__config__.show()) and oneDNN's version and the ISA it
+    dispatches to, asked of the libdnnl.so.2 this process has loaded."""
+    cfg = torch.__config__.show()
+    aten = next((l.split(":", 1)[1].strip() for l in cfg.splitlines() if "CPU capability usage" in l), "?")
+    dnnl = next((l.strip(" -") for l in cfg.splitlines() if "MKL-DNN" in l or "oneDNN" in l), "no oneDNN")
+    isa = "?"
+    try:
+        import ctypes
+        names = {0x27: "avx512_core", 0x67: "avx512_core_vnni", 0xE7: "avx512_core_bf16", 0x3E7: "avx512_core_amx", 0x7: "avx2"}
+        lib = ctypes.CDLL("libdnnl.so.2")
+        isa = names.get(lib.dnnl_get_effective_cpu_isa(), "?")
+    except OSError:
+        pass
+    return "%s (%s), mkldnn enabled %s, ATen %s, %d threads" % (dnnl, isa, torch.backends.mkldnn.enabled, aten, torch.get_num_threads())
+
+
 def cpu_seconds():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -111,6 +129,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the forward pass under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -123,7 +143,7 @@ def main():
         model.eval()
 
         def step():
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
                 model(x)
     else:
         model.train()
@@ -131,7 +151,9 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), labels).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                loss = F.cross_entropy(model(x), labels)
+            loss.backward()
             opt.step()
 
     for _ in range(a.warmup):
@@ -144,7 +166,7 @@ def main():
     json.dump({"case": a.case, "batch": a.batch, "iters": a.iters, "threads": torch.get_num_threads(),
                "wall_s_per_clip": wall / clips, "cpu_s_per_clip": cpu / clips,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-               "torch": torch.__version__}, sys.stdout)
+               "torch": torch.__version__, "kernels": kernels(), "precision": a.precision}, sys.stdout)
     print()
 
 

@@ -19,6 +19,7 @@ need() { # need DESCRIPTION DEBIAN-PACKAGE TEST-COMMAND...
 need "Go 1.26 or later" golang-go sh -c 'command -v go && go version | grep -Eq "go1\.(2[6-9]|[3-9][0-9])"'
 need "ffmpeg, to decode videos" ffmpeg command -v ffmpeg
 need "OpenBLAS, for fast matrix products" libopenblas-dev sh -c 'ls /usr/lib/*/libopenblas.so* /usr/lib/libopenblas.so* 2>/dev/null | grep -q .'
+need "oneDNN, for the CPU convolutions (build tag onednn)" libdnnl-dev sh -c 'test -f /usr/include/oneapi/dnnl/dnnl.h && ls /usr/lib/*/libdnnl.so /usr/lib/libdnnl.so 2>/dev/null | grep -q .'
 need "a C compiler, for cgo" gcc command -v gcc
 need "Open MPI's mpirun, for data-parallel runs and their tests" openmpi-bin command -v mpirun
 need "Open MPI's headers and libmpi, for the mpi build tag" libopenmpi-dev pkg-config --exists ompi-c

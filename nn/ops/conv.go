@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/chewxy/hm"
@@ -14,6 +15,7 @@ type convOp struct {
 	g        ConvGeom
 	dataGrad bool
 	col      colBuf
+	dn       dnnlConv
 }
 
 // Conv2D convolves x ([N,C,H,W]) with w ([K,C,R,S]), no bias, the given
@@ -55,14 +57,19 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	y := op.output(in[0].Dtype(), in, op.out...)
+	var derr error
 	err = run(y.Dtype(),
 		func() {
-			ConvForward(g, data[float32](in[0]), data[float32](in[1]), data[float32](y), colOf[float32](&op.col, op.g.ScratchSize(false)))
+			x, w, yd := data[float32](in[0]), data[float32](in[1]), data[float32](y)
+			var ok bool
+			if ok, derr = op.dn.forward(g, x, w, yd); !ok && derr == nil {
+				ConvForward(g, x, w, yd, colOf[float32](&op.col, op.g.ScratchSize(false)))
+			}
 		},
 		func() {
 			ConvForward(g, data[float64](in[0]), data[float64](in[1]), data[float64](y), colOf[float64](&op.col, op.g.ScratchSize(false)))
 		})
-	return y, err
+	return y, errors.Join(err, derr)
 }
 
 func (op *convOp) DiffWRT(int) []bool { return []bool{op.dataGrad, true} }
@@ -87,6 +94,7 @@ type convDataGradOp struct {
 	fixedShape
 	g   ConvGeom
 	col colBuf
+	dn  dnnlConv
 }
 
 func (op *convDataGradOp) Arity() int    { return 2 }
@@ -97,14 +105,19 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	dx := op.output(in[0].Dtype(), in, op.out...)
+	var derr error
 	err = run(dx.Dtype(),
 		func() {
-			ConvBackwardData(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dx), colOf[float32](&op.col, op.g.ScratchSize(false)))
+			w, dy, dxd := data[float32](in[0]), data[float32](in[1]), data[float32](dx)
+			var ok bool
+			if ok, derr = op.dn.backwardData(op.g, w, dy, dxd); !ok && derr == nil {
+				ConvBackwardData(op.g, w, dy, dxd, colOf[float32](&op.col, op.g.ScratchSize(false)))
+			}
 		},
 		func() {
 			ConvBackwardData(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dx), colOf[float64](&op.col, op.g.ScratchSize(false)))
 		})
-	return dx, err
+	return dx, errors.Join(err, derr)
 }
 
 // convFilterGradOp: (x, dy) -> dw.
@@ -113,6 +126,7 @@ type convFilterGradOp struct {
 	fixedShape
 	g   ConvGeom
 	col colBuf
+	dn  dnnlConv
 }
 
 func (op *convFilterGradOp) Arity() int    { return 2 }
@@ -123,14 +137,19 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	dw := op.output(in[0].Dtype(), in, op.out...)
+	var derr error
 	err = run(dw.Dtype(),
 		func() {
-			ConvBackwardFilter(op.g, data[float32](in[0]), data[float32](in[1]), data[float32](dw), colOf[float32](&op.col, op.g.ScratchSize(true)))
+			x, dy, dwd := data[float32](in[0]), data[float32](in[1]), data[float32](dw)
+			var ok bool
+			if ok, derr = op.dn.backwardWeights(op.g, x, dy, dwd); !ok && derr == nil {
+				ConvBackwardFilter(op.g, x, dy, dwd, colOf[float32](&op.col, op.g.ScratchSize(true)))
+			}
 		},
 		func() {
 			ConvBackwardFilter(op.g, data[float64](in[0]), data[float64](in[1]), data[float64](dw), colOf[float64](&op.col, op.g.ScratchSize(true)))
 		})
-	if err != nil {
+	if err = errors.Join(err, derr); err != nil {
 		return nil, err
 	}
 	return dw, nil

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -24,6 +25,7 @@ type convBNOp struct {
 	// shift: the input is TemporalShift'ed first (pointwise convs only)
 	shift *shiftGeom
 	col   colBuf
+	dn    dnnlConv
 }
 
 // shiftGeom is a temporal shift: t frames per clip, channels [0,c1) taken
@@ -72,6 +74,7 @@ func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st 
 		return nil, fmt.Errorf("shift+conv+bn: input %v, filter %v: want a 1x1 filter and %d frames per clip", xs, w.Shape(), segNum)
 	}
 	c := xs[1]
+	op.dn.unchain()
 	op.shift = &shiftGeom{t: segNum, c1: int(float64(c) * ratio), c2: int(float64(c) * 2 * ratio)}
 	op.name = "ShiftConvBN1x1/1"
 	return G.ApplyOp(op, x, w, scale, offset)
@@ -94,8 +97,12 @@ func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu b
 	if st == nil || st.Mean == nil || st.Variance == nil || st.Mean.Shape().TotalSize() != g.K || st.Variance.Shape().TotalSize() != g.K {
 		return nil, fmt.Errorf("conv+bn: running statistics missing or not [%d]", g.K)
 	}
-	return &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
-		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}, nil
+	op := &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
+		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}
+	if p, ok := x.Op().(*convBNOp); ok {
+		op.dn.chainFrom(&p.dn) // ShiftConvBNEval undoes it: its input is shifted first
+	}
+	return op, nil
 }
 
 func (op *convBNOp) Arity() int {
@@ -129,11 +136,12 @@ func (op *convBNOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("conv+bn: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
 	}
 	y := op.output(dt, in, op.out...)
-	err = run(dt, func() { convBN[float32](op, in, y) }, func() { convBN[float64](op, in, y) })
-	return y, err
+	var derr error
+	err = run(dt, func() { derr = convBN[float32](op, in, y) }, func() { derr = convBN[float64](op, in, y) })
+	return y, errors.Join(err, derr)
 }
 
-func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
+func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 	g := op.g
 	scale, offset := data[T](in[2]), data[T](in[3])
 	mean, variance := data[T](op.st.Mean), data[T](op.st.Variance)
@@ -148,6 +156,13 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	var short []T
 	if op.residual {
 		short = data[T](in[4])
+	}
+	if a32, ok := any(a).([]float32); ok {
+		b32, _ := any(b).([]float32)
+		s32, _ := any(short).([]float32)
+		if done, err := op.dn.convBN(op, data[float32](in[0]), data[float32](in[1]), data[float32](y), a32, b32, s32); done || err != nil {
+			return err
+		}
 	}
 	after := func(n int) {
 		for k := 0; k < g.K; k++ {
@@ -164,7 +179,8 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) {
 	}
 	if sh := op.shift; sh != nil {
 		shiftConvForward(g, sh.t, sh.c1, sh.c2, data[T](in[0]), data[T](in[1]), yd, after)
-		return
+		return nil
 	}
 	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
+	return nil
 }

@@ -36,6 +36,7 @@ type ModelConfig struct {
 	ShiftDirection string `mapstructure:"shift_direction" help:"paddle (channels [0,C/8) take frame t-1), pytorch (they take t+1: MIT, mmaction2) or auto (the weights': paddle unless they are PyTorch's)"`
 	InferDropout   string `mapstructure:"infer_dropout" help:"scale (Paddle: x0.5 at inference), identity (PyTorch's inverted dropout) or auto (the weights')"`
 	Consensus      string `mapstructure:"consensus" help:"features (Paddle: segment mean before the fc), logits (PyTorch: after it) or auto (the weights')"`
+	Precision      string `mapstructure:"precision" help:"fp32, or bf16: inference convolutions in bfloat16 with fp32 accumulation (CPU with AVX512_BF16, zoo built with oneDNN; training steps stay fp32)"`
 }
 
 // ReaderConfig is what [VALID] and [TEST] hold.
@@ -93,7 +94,7 @@ func defaults() Config {
 			Name: "TSM", Format: "pkl", NumClasses: 400, SegNum: 8, SegLen: 1,
 			ImageMean: []float64{0.485, 0.456, 0.406}, ImageStd: []float64{0.229, 0.224, 0.225},
 			NumLayers: 50, TopK: 5, TemporalShift: true, BaseWidth: 64,
-			ShiftDirection: "auto", InferDropout: "auto", Consensus: "auto",
+			ShiftDirection: "auto", InferDropout: "auto", Consensus: "auto", Precision: "fp32",
 		},
 		Train: TrainConfig{
 			ReaderConfig: reader(128), Epoch: 65, NumGPUs: 8, LearningRate: 0.01, LearningRateDecay: 0.1,
@@ -208,6 +209,9 @@ func (c Config) validate(mode string) error {
 		if k.v != "auto" && k.v != k.a && k.v != k.b {
 			return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.%s %q: must be %s, %s or auto", k.name, k.v, k.a, k.b)
 		}
+	}
+	if p := c.Model.Precision; p != "fp32" && p != "bf16" {
+		return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.precision %q: must be fp32 or bf16", p)
 	}
 	for _, v := range []struct {
 		sec string

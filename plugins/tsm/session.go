@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/zoo-ml/zoo/dist"
+	"github.com/zoo-ml/zoo/nn/ops"
 	"github.com/zoo-ml/zoo/nn/optim"
 	"github.com/zoo-ml/zoo/nn/resnet"
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
@@ -127,6 +128,13 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	if s.useGPU && conv != convert.Paddle {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --use_gpu", conv)
 	}
+	if cfg.Model.Precision == "bf16" && s.useGPU {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.precision bf16 runs on the CPU only: drop --device gpu or use precision fp32")
+	}
+	// The precision is the process's (nn/ops): a plugin process serves one session.
+	if err := ops.SetPrecision(cfg.Model.Precision); err != nil {
+		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.precision: %v", err)
+	}
 	m, err := resnet.New(resnet.Config{
 		Depth: cfg.Model.NumLayers, NumClasses: cfg.Model.NumClasses, SegNum: cfg.Model.SegNum,
 		TemporalShift: cfg.Model.TemporalShift, BaseWidth: cfg.Model.BaseWidth,
@@ -149,6 +157,9 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		kind, cfg.Model.NumLayers, cfg.Model.SegNum, rc.TargetSize, rc.TargetSize, cfg.Model.NumClasses, rc.BatchSize))
 	if v := s.views(); v > 1 {
 		res.Notes = append(res.Notes, fmt.Sprintf("views: %d clips x %d crops per video, batch of %d", max(rc.NumClips, 1), max(rc.NumCrops, 1), rc.BatchSize*v))
+	}
+	if cfg.Model.Precision == "bf16" {
+		res.Notes = append(res.Notes, "precision bf16: inference convolutions in bfloat16, fp32 accumulation, on "+ops.Kernels())
 	}
 	if conv != convert.Paddle {
 		res.Notes = append(res.Notes, fmt.Sprintf("conventions: shift_direction %s, infer_dropout %s, consensus %s", conv.ShiftDirection, conv.InferDropout, conv.Consensus))

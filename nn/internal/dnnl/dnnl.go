@@ -1,0 +1,288 @@
+//go:build onednn
+
+package dnnl
+
+/*
+#cgo CFLAGS: -fopenmp
+#cgo LDFLAGS: -ldnnl -lgomp
+#include <stdlib.h>
+#include "zdnnl.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Available reports whether zoo was built with oneDNN.
+const Available = true
+
+// Kind is what a convolution primitive computes.
+type Kind int
+
+const (
+	Forward         Kind = C.ZK_FWD         // forward, training (hint for the backward ones)
+	ForwardInfer    Kind = C.ZK_FWD_INFER   // forward, inference only
+	BackwardData    Kind = C.ZK_BWD_DATA    // dx from w and dy
+	BackwardWeights Kind = C.ZK_BWD_WEIGHTS // dw from x and dy
+)
+
+// Post is a set of forward post-ops, applied in this order.
+type Post int
+
+const (
+	ScaleShift Post = C.ZP_SCALESHIFT // y = y*scale[k] + shift[k] (the scale folded into the filter, the shift as the bias)
+	Sum        Post = C.ZP_SUM        // y += sum
+	ReLU       Post = C.ZP_RELU       // y = max(y, 0)
+)
+
+// ConvSpec is a convolution on NCHW x [N,C,H,W] with an OIHW filter
+// [K,C,R,S], square stride, symmetric zero padding.
+type ConvSpec struct {
+	Kind                Kind
+	N, C, H, W, K, R, S int
+	Stride, Pad         int
+	Post                Post
+	BF16                bool // source (or diff_dst) and weights in bfloat16 inside, f32 accumulation and output
+}
+
+// Prim is a oneDNN primitive with its memory descriptors and reorders,
+// made once and run many times. It is freed when garbage-collected.
+type Prim struct {
+	p    *C.zprim
+	impl string
+}
+
+type call struct {
+	f    func()
+	done chan struct{}
+}
+
+var calls = make(chan call)
+
+func init() {
+	go func() {
+		// One OS thread makes every oneDNN call, so OpenMP has one team.
+		runtime.LockOSThread()
+		for c := range calls {
+			if n := runtime.GOMAXPROCS(0); int(C.zthreads(0)) != n {
+				C.zthreads(C.int(n))
+			}
+			c.f()
+			close(c.done)
+		}
+	}()
+}
+
+// do runs f on the oneDNN thread.
+func do(f func()) {
+	c := call{f, make(chan struct{})}
+	calls <- c
+	<-c.done
+}
+
+const errLen = 512
+
+func cerr(buf []byte) error {
+	n := 0
+	for n < len(buf) && buf[n] != 0 {
+		n++
+	}
+	return errors.New(string(buf[:n]))
+}
+
+func newPrim(mk func(err *C.char) *C.zprim) (*Prim, error) {
+	var p *C.zprim
+	buf := make([]byte, errLen)
+	do(func() {
+		e := (*C.char)(C.malloc(errLen))
+		defer C.free(unsafe.Pointer(e))
+		*e = 0
+		p = mk(e)
+		copy(buf, C.GoBytes(unsafe.Pointer(e), errLen))
+	})
+	if p == nil {
+		return nil, cerr(buf)
+	}
+	pr := &Prim{p: p, impl: C.GoString(C.zprim_impl(p))}
+	runtime.AddCleanup(pr, func(p *C.zprim) { do(func() { C.zprim_destroy(p) }) }, p)
+	return pr, nil
+}
+
+// NewConv makes the primitive for s.
+func NewConv(s ConvSpec) (*Prim, error) {
+	bf := 0
+	if s.BF16 {
+		if !HasBF16() {
+			return nil, fmt.Errorf("oneDNN: bf16 needs a CPU with AVX512_BF16; oneDNN's ISA here is %s", ISA())
+		}
+		bf = 1
+	}
+	// nChw16c activations first; where oneDNN has only its reference
+	// implementation for them (e.g. 1x1 with a sum post-op), the layout
+	// it picks itself; and no primitive rather than the reference one,
+	// which is 100x slower than zoo's own kernels.
+	var p *Prim
+	for any := 0; any < 2; any++ {
+		var err error
+		p, err = newPrim(func(e *C.char) *C.zprim {
+			return C.zconv_create(C.int(s.Kind), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.R), C.int(s.S),
+				C.int(s.Stride), C.int(s.Pad), C.int(s.Post), C.int(bf), C.int(any), e, errLen)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("conv %+v: %w", s, err)
+		}
+		if !strings.HasPrefix(p.impl, "ref") {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("conv %+v: oneDNN has only its reference implementation (%s)", s, p.impl)
+}
+
+// NewMaxPool makes an inference max pooling primitive (k x k window).
+func NewMaxPool(n, c, h, w, k, stride, pad int) (*Prim, error) {
+	return newPrim(func(e *C.char) *C.zprim {
+		return C.zpool_create(C.int(n), C.int(c), C.int(h), C.int(w), C.int(k), C.int(stride), C.int(pad), e, errLen)
+	})
+}
+
+// Impl is the name of the implementation oneDNN chose (e.g.
+// "jit:avx512_core").
+func (p *Prim) Impl() string { return p.impl }
+
+func ptr(s []float32) *C.float {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&s[0]))
+}
+
+func (p *Prim) exec(f func(e *C.char) C.int) error {
+	var rc C.int
+	buf := make([]byte, errLen)
+	do(func() {
+		e := (*C.char)(C.malloc(errLen))
+		defer C.free(unsafe.Pointer(e))
+		*e = 0
+		rc = f(e)
+		if rc != 0 {
+			copy(buf, C.GoBytes(unsafe.Pointer(e), errLen))
+		}
+	})
+	runtime.KeepAlive(p)
+	if rc != 0 {
+		return cerr(buf)
+	}
+	return nil
+}
+
+// Conv runs a convolution primitive. a, b are its inputs (Forward: x, w;
+// BackwardData: w, dy; BackwardWeights: x, dy), out its output; scale
+// and shift are the ScaleShift post-op's [K] vectors and sum the Sum
+// post-op's summand (shaped as out), nil when unused. The caller checks
+// the lengths.
+func (p *Prim) Conv(a, b, out, scale, shift, sum []float32) error {
+	_, err := p.ConvChain(a, b, out, scale, shift, sum, Handoff{}, false)
+	return err
+}
+
+// Handoff names a primitive's blocked output kept after its call (in one
+// of a few buffers shared by all primitives), so that the next
+// convolution, whose input is that output, can skip its reorder.
+type Handoff struct {
+	slot int
+	gen  uint64
+}
+
+const nRing = 3 // zdnnl.c's NRING
+
+// ring says what each ring slot holds; touched only on the oneDNN thread.
+var ring struct {
+	gen  [nRing]uint64
+	next int
+	seq  uint64
+}
+
+// handoffs counts the calls that read a kept output (for tests).
+var handoffs atomic.Uint64
+
+// Handoffs is how many convolutions have read their input from a kept
+// blocked output instead of reordering it.
+func Handoffs() uint64 { return handoffs.Load() }
+
+// ConvChain is Conv that, with from (a Handoff of the primitive whose
+// output is a), reads that kept blocked output instead of reordering a
+// when it is still there and in the layout p wants, and, with keep,
+// keeps p's own blocked output for a consumer. a must hold the output
+// that from was returned with: the NCHW output is always written too.
+func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, from Handoff, keep bool) (Handoff, error) {
+	var h Handoff
+	var used C.int
+	err := p.exec(func(e *C.char) C.int {
+		fromSlot, keepSlot := C.int(-1), C.int(-1)
+		if from.gen != 0 && ring.gen[from.slot] == from.gen {
+			fromSlot = C.int(from.slot)
+		}
+		if keep {
+			if ring.next == from.slot && fromSlot >= 0 {
+				ring.next = (ring.next + 1) % nRing
+			}
+			ring.seq++
+			h = Handoff{slot: ring.next, gen: ring.seq}
+			ring.gen[h.slot] = 0
+			keepSlot = C.int(h.slot)
+			ring.next = (ring.next + 1) % nRing
+		}
+		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, &used, e, errLen)
+		if rc == 0 && keep {
+			ring.gen[h.slot] = h.gen
+		}
+		return rc
+	})
+	if err != nil {
+		return Handoff{}, err
+	}
+	if used != 0 {
+		handoffs.Add(1)
+	}
+	return h, nil
+}
+
+// MaxPool runs a max pooling primitive.
+func (p *Prim) MaxPool(x, y []float32) error {
+	return p.exec(func(e *C.char) C.int { return C.zpool_exec(p.p, ptr(x), ptr(y), e, errLen) })
+}
+
+// ISA is the instruction set oneDNN dispatches to on this CPU.
+func ISA() string {
+	var s string
+	do(func() { s = C.GoString(C.zisa()) })
+	return s
+}
+
+// HasBF16 reports whether oneDNN runs bfloat16 natively here
+// (avx512_core_bf16 or above).
+func HasBF16() bool {
+	var b bool
+	do(func() { b = C.zhas_bf16() != 0 })
+	return b
+}
+
+// Version is oneDNN's version.
+func Version() string {
+	var s string
+	do(func() { s = C.GoString(C.zversion()) })
+	return s
+}
+
+// Threads is the size of the OpenMP team oneDNN runs on.
+func Threads() int {
+	var n int
+	do(func() { n = int(C.zthreads(0)) })
+	return n
+}

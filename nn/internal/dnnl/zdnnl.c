@@ -1,0 +1,448 @@
+//go:build onednn
+
+#include "zdnnl.h"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t eng;
+static dnnl_stream_t strm;
+
+// The blocked copies of each argument live in one arena per argument slot,
+// shared by every primitive: calls are serialised (one Go thread makes
+// them all), so the arena only needs the largest size.
+#define NSLOT 5
+static void *arena[NSLOT];
+static size_t arena_size[NSLOT];
+
+// The ring: blocked outputs kept after a call for the next primitive to
+// read without a reorder (zconv_exec's keep and from; Go checks that a
+// slot still holds what the consumer wants).
+#define NRING 3
+static void *ring[NRING];
+static size_t ring_size[NRING];
+static dnnl_memory_desc_t ring_md[NRING];
+static int ring_ok[NRING];
+
+static void *ring_buf(int i, size_t n) {
+    if (ring_size[i] < n) {
+        free(ring[i]);
+        ring[i] = aligned_alloc(64, (n + 63) / 64 * 64);
+        ring_size[i] = ring[i] ? n : 0;
+    }
+    return ring[i];
+}
+
+static void *slot(int i, size_t n) {
+    if (arena_size[i] < n) {
+        free(arena[i]);
+        arena[i] = aligned_alloc(64, (n + 63) / 64 * 64);
+        arena_size[i] = arena[i] ? n : 0;
+    }
+    return arena[i];
+}
+
+typedef struct {
+    int id;                   // DNNL_ARG_*
+    int out;                  // written by the primitive
+    dnnl_memory_t user;       // the Go tensor (plain layout, f32)
+    dnnl_memory_t inner;      // what the primitive reads or writes (== user when no reorder)
+    dnnl_memory_desc_t md;    // inner's descriptor
+    dnnl_primitive_t reorder; // user->inner (inputs) or inner->user (outputs)
+    dnnl_primitive_t preload; // sum post-op: the summand (user layout) -> inner
+    dnnl_memory_t sumsrc;     // the summand's user memory
+    size_t size;              // inner's size in bytes
+} zarg;
+
+struct zprim {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    zarg arg[3];
+    int nbin;
+    dnnl_memory_t bin[2];
+    size_t wsize; // the weights' element count when a scale is folded into them
+    int wk;       // output channels of those weights
+    int binpo;    // the scale and shift are binary post-ops (bf16), not folded
+    char impl[64];
+};
+
+#define CHECK(x)                                                                   \
+    do {                                                                           \
+        dnnl_status_t st_ = (x);                                                   \
+        if (st_ != dnnl_success) {                                                 \
+            snprintf(err, errlen, "oneDNN: %s: %s", #x, dnnl_status2str(st_));     \
+            goto fail;                                                             \
+        }                                                                          \
+    } while (0)
+
+static int init(char *err, int errlen) {
+    if (eng) return 0;
+    CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    CHECK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
+    return 0;
+fail:
+    return -1;
+}
+
+static void arg_free(zarg *a) {
+    if (a->inner && a->inner != a->user) dnnl_memory_destroy(a->inner);
+    if (a->user) dnnl_memory_destroy(a->user);
+    if (a->reorder) dnnl_primitive_destroy(a->reorder);
+    if (a->preload) dnnl_primitive_destroy(a->preload);
+    if (a->sumsrc) dnnl_memory_destroy(a->sumsrc);
+    memset(a, 0, sizeof *a);
+}
+
+void zprim_destroy(zprim *p) {
+    if (!p) return;
+    for (int i = 0; i < 3; i++) arg_free(&p->arg[i]);
+    for (int i = 0; i < p->nbin; i++) dnnl_memory_destroy(p->bin[i]);
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    if (p->pd) dnnl_primitive_desc_destroy(p->pd);
+    free(p);
+}
+
+const char *zprim_impl(zprim *p) { return p->impl; }
+
+// arg_init sets up argument slot i: the user's plain f32 tensor and, when
+// the primitive wants another layout or type, a reorder to or from it.
+static int arg_init(zarg *a, int id, int out, const dnnl_memory_desc_t *umd,
+                    const dnnl_memory_desc_t *pmd, char *err, int errlen) {
+    dnnl_primitive_desc_t rpd = NULL;
+    a->id = id;
+    a->out = out;
+    a->md = *pmd;
+    CHECK(dnnl_memory_create(&a->user, umd, eng, DNNL_MEMORY_NONE));
+    if (dnnl_memory_desc_equal(umd, pmd)) {
+        a->inner = a->user;
+        return 0;
+    }
+    CHECK(dnnl_memory_create(&a->inner, pmd, eng, DNNL_MEMORY_NONE));
+    a->size = dnnl_memory_desc_get_size(pmd);
+    if (out)
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, pmd, eng, umd, eng, NULL));
+    else
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, umd, eng, pmd, eng, NULL));
+    CHECK(dnnl_primitive_create(&a->reorder, rpd));
+    dnnl_primitive_desc_destroy(rpd);
+    return 0;
+fail:
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    return -1;
+}
+
+static int reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to, char *err, int errlen) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    CHECK(dnnl_primitive_execute(r, strm, 2, args));
+    return 0;
+fail:
+    return -1;
+}
+
+static void set_impl(zprim *p) {
+    const char *s = NULL;
+    if (dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s) == dnnl_success && s)
+        snprintf(p->impl, sizeof p->impl, "%s", s);
+}
+
+// act_tag (with any = 0) is the layout a convolution's activations use inside: the
+// 16-channel blocked nChw16c where the channels fill whole blocks (the
+// layout of oneDNN's direct avx512 kernels, and a cheaper reorder from
+// NCHW than the NHWC brgconv picks by itself), else whatever oneDNN
+// prefers (the stem's 3 input channels stay NCHW). ZOO_ONEDNN_LAYOUT=any
+// lets oneDNN pick everywhere (to compare).
+static int layout_any = -1;
+
+static dnnl_format_tag_t act_tag(int c) {
+    if (layout_any < 0) {
+        const char *e = getenv("ZOO_ONEDNN_LAYOUT");
+        layout_any = e && !strcmp(e, "any");
+    }
+    return !layout_any && c % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any;
+}
+
+zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
+                    int stride, int pad, int post, int bf16, int any, char *err, int errlen) {
+    zprim *p = calloc(1, sizeof *p);
+    int saved_any = layout_any;
+    dnnl_primitive_desc_t fwd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (!p) {
+        snprintf(err, errlen, "oneDNN: out of memory");
+        return NULL;
+    }
+    if (init(err, errlen)) goto fail;
+    if (any) layout_any = 1;
+    else act_tag(0);
+    int oh = (h + 2 * pad - r) / stride + 1, ow = (w + 2 * pad - s) / stride + 1;
+    dnnl_dims_t xd = {n, c, h, w}, wd = {k, c, r, s}, yd = {n, k, oh, ow}, bd1 = {k};
+    dnnl_dims_t strides = {stride, stride}, pads = {pad, pad};
+    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay, ay32, bmd, cmd;
+    dnnl_dims_t cd = {1, k, 1, 1};
+    // bf16: the batch norm's scale stays an fp32 multiply after the
+    // convolution (folded into the filter it would be rounded to bf16 with
+    // it); fp32: folded (with a sum post-op, the binary post-ops left
+    // oneDNN 2.6 only its reference 1x1 kernel).
+    int binpo = bf16 && kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT);
+    dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
+    CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw));
+    CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd1, dnnl_f32, dnnl_a));
+    CHECK(dnnl_memory_desc_init_by_tag(&cmd, 4, cd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
+    CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, dnnl_f32, act_tag(k)));
+
+    // The forward descriptor: the primitive itself for ZK_FWD*, the hint
+    // for the backward ones. bf16 forward writes f32 (accumulated in f32).
+    dnnl_convolution_desc_t fd;
+    CHECK(dnnl_convolution_forward_desc_init(&fd, kind == ZK_FWD_INFER ? dnnl_forward_inference : dnnl_forward_training,
+                                             dnnl_convolution_direct, &ax, &aw, (kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT) && !binpo) ? &bmd : NULL,
+                                             (kind <= ZK_FWD_INFER) ? &ay32 : &ay,
+                                             strides, pads, pads));
+    if (kind <= ZK_FWD_INFER && (binpo || (post & (ZP_SUM | ZP_RELU)))) {
+        CHECK(dnnl_primitive_attr_create(&attr));
+        CHECK(dnnl_post_ops_create(&po));
+        if (binpo) {
+            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &cmd));
+            CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &cmd));
+        }
+        if (post & ZP_SUM) CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+        if (post & ZP_RELU) CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+        CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    }
+    CHECK(dnnl_primitive_desc_create(&fwd, &fd, attr, eng, NULL));
+
+    switch (kind) {
+    case ZK_FWD:
+    case ZK_FWD_INFER:
+        p->pd = fwd;
+        fwd = NULL;
+        if (arg_init(&p->arg[0], DNNL_ARG_SRC, 0, &ux, dnnl_primitive_desc_query_md(p->pd, dnnl_query_src_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[1], DNNL_ARG_WEIGHTS, 0, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_weights_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[2], DNNL_ARG_DST, 1, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0), err, errlen)) goto fail;
+        if (binpo) {
+            for (int i = 0; i < 2; i++) CHECK(dnnl_memory_create(&p->bin[i], &cmd, eng, DNNL_MEMORY_NONE));
+            p->nbin = 2;
+            p->binpo = 1;
+        } else if (post & ZP_SCALESHIFT) {
+            // The scale is folded into the weights (exec), the shift is the bias.
+            CHECK(dnnl_memory_create(&p->bin[0], &bmd, eng, DNNL_MEMORY_NONE));
+            p->nbin = 1;
+            p->wsize = (size_t)k * c * r * s;
+            p->wk = k;
+        }
+        if (post & ZP_SUM) {
+            zarg *a = &p->arg[2];
+            CHECK(dnnl_memory_create(&a->sumsrc, &uy, eng, DNNL_MEMORY_NONE));
+            if (a->inner != a->user) {
+                dnnl_primitive_desc_t rpd;
+                CHECK(dnnl_reorder_primitive_desc_create(&rpd, &uy, eng, dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0), eng, NULL));
+                dnnl_status_t st = dnnl_primitive_create(&a->preload, rpd);
+                dnnl_primitive_desc_destroy(rpd);
+                CHECK(st);
+            }
+        }
+        break;
+    case ZK_BWD_DATA: {
+        dnnl_convolution_desc_t bd;
+        dnnl_memory_desc_t adx;
+        CHECK(dnnl_memory_desc_init_by_tag(&adx, 4, xd, dnnl_f32, act_tag(c)));
+        CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &adx, &aw, &ay, strides, pads, pads));
+        CHECK(dnnl_primitive_desc_create(&p->pd, &bd, NULL, eng, fwd));
+        if (arg_init(&p->arg[0], DNNL_ARG_WEIGHTS, 0, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_weights_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[1], DNNL_ARG_DIFF_DST, 0, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_diff_dst_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[2], DNNL_ARG_DIFF_SRC, 1, &ux, dnnl_primitive_desc_query_md(p->pd, dnnl_query_diff_src_md, 0), err, errlen)) goto fail;
+        break;
+    }
+    case ZK_BWD_WEIGHTS: {
+        dnnl_convolution_desc_t bd;
+        dnnl_memory_desc_t adw;
+        CHECK(dnnl_memory_desc_init_by_tag(&adw, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        CHECK(dnnl_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &ax, &adw, NULL, &ay, strides, pads, pads));
+        CHECK(dnnl_primitive_desc_create(&p->pd, &bd, NULL, eng, fwd));
+        if (arg_init(&p->arg[0], DNNL_ARG_SRC, 0, &ux, dnnl_primitive_desc_query_md(p->pd, dnnl_query_src_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[1], DNNL_ARG_DIFF_DST, 0, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_diff_dst_md, 0), err, errlen)) goto fail;
+        if (arg_init(&p->arg[2], DNNL_ARG_DIFF_WEIGHTS, 1, &uw, dnnl_primitive_desc_query_md(p->pd, dnnl_query_diff_weights_md, 0), err, errlen)) goto fail;
+        break;
+    }
+    default:
+        snprintf(err, errlen, "oneDNN: unknown kind %d", kind);
+        goto fail;
+    }
+    CHECK(dnnl_primitive_create(&p->prim, p->pd));
+    set_impl(p);
+    layout_any = saved_any;
+    if (fwd) dnnl_primitive_desc_destroy(fwd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return p;
+fail:
+    layout_any = saved_any;
+    if (fwd) dnnl_primitive_desc_destroy(fwd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    zprim_destroy(p);
+    return NULL;
+}
+
+// run executes p with its arguments' user handles set: inputs are
+// reordered in, the sum post-op's summand preloaded, outputs reordered out.
+static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
+               int from, int keep, int *used, char *err, int errlen) {
+    dnnl_exec_arg_t args[8];
+    int na = 0, rc = -1;
+    void *user[3] = {user_in[0], user_in[1], user_in[2]};
+    if (scale && p->wsize) {
+        // Batch norm folded into the filter: w'[k] = w[k] * scale[k].
+        float *ws = slot(3, p->wsize * sizeof(float));
+        const float *w = user[1];
+        size_t per = p->wsize / p->wk;
+        if (!ws) {
+            snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", p->wsize * sizeof(float));
+            return -1;
+        }
+#pragma omp parallel for
+        for (int k = 0; k < p->wk; k++) {
+            float a = scale[k];
+            for (size_t i = k * per; i < (k + 1) * per; i++) ws[i] = w[i] * a;
+        }
+        user[1] = ws;
+    }
+    if (keep >= 0) ring_ok[keep] = 0;
+    for (int i = 0; i < 3; i++) {
+        zarg *a = &p->arg[i];
+        if (!a->user) continue;
+        CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
+        if (i == 0 && !a->out && a->inner != a->user && from >= 0 && ring_ok[from] && dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
+            // The producer's blocked output, still in the ring: no reorder.
+            CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
+            *used = 1;
+        } else if (a->inner != a->user) {
+            void *buf = a->out && keep >= 0 ? ring_buf(keep, a->size) : slot(i, a->size);
+            if (!buf) {
+                snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
+                goto fail;
+            }
+            CHECK(dnnl_memory_set_data_handle(a->inner, buf));
+            if (!a->out && reorder(a->reorder, a->user, a->inner, err, errlen)) goto fail;
+        }
+        if (a->sumsrc) {
+            if (a->preload) {
+                CHECK(dnnl_memory_set_data_handle(a->sumsrc, (void *)sum));
+                if (reorder(a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
+            } else if (user[i] != sum) {
+                memcpy(user[i], sum, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0)));
+            }
+        }
+        args[na++] = (dnnl_exec_arg_t){a->id, a->inner};
+    }
+    for (int i = 0; i < p->nbin; i++) {
+        CHECK(dnnl_memory_set_data_handle(p->bin[i], (void *)bin[i]));
+        args[na++] = (dnnl_exec_arg_t){p->binpo ? DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 : DNNL_ARG_BIAS, p->bin[i]};
+    }
+    CHECK(dnnl_primitive_execute(p->prim, strm, na, args));
+    for (int i = 0; i < 3; i++) {
+        zarg *a = &p->arg[i];
+        if (a->out && a->inner != a->user && reorder(a->reorder, a->inner, a->user, err, errlen)) goto fail;
+    }
+    CHECK(dnnl_stream_wait(strm));
+    if (keep >= 0 && p->arg[2].out && p->arg[2].inner != p->arg[2].user) {
+        ring_md[keep] = p->arg[2].md;
+        ring_ok[keep] = 1;
+    }
+    rc = 0;
+fail:
+    // No Go pointer stays behind in a oneDNN object after the call.
+    for (int i = 0; i < 3; i++) {
+        if (p->arg[i].user) dnnl_memory_set_data_handle(p->arg[i].user, NULL);
+        if (p->arg[i].sumsrc) dnnl_memory_set_data_handle(p->arg[i].sumsrc, NULL);
+    }
+    for (int i = 0; i < p->nbin; i++) dnnl_memory_set_data_handle(p->bin[i], NULL);
+    return rc;
+}
+
+int zconv_exec(zprim *p, const float *a, const float *b, float *out,
+               const float *scale, const float *shift, const float *sum, int from, int keep, int *used, char *err, int errlen) {
+    void *user[3] = {(void *)a, (void *)b, out};
+    const float *bin[2] = {shift, NULL};
+    if (p->binpo) {
+        bin[0] = scale;
+        bin[1] = shift;
+    }
+    return run(p, user, bin, sum, scale, from, keep, used, err, errlen);
+}
+
+zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {
+    zprim *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "oneDNN: out of memory");
+        return NULL;
+    }
+    if (init(err, errlen)) goto fail;
+    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    dnnl_dims_t xd = {n, c, h, w}, yd = {n, c, oh, ow};
+    dnnl_dims_t strides = {stride, stride}, kern = {k, k}, dil = {0, 0}, pads = {pad, pad};
+    dnnl_memory_desc_t ux, uy;
+    CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
+    dnnl_pooling_v2_desc_t pd;
+    CHECK(dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, dnnl_pooling_max, &ux, &uy, strides, kern, dil, pads, pads));
+    CHECK(dnnl_primitive_desc_create(&p->pd, &pd, NULL, eng, NULL));
+    if (arg_init(&p->arg[0], DNNL_ARG_SRC, 0, &ux, dnnl_primitive_desc_query_md(p->pd, dnnl_query_src_md, 0), err, errlen)) goto fail;
+    if (arg_init(&p->arg[2], DNNL_ARG_DST, 1, &uy, dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0), err, errlen)) goto fail;
+    CHECK(dnnl_primitive_create(&p->prim, p->pd));
+    set_impl(p);
+    return p;
+fail:
+    zprim_destroy(p);
+    return NULL;
+}
+
+int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
+    void *user[3] = {(void *)x, NULL, y};
+    const float *bin[2] = {NULL, NULL};
+    int used = 0;
+    return run(p, user, bin, NULL, NULL, -1, -1, &used, err, errlen);
+}
+
+int zthreads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+}
+
+const char *zisa(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_all: return "all";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    default: return "unknown";
+    }
+}
+
+int zhas_bf16(void) {
+    dnnl_cpu_isa_t i = dnnl_get_effective_cpu_isa();
+    return i == dnnl_cpu_isa_avx512_core_bf16 || i == dnnl_cpu_isa_avx512_core_amx;
+}
+
+const char *zversion(void) {
+    static char buf[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, sizeof buf, "%d.%d.%d", v->major, v->minor, v->patch);
+    return buf;
+}

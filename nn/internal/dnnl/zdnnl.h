@@ -1,0 +1,48 @@
+//go:build onednn
+
+// zdnnl: the small C layer between Go and oneDNN's C API (oneDNN 2.6).
+#ifndef ZDNNL_H
+#define ZDNNL_H
+
+#include <stddef.h>
+
+enum { ZK_FWD = 0, ZK_FWD_INFER = 1, ZK_BWD_DATA = 2, ZK_BWD_WEIGHTS = 3 };
+enum { ZP_SCALESHIFT = 1, ZP_SUM = 2, ZP_RELU = 4 };
+
+typedef struct zprim zprim;
+
+// zconv_create makes a convolution primitive for NCHW tensors and an OIHW
+// filter: kind is ZK_*, post a set of ZP_* (forward only), bf16 makes the
+// source and weights (forward), or diff_dst and weights (backward data),
+// bfloat16 inside; the tensors Go sees stay float32; any lets oneDNN pick
+// the activations' layout (else nChw16c where it fits). ZP_SCALESHIFT
+// folds the scale into the filter and adds the shift as the bias. Returns NULL and
+// writes err (errlen bytes) on failure.
+zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
+                    int stride, int pad, int post, int bf16, int any, char *err, int errlen);
+void zprim_destroy(zprim *p);
+const char *zprim_impl(zprim *p);
+
+// zconv_exec runs it: a, b are the inputs (forward: src, weights;
+// backward data: weights, diff_dst; backward weights: src, diff_dst), out
+// the output, scale/shift the per-channel post-op vectors, sum the tensor
+// added before the ReLU (may be NULL when unused). keep >= 0 writes the
+// blocked output into ring slot keep (and leaves it there); from >= 0
+// reads the source from ring slot from instead of reordering a, when the
+// slot holds a valid output of the same layout (*used is then set to 1).
+// Returns 0, or writes err.
+int zconv_exec(zprim *p, const float *a, const float *b, float *out,
+               const float *scale, const float *shift, const float *sum, int from, int keep, int *used,
+               char *err, int errlen);
+
+// zpool_create / zpool_exec: max pooling forward (kind ZK_FWD_INFER) on
+// NCHW tensors.
+zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen);
+int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen);
+
+int zthreads(int n);        // sets OpenMP's thread count for the calling thread, returns omp_get_max_threads()
+const char *zisa(void);     // the ISA oneDNN dispatches to
+int zhas_bf16(void);        // 1 when the effective ISA has AVX512_BF16 (avx512_core_bf16 or above)
+const char *zversion(void);
+
+#endif

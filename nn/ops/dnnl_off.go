@@ -1,0 +1,38 @@
+//go:build !onednn
+
+package ops
+
+import "fmt"
+
+// Without the build tag onednn every convolution runs on the kernels of
+// kernels.go; dnnlConv is an empty stand-in.
+type dnnlConv struct{}
+
+func (*dnnlConv) chainFrom(*dnnlConv) {}
+func (*dnnlConv) unchain()            {}
+
+func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
+func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+func (*dnnlConv) backwardWeights(ConvGeom, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+func (*dnnlConv) convBN(*convBNOp, []float32, []float32, []float32, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+
+// SetPrecision sets the precision of the inference convolutions: only
+// "fp32" without oneDNN.
+func SetPrecision(p string) error {
+	switch p {
+	case "", "fp32":
+		return nil
+	case "bf16":
+		return fmt.Errorf("precision bf16 needs zoo built with oneDNN (make build, or go build -tags onednn after make deps)")
+	}
+	return fmt.Errorf("precision %q: want fp32 or bf16", p)
+}
+
+// Kernels names the library the convolutions run on.
+func Kernels() string { return "im2col+" + BLAS() }

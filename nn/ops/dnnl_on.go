@@ -1,0 +1,164 @@
+//go:build onednn
+
+package ops
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zoo-ml/zoo/nn/internal/dnnl"
+)
+
+// With the build tag onednn the float32 convolutions run on oneDNN
+// (nn/internal/dnnl); float64 ones, and any shape oneDNN declines, on
+// the kernels of kernels.go. ZOO_ONEDNN=off at start-up turns oneDNN off
+// for a run (to compare the two in one build).
+var dnnlOn = os.Getenv("ZOO_ONEDNN") != "off"
+
+// bf16 is the precision of the inference convolutions (SetPrecision).
+var bf16 atomic.Bool
+
+// dnnlConv is an op's oneDNN primitive, made on its first run and kept
+// while the spec (shape, kind, post-ops, precision) stays the same.
+type dnnlConv struct {
+	spec dnnl.ConvSpec
+	p    *dnnl.Prim
+	err  error // the spec oneDNN declined: the op uses its own kernel
+	// Inference chains (chainFrom): from is the conv whose output is this
+	// one's input; keep says a consumer may read this one's blocked
+	// output; out is that output's handoff and outData where its NCHW
+	// copy went.
+	from    *dnnlConv
+	keep    bool
+	out     dnnl.Handoff
+	outData *float32
+}
+
+// unchain undoes chainFrom for c (an input that is shifted first).
+func (c *dnnlConv) unchain() { c.from = nil }
+
+// chainFrom says that c's input is the output of p (both inference
+// ConvBN ops): p keeps its blocked output after each run and c reads it
+// without a reorder when it is still there (dnnl.Prim.ConvChain checks).
+func (c *dnnlConv) chainFrom(p *dnnlConv) {
+	c.from = p
+	p.keep = true
+}
+
+// conv runs s through oneDNN and reports whether it did; false means
+// the caller runs its own kernel.
+func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32) (bool, error) {
+	if !dnnlOn {
+		return false, nil
+	}
+	if c.p == nil || c.spec != s {
+		if c.err != nil && c.spec == s {
+			return false, nil
+		}
+		c.spec, c.p, c.err = s, nil, nil
+		if c.p, c.err = dnnl.NewConv(s); c.err != nil {
+			if s.BF16 {
+				return false, c.err
+			}
+			return false, nil
+		}
+	}
+	var from dnnl.Handoff
+	if f := c.from; f != nil && f.outData != nil && len(a) > 0 && f.outData == &a[0] {
+		from = f.out
+	}
+	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, from, c.keep)
+	c.out, c.outData = h, nil
+	if err == nil && c.keep && len(out) > 0 {
+		c.outData = &out[0]
+	}
+	return true, err
+}
+
+func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
+	return dnnl.ConvSpec{Kind: kind, N: g.N, C: g.C, H: g.H, W: g.W, K: g.K, R: g.R, S: g.S, Stride: g.Stride, Pad: g.Pad}
+}
+
+// The op-side entry points: each returns false when the caller should
+// run its own kernel.
+
+func (c *dnnlConv) forward(g ConvGeom, x, w, y []float32) (bool, error) {
+	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil)
+}
+
+func (c *dnnlConv) backwardData(g ConvGeom, w, dy, dx []float32) (bool, error) {
+	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil)
+}
+
+func (c *dnnlConv) backwardWeights(g ConvGeom, x, dy, dw []float32) (bool, error) {
+	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil)
+}
+
+// shiftBuf is the shifted input of ShiftConvBNEval's oneDNN path, one
+// buffer for all ops (they run one at a time under its lock).
+var shiftBuf struct {
+	sync.Mutex
+	b []float32
+}
+
+// convBN is the inference conv + batch norm (a, b: the per-channel scale
+// and shift) + optional residual sum + ReLU as one oneDNN primitive. A
+// shift (ShiftConvBNEval) is applied to a copy of x first.
+func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, error) {
+	if !dnnlOn {
+		return false, nil
+	}
+	s := convSpec(dnnl.ForwardInfer, op.g)
+	s.Post = dnnl.ScaleShift
+	if short != nil {
+		s.Post |= dnnl.Sum
+	}
+	if op.relu {
+		s.Post |= dnnl.ReLU
+	}
+	s.BF16 = bf16.Load()
+	if sh := op.shift; sh != nil {
+		shiftBuf.Lock()
+		defer shiftBuf.Unlock()
+		if cap(shiftBuf.b) < len(x) {
+			shiftBuf.b = make([]float32, len(x))
+		}
+		xs := shiftBuf.b[:len(x)]
+		g := op.g
+		Shift(g.N, sh.t, g.C, g.H*g.W, sh.c1, sh.c2, false, x, xs)
+		x = xs
+	}
+	return c.conv(s, x, w, y, a, b, short)
+}
+
+// SetPrecision sets the precision of the inference convolutions: "fp32"
+// (the default) or "bf16" (bfloat16 inputs and weights, float32
+// accumulation and outputs, on oneDNN; needs a CPU with AVX512_BF16).
+// It applies to every model in the process.
+func SetPrecision(p string) error {
+	switch p {
+	case "", "fp32":
+		bf16.Store(false)
+		return nil
+	case "bf16":
+		if !dnnlOn {
+			return fmt.Errorf("precision bf16 needs oneDNN, which ZOO_ONEDNN=off turned off")
+		}
+		if !dnnl.HasBF16() {
+			return fmt.Errorf("precision bf16 needs a CPU with AVX512_BF16; oneDNN's ISA here is %s: use precision fp32", dnnl.ISA())
+		}
+		bf16.Store(true)
+		return nil
+	}
+	return fmt.Errorf("precision %q: want fp32 or bf16", p)
+}
+
+// Kernels names the library the convolutions run on and the ISA it uses.
+func Kernels() string {
+	if !dnnlOn {
+		return "im2col+" + BLAS() + " (oneDNN off: ZOO_ONEDNN=off)"
+	}
+	return fmt.Sprintf("oneDNN %s (%s, %d threads)", dnnl.Version(), dnnl.ISA(), dnnl.Threads())
+}
