@@ -90,6 +90,7 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
 		wj, _ := json.Marshal(req.Weights)
 		facts := []classifier.Fact{
+			{Name: "zoo version", Value: []byte(req.HostVersion)},
 			classifier.ExecutableFact(),
 			{Name: "mode", Value: []byte(req.Mode)},
 			{Name: "config", Value: cj},
