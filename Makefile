@@ -110,7 +110,9 @@ cuda:
 ## nn/resnet builds (TSM-R18 small, a narrow TSM-R50 training step, the
 ## ResNet plugin's graph) on the emulator against gorgonia's tape machine;
 ## nn/cuda depends on no model package; the TSM and ResNet plugins' GPU
-## sessions (ZOO_CUDA_EMULATOR) train like their CPU ones. It cannot run a kernel on a GPU:
+## sessions (ZOO_CUDA_EMULATOR) train like their CPU ones, with micro-batches
+## too, and `mpirun -np 2 zoo run TSM train --use_gpu` equals micro_batches 2
+## (GPU ranks allreduce through host memory). It cannot run a kernel on a GPU:
 ## real CUDA semantics (races between blocks, memory limits), cuBLAS itself,
 ## CUDA 13's headers and the speed stay unchecked until
 ## scripts/gpu-check.sh runs on one. Needs the CUDA packages of `make cuda`
@@ -121,6 +123,8 @@ cuda-check:
 	$(GO) build -tags zoocuda ./nn/... ./plugins/...
 	$(GO) test -tags zoocuda -count=1 -timeout 15m ./nn/cuda/ ./nn/resnetgpu/
 	$(GO) test -tags zoocuda -count=1 -timeout 15m -run GPUSession ./plugins/tsm/ ./plugins/resnet/
+	$(GO) vet -tags openblas,mpi,zoocuda ./cmd/zoo/
+	$(GO) test -tags openblas,mpi,zoocuda -count=1 -timeout 10m -run TestMPIGPU ./cmd/zoo/
 
 ## gotoolchain: .gotoolchain/ (trimmed Go + vendored modules, git-ignored)
 ## for scripts/gpu-check.sh on a device machine without Go or network

@@ -91,6 +91,7 @@ func openToProto(r OpenRequest) (*pb.OpenRequest, error) {
 	return &pb.OpenRequest{
 		Model: r.Model, Mode: r.Mode, ConfigJson: cfg, Weights: r.Weights, SaveDir: r.SaveDir,
 		Device: r.Device, Rank: int32(r.Rank), WorldSize: int32(r.WorldSize), Seed: r.Seed,
+		HostVersion: r.HostVersion,
 	}, nil
 }
 
@@ -108,6 +109,7 @@ func openFromProto(r *pb.OpenRequest) (OpenRequest, error) {
 	return OpenRequest{
 		Model: r.GetModel(), Mode: r.GetMode(), Config: cfg, Weights: r.GetWeights(), SaveDir: r.GetSaveDir(),
 		Device: r.GetDevice(), Rank: int(r.GetRank()), WorldSize: ws, Seed: r.GetSeed(),
+		HostVersion: r.GetHostVersion(),
 	}, nil
 }
 

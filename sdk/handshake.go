@@ -16,8 +16,10 @@ const (
 	// OpenResponse.epochs (the host no longer reads TRAIN.epoch, nor sends
 	// use_gpu as config: the device travels only as OpenRequest.device); 4
 	// added the optional Decode call (a file through the infer reader, the
-	// frames it sampled). See docs/plugins.md for the rule.
-	ProtocolMinor = 4
+	// frames it sampled); 5 added OpenRequest.host_version (zoo's version,
+	// which a data-parallel job's ranks compare). See docs/plugins.md for
+	// the rule.
+	ProtocolMinor = 5
 
 	// MaxMessageBytes bounds one gRPC message each way. gRPC's default 4 MB
 	// is smaller than a single 8x3x224x224 float32 clip (4.8 MB); 256 MiB
@@ -48,6 +50,7 @@ var minorFeatures = []struct {
 	{2, "resuming an interrupted epoch at its exact step (RunRequest.start_step, SaveResponse's train position)"},
 	{3, "an epoch count from the plugin (OpenResponse.epochs)"},
 	{4, "decoding a file without running the model (Decode), for `zoo serve`"},
+	{5, "zoo's version in Open (OpenRequest.host_version), compared by a data-parallel job's ranks"},
 }
 
 // FeaturesAfter lists the protocol features a plugin reporting minor lacks:

@@ -93,6 +93,9 @@ type OpenRequest struct {
 	Rank      int
 	WorldSize int
 	Seed      int64
+	// HostVersion is zoo's version (`zoo --version`), which a data-parallel
+	// job's ranks compare (minor 5); empty from an older host.
+	HostVersion string
 }
 
 // OpenResult is what a plugin says about a session it opened.

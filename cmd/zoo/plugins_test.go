@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // bundle makes a directory holding zoo and the named built plugins, as a
@@ -73,7 +76,7 @@ func TestDuplicateModelName(t *testing.T) {
 // info` says what it lacks, and it runs.
 func TestOlderMinorPlugin(t *testing.T) {
 	r := zoo(t, nil, "info", "oldie")
-	if r.code != 0 || !strings.Contains(r.stdout, "protocol: 1.0 (older than zoo's 1.3: no a built-in default job") {
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("protocol: 1.0 (older than zoo's 1.%d: no a built-in default job", sdk.ProtocolMinor)) {
 		t.Errorf("zoo info oldie: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	save := t.TempDir()

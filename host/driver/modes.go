@@ -203,6 +203,16 @@ func test(ctx context.Context, s Session, o Options) error {
 	if p.samples == 0 && o.Helper && p.warnings == 0 {
 		return nil // an empty share: rank 0 reports the list
 	}
+	if p.samples == 0 && o.Shard != "" && p.warnings == 0 {
+		// A shard with no video (more shards than videos: an Indexed
+		// Job with more pods than the list) is done: an empty result.
+		path := filepath.Join(o.SaveDir, o.Model.Name+"_test_result"+shardSuffix(o.Shard)+".json")
+		if err := results.WriteJSON(path, results.TestResult{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.IO.Out, "shard %s holds no video of the list: wrote %s (0 videos)\n", o.Shard, path)
+		return nil
+	}
 	if p.samples == 0 {
 		return nothingDone(sdk.ModeTest, p.warnings)
 	}
@@ -270,10 +280,14 @@ func infer(ctx context.Context, s Session, o Options) error {
 	if len(rows) == 0 && o.Helper && p.warnings == 0 {
 		return nil // an empty share: rank 0 reports the list
 	}
-	if len(rows) == 0 {
+	empty := len(rows) == 0 && o.Shard != "" && p.warnings == 0 // a shard with no video: empty files
+	if len(rows) == 0 && !empty {
 		return nothingDone(sdk.ModeInfer, p.warnings)
 	}
 	base := filepath.Join(o.SaveDir, o.Model.Name+"_infer_result"+shardSuffix(o.Shard))
+	if recs == nil {
+		recs = []results.InferRecord{} // [] in the JSON, not null
+	}
 	if err := results.WritePickle(base, rows); err != nil {
 		return err
 	}
@@ -282,6 +296,10 @@ func infer(ctx context.Context, s Session, o Options) error {
 	}
 	if p.warnings > 0 {
 		fmt.Fprintf(o.IO.Out, "%d video(s) could not be read and were skipped\n", p.warnings)
+	}
+	if empty {
+		fmt.Fprintf(o.IO.Out, "shard %s holds no video of the list: wrote %s and %s.json (0 videos)\n", o.Shard, base, base)
+		return nil
 	}
 	fmt.Fprintf(o.IO.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
 	return nil

@@ -680,6 +680,54 @@ func (e *Executor) convBN(s *step, in []*Buf, y *Buf) error {
 // node's destination), or nil.
 func (e *Executor) Gradient(dst *tensor.Dense) *Buf { return e.keep[dst] }
 
+// DownloadKept copies the last Run's kept value of each dst (a Keep
+// node's destination: a gradient) into dst on the host, so that a
+// data-parallel step can sum and allreduce gradients in host memory.
+func (e *Executor) DownloadKept(dsts []*tensor.Dense) error {
+	e.d.lock()
+	defer runtime.UnlockOSThread()
+	for _, t := range dsts {
+		b, err := e.kept(t)
+		if err != nil {
+			return err
+		}
+		if err := e.d.Download(t.Float32s(), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UploadKept copies each dst's host values into the last Run's kept
+// device value: the gradient Step then applies is the host's (a
+// data-parallel step's averaged gradient).
+func (e *Executor) UploadKept(dsts []*tensor.Dense) error {
+	e.d.lock()
+	defer runtime.UnlockOSThread()
+	for _, t := range dsts {
+		b, err := e.kept(t)
+		if err != nil {
+			return err
+		}
+		if err := e.d.Upload(b, t.Float32s()); err != nil {
+			return err
+		}
+	}
+	return e.d.Sync()
+}
+
+// kept is the last Run's kept value for dst, checked against its size.
+func (e *Executor) kept(dst *tensor.Dense) (*Buf, error) {
+	b := e.keep[dst]
+	if b == nil {
+		return nil, fmt.Errorf("cuda: no kept value for a %v tensor: run the training graph first", dst.Shape())
+	}
+	if dst.Dtype() != tensor.Float32 || b.Len() != dst.Shape().TotalSize() {
+		return nil, fmt.Errorf("cuda: kept value of %d elements for a %v %v tensor", b.Len(), dst.Dtype(), dst.Shape())
+	}
+	return b, nil
+}
+
 // Step applies opt's update rule (fluid's Momentum with L2 decay, as
 // optim.Momentum.Step) to every var on the device: Value must be an input
 // node's tensor of this Executor's graph and Grad a Keep destination of

@@ -52,3 +52,85 @@ func TestGraphExecutorOnEmulator(t *testing.T) {
 	}
 	_ = os.RemoveAll(dir)
 }
+
+// TestGradientsRoundTrip: the data-parallel step's device side. Forward
+// (train) then DownloadGradients leaves the device's gradients in the
+// model's Grad tensors; Update uploads them back and applies Momentum.
+// Unchanged gradients give exactly TrainStep's parameters and
+// velocities; gradients doubled on the host give the update of a doubled
+// gradient (what an allreduce's sum changes).
+func TestGradientsRoundTrip(t *testing.T) {
+	emu, err := cuda.OpenEmulator(t.TempDir())
+	if err != nil {
+		t.Fatalf("kernel emulator: %v", err)
+	}
+	emu.SetEmulatorBlock(4)
+	cfg := resnet.Config{Depth: 18, NumClasses: 5, SegNum: 2, TemporalShift: true, NoDropout: true, BaseWidth: 4, BatchSize: 2, Height: 32, Width: 32, Seed: 5}
+	input := make([]float32, cfg.InputSize())
+	for i := range input {
+		input[i] = float32(i%17)/17 - 0.5
+	}
+	labels := []int{1, 3}
+	// run trains one step with scale times the gradients and returns
+	// every trainable parameter and velocity.
+	run := func(split bool, scale float32) [][]float32 {
+		m, err := resnet.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		g, err := New(emu, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		if !split {
+			if _, err := g.TrainStep(input, labels, 0.1); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if _, err := g.Forward(resnet.Train, input, labels); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.DownloadGradients(); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range m.Vars() {
+				for i := range v.Grad.Float32s() {
+					v.Grad.Float32s()[i] *= scale
+				}
+			}
+			if err := g.Update(0.1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := g.Download(m); err != nil {
+			t.Fatal(err)
+		}
+		var out [][]float32
+		for _, v := range m.Vars() {
+			out = append(out, append([]float32(nil), v.Value.Float32s()...), append([]float32(nil), m.Optimizer().Velocity(v.Name).Float32s()...))
+		}
+		return out
+	}
+	whole, split := run(false, 1), run(true, 1)
+	for i := range whole {
+		for j := range whole[i] {
+			if whole[i][j] != split[i][j] {
+				t.Fatalf("tensor %d [%d]: %v after TrainStep, %v after Forward, DownloadGradients, Update", i, j, whole[i][j], split[i][j])
+			}
+		}
+	}
+	doubled := run(true, 2)
+	changed := 0
+	for i := 1; i < len(whole); i += 2 { // velocities: mu*0 + grad (+ decay)
+		for j := range whole[i] {
+			if whole[i][j] != doubled[i][j] {
+				changed++
+			}
+		}
+	}
+	if changed == 0 {
+		t.Error("doubling the gradients on the host changed no velocity: Update did not upload them")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"gorgonia.org/tensor"
+
 	"github.com/zoo-ml/zoo/nn/cuda"
 	"github.com/zoo-ml/zoo/nn/resnet"
 )
@@ -80,6 +82,40 @@ func (g *Model) TrainStep(input []float32, labels []int, lr float64) (resnet.Res
 		return res, err
 	}
 	return res, g.ex[resnet.Train].Step(g.m.Vars(), g.m.Optimizer(), lr)
+}
+
+// DownloadGradients copies the last training pass's gradients (left on
+// the device by Forward(resnet.Train, ...)) into the model's Grad
+// tensors, where resnet.Model.Forward leaves them on the CPU: a
+// data-parallel step sums them in host memory.
+func (g *Model) DownloadGradients() error {
+	e := g.ex[resnet.Train]
+	if e == nil {
+		return errors.New("resnetgpu: no training pass to take gradients from")
+	}
+	return e.DownloadKept(g.grads())
+}
+
+// Update is resnet.Model.Update on the device: the model's Grad tensors
+// (a data-parallel step's averaged gradient) go up as the last training
+// pass's gradients, then the Momentum rule runs on the device.
+func (g *Model) Update(lr float64) error {
+	e := g.ex[resnet.Train]
+	if e == nil {
+		return errors.New("resnetgpu: no training pass to update from")
+	}
+	if err := e.UploadKept(g.grads()); err != nil {
+		return err
+	}
+	return e.Step(g.m.Vars(), g.m.Optimizer(), lr)
+}
+
+func (g *Model) grads() []*tensor.Dense {
+	var ts []*tensor.Dense
+	for _, v := range g.m.Vars() {
+		ts = append(ts, v.Grad)
+	}
+	return ts
 }
 
 // Logits returns the last pass's logits, BatchSize rows of NumClasses.

@@ -89,6 +89,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
 		wj, _ := json.Marshal(req.Weights)
 		facts := []classifier.Fact{
+			{Name: "zoo version", Value: []byte(req.HostVersion)},
 			classifier.ExecutableFact(),
 			{Name: "mode", Value: []byte(req.Mode)},
 			{Name: "config", Value: cj},
@@ -111,9 +112,6 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		}
 		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
-		}
-		if (comm.Size() > 1 || parts > 1) && s.useGPU {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches and MPI ranks run on the CPU only for now: drop --use_gpu")
 		}
 		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
@@ -394,7 +392,14 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	clip := s.model.Config().InputSize() / graphBatch
 	if req.Phase == sdk.PhaseTrain {
 		// Every rank starts the pass from rank 0's parameters and
-		// velocities (after init, --pretrain, --weights or a resume).
+		// velocities (after init, --pretrain, --weights or a resume); a
+		// GPU twin goes back to the host for it and is made again from
+		// the broadcast state.
+		if s.comm.Size() > 1 {
+			if err := s.syncFromGPU(true); err != nil {
+				return err
+			}
+		}
 		if err := classifier.BroadcastState(s.comm, s.model); err != nil {
 			return err
 		}
@@ -452,17 +457,14 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			lr := s.sched.At(int(req.GlobalStep + iter - start))
 			seed := classifier.StepSeed(s.seed, req.Epoch, iter)
 			var res resnet.Result
-			if s.gpu != nil {
-				r.SeedDropout(seed)
-				res, err = r.TrainStep(b.data, b.labels, lr)
-			} else if b.global > 0 {
+			if b.global > 0 {
 				// The source read this rank's share of the global batch.
 				n = b.global
-				res, err = s.stepper.Step(s.model, b.data, b.labels, lr, seed)
+				res, err = s.stepper.StepOn(s.gpu, s.model, b.data, b.labels, lr, seed)
 			} else {
 				// This rank's share of the global batch, in rank order.
 				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
-				res, err = s.stepper.Step(s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
+				res, err = s.stepper.StepOn(s.gpu, s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
 			}
 			if err != nil {
 				return err

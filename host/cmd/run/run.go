@@ -56,6 +56,10 @@ type Options struct {
 	Seed          int64
 	Shard         string // test/infer: "I/N", the I-th of N disjoint parts of the list
 
+	// hostVersion is `zoo --version` (the root command's), sent in Open:
+	// a data-parallel job's ranks compare it.
+	hostVersion string
+
 	// changed records which of the Paddle override flags were given.
 	changed map[string]bool
 	// fits, when set, checks a published set against the configured
@@ -102,6 +106,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model, opts.Mode = args[0], strings.ToLower(args[1])
+			opts.hostVersion = cmd.Root().Version
 			if err := opts.validate(cmd); err != nil {
 				return err
 			}
@@ -129,7 +134,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
 	fl.IntVar(&opts.InferTopK, "infer-topk", 20, "infer: how many classes to keep per video")
 	fl.StringArrayVar(&opts.Set, "set", nil, "override any config key: SECTION.key=value (repeatable)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for data order, augmentation and initialisation")
-	fl.StringVar(&opts.Shard, "shard", "", "test/infer without MPI: run part I of N disjoint parts of the list (I/N, I from 0); results are named NAME_I-of-N (docs/distributed.md)")
+	fl.StringVar(&opts.Shard, "shard", "", "test/infer without MPI: run part I of N disjoint parts of the list (I/N, I from 0); results are named NAME_I-of-N, empty for a part with no video (docs/distributed.md)")
 	return cmd
 }
 
@@ -463,6 +468,7 @@ func runRun(ctx context.Context, o *Options) (err error) {
 	sess, res, err := Open(ctx, client, m.Info, cfg, o, sdk.OpenRequest{
 		Model: m.Info.Name, Mode: o.Mode, Weights: weights,
 		SaveDir: saveDir, Rank: world.Rank, WorldSize: world.Size, Seed: o.Seed,
+		HostVersion: o.hostVersion,
 	})
 	if err != nil {
 		if world.Size > 1 && shardName == "" {

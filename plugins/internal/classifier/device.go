@@ -22,6 +22,24 @@ type Runner interface {
 type GPURunner interface {
 	Runner
 	Download(m *resnet.Model) error
+	DeviceGradients
+}
+
+// DeviceGradients is the seam of a data-parallel or micro-batch step on
+// the GPU (Stepper.StepOn): each part's gradients come down into the
+// model's Grad tensors (DownloadGradients), the Stepper sums the parts
+// into its fused host buffer (the CPU path's layout and tree order) and
+// allreduces it over ranks through the Communicator, and Update puts the
+// averaged gradient back on the device and applies Momentum there. NCCL
+// is the later step: a runner whose gradients sum and allreduce on the
+// device would replace this host round trip here, and nothing else.
+type DeviceGradients interface {
+	// DownloadGradients copies the last training pass's gradients into
+	// the model's Grad tensors.
+	DownloadGradients() error
+	// Update applies the model's Grad tensors with the Momentum rule on
+	// the device.
+	Update(lr float64) error
 }
 
 var _ Runner = (*resnet.Model)(nil)

@@ -23,7 +23,13 @@ var (
 // which is how the GPU path is tested without a GPU (slow: tests only).
 func openDevice() (*cuda.Device, error) {
 	if dir := os.Getenv("ZOO_CUDA_EMULATOR"); dir != "" {
-		d, err := cuda.OpenEmulator(dir)
+		// a folder of this process's own: the ranks of an mpirun share
+		// the environment, and each compiles the kernels
+		sub, err := os.MkdirTemp(dir, "emu-")
+		if err != nil {
+			return nil, err
+		}
+		d, err := cuda.OpenEmulator(sub)
 		if err == nil {
 			d.SetEmulatorBlock(4)
 		}

@@ -48,13 +48,25 @@ func PartSeed(step int64, part int) int64 { return StepSeed(step, 0, int64(part)
 // of every rank, Top1/Top5 counted over the global batch, and this rank's
 // probabilities.
 func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float64, stepSeed int64) (resnet.Result, error) {
+	return s.StepOn(nil, m, input, labels, lr, stepSeed)
+}
+
+// StepOn is Step with the parts' forward and backward passes and the
+// update run by g, m's graphs on the GPU (nil: m itself, on the CPU).
+// The gradients cross host memory (DeviceGradients): the same fused
+// buffer, tree order and allreduce as on the CPU.
+func (s *Stepper) StepOn(g GPURunner, m *resnet.Model, input []float32, labels []int, lr float64, stepSeed int64) (resnet.Result, error) {
 	comm, parts := s.Comm, max(s.Parts, 1)
 	if comm == nil {
 		comm = dist.Local{}
 	}
+	var r Runner = m
+	if g != nil {
+		r = g
+	}
 	if parts == 1 && comm.Size() == 1 {
-		m.SeedDropout(stepSeed)
-		return m.TrainStep(input, labels, lr)
+		r.SeedDropout(stepSeed)
+		return r.TrainStep(input, labels, lr)
 	}
 	gb := m.Config().BatchSize
 	clip := m.Config().InputSize() / gb
@@ -73,10 +85,15 @@ func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float6
 	// associative, and training amplifies rounding differences).
 	var levels []int
 	for k := range parts {
-		m.SeedDropout(PartSeed(stepSeed, comm.Rank()*parts+k))
-		res, err := m.Forward(resnet.Train, input[k*gb*clip:(k+1)*gb*clip], labels[k*gb:(k+1)*gb])
+		r.SeedDropout(PartSeed(stepSeed, comm.Rank()*parts+k))
+		res, err := r.Forward(resnet.Train, input[k*gb*clip:(k+1)*gb*clip], labels[k*gb:(k+1)*gb])
 		if err != nil {
 			return out, err
+		}
+		if g != nil {
+			if err := g.DownloadGradients(); err != nil {
+				return out, err
+			}
 		}
 		stats[0] += res.Loss
 		stats[1] += float64(res.Top1)
@@ -116,6 +133,9 @@ func (s *Stepper) Step(m *resnet.Model, input []float32, labels []int, lr float6
 	}
 	out.Loss = stats[0] / float64(parts*comm.Size())
 	out.Top1, out.Top5 = int(stats[1]), int(stats[2])
+	if g != nil {
+		return out, g.Update(lr)
+	}
 	return out, m.Update(lr)
 }
 

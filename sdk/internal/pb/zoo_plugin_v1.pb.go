@@ -401,16 +401,19 @@ func (x *WeightSet) GetTensors() []*WeightSet_Tensor {
 }
 
 type OpenRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	Mode          string                 `protobuf:"bytes,2,opt,name=mode,proto3" json:"mode,omitempty"`                                                                                 // "train", "test", "infer"
-	ConfigJson    []byte                 `protobuf:"bytes,3,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`                                                   // {"SECTION": {"key": value}}
-	Weights       map[string]string      `protobuf:"bytes,4,rep,name=weights,proto3" json:"weights,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "pretrain" | "weights" -> directory
-	SaveDir       string                 `protobuf:"bytes,5,opt,name=save_dir,json=saveDir,proto3" json:"save_dir,omitempty"`
-	Device        string                 `protobuf:"bytes,6,opt,name=device,proto3" json:"device,omitempty"`                         // "cpu" or "gpu"
-	Rank          int32                  `protobuf:"varint,7,opt,name=rank,proto3" json:"rank,omitempty"`                            // data-parallel rank, 0-based
-	WorldSize     int32                  `protobuf:"varint,8,opt,name=world_size,json=worldSize,proto3" json:"world_size,omitempty"` // number of ranks; 0 means 1
-	Seed          int64                  `protobuf:"varint,9,opt,name=seed,proto3" json:"seed,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Model      string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Mode       string                 `protobuf:"bytes,2,opt,name=mode,proto3" json:"mode,omitempty"`                                                                                 // "train", "test", "infer"
+	ConfigJson []byte                 `protobuf:"bytes,3,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`                                                   // {"SECTION": {"key": value}}
+	Weights    map[string]string      `protobuf:"bytes,4,rep,name=weights,proto3" json:"weights,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "pretrain" | "weights" -> directory
+	SaveDir    string                 `protobuf:"bytes,5,opt,name=save_dir,json=saveDir,proto3" json:"save_dir,omitempty"`
+	Device     string                 `protobuf:"bytes,6,opt,name=device,proto3" json:"device,omitempty"`                         // "cpu" or "gpu"
+	Rank       int32                  `protobuf:"varint,7,opt,name=rank,proto3" json:"rank,omitempty"`                            // data-parallel rank, 0-based
+	WorldSize  int32                  `protobuf:"varint,8,opt,name=world_size,json=worldSize,proto3" json:"world_size,omitempty"` // number of ranks; 0 means 1
+	Seed       int64                  `protobuf:"varint,9,opt,name=seed,proto3" json:"seed,omitempty"`
+	// zoo's version (what `zoo --version` prints), which the ranks of a
+	// data-parallel job compare (minor 5). Empty from an older host.
+	HostVersion   string `protobuf:"bytes,10,opt,name=host_version,json=hostVersion,proto3" json:"host_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +509,13 @@ func (x *OpenRequest) GetSeed() int64 {
 		return x.Seed
 	}
 	return 0
+}
+
+func (x *OpenRequest) GetHostVersion() string {
+	if x != nil {
+		return x.HostVersion
+	}
+	return ""
 }
 
 type OpenResponse struct {
@@ -1708,7 +1718,7 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x06Tensor\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05dtype\x18\x02 \x01(\tR\x05dtype\x12\x14\n" +
-	"\x05shape\x18\x03 \x03(\x03R\x05shape\"\xd1\x02\n" +
+	"\x05shape\x18\x03 \x03(\x03R\x05shape\"\xf4\x02\n" +
 	"\vOpenRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x1f\n" +
@@ -1720,7 +1730,9 @@ const file_zoo_plugin_v1_proto_rawDesc = "" +
 	"\x04rank\x18\a \x01(\x05R\x04rank\x12\x1d\n" +
 	"\n" +
 	"world_size\x18\b \x01(\x05R\tworldSize\x12\x12\n" +
-	"\x04seed\x18\t \x01(\x03R\x04seed\x1a:\n" +
+	"\x04seed\x18\t \x01(\x03R\x04seed\x12!\n" +
+	"\fhost_version\x18\n" +
+	" \x01(\tR\vhostVersion\x1a:\n" +
 	"\fWeightsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
