@@ -34,6 +34,7 @@ import (
 
 	"golang.org/x/sys/cpu"
 
+	"github.com/zoo-ml/zoo/internal/procenv"
 	"github.com/zoo-ml/zoo/nn/ops"
 	"github.com/zoo-ml/zoo/nn/resnet"
 )
@@ -147,7 +148,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var zs, ts []measurement
 		for r := 0; r < *rounds; r++ {
 			fmt.Fprintf(stderr, "zoo-bench: %s, round %d: zoo ...", c.Name, r+1)
-			z, err := runJSON(exec.Command(self, zargs...), stderr)
+			zc := exec.Command(self, zargs...)
+			// zoo's cases run as a plugin does under zoo (procenv.Plugin:
+			// OMP_WAIT_POLICY=passive unless set); PyTorch keeps its defaults.
+			zc.Env = append(os.Environ(), procenv.Plugin(os.Environ())...)
+			z, err := runJSON(zc, stderr)
 			if err != nil {
 				fmt.Fprintf(stderr, "\nzoo-bench: %s: %v\n", c.Name, err)
 				failed = true

@@ -20,6 +20,7 @@ import (
 	"github.com/zoo-ml/zoo/sdk"
 
 	"github.com/zoo-ml/zoo/internal/fsx"
+	"github.com/zoo-ml/zoo/internal/procenv"
 )
 
 // Prefix starts every plugin executable's name.
@@ -311,7 +312,8 @@ func (r *Registry) Launch(ctx context.Context, p Plugin) (*sdk.Client, error) {
 	if p.Pin == nil {
 		return nil, &UnpinnedError{Plugin: p}
 	}
-	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger, CallTimeout: r.CallTimeout, StartTimeout: r.CallTimeout})
+	c, err := sdk.Launch(ctx, sdk.LaunchConfig{Path: p.Path, SHA256: p.Pin, Logger: r.Logger, CallTimeout: r.CallTimeout, StartTimeout: r.CallTimeout,
+		Env: procenv.Plugin(os.Environ())})
 	if err != nil {
 		var le *sdk.LaunchError
 		if errors.As(err, &le) && le.Kind == "checksum" {
