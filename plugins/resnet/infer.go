@@ -24,7 +24,7 @@ func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) 
 	if !ok {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v: want [N, 3, %d, %d] with N >= 1", in.Shape, c.Height, c.Width)
 	}
-	r, err := s.runner()
+	r, err := s.dev.Runner(s.model)
 	if err != nil {
 		return sdk.Tensor{}, err
 	}

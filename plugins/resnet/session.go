@@ -25,9 +25,8 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning        // unreadable images, drained into the Run stream
-	useGPU   bool                 // Device "gpu": batches run on the GPU (the CUDA build only)
-	gpu      classifier.GPURunner // the model's graphs on the GPU, made on first use
+	warnings []sdk.Warning     // unreadable images, drained into the Run stream
+	dev      classifier.Device // the CPU, or the GPU (the CUDA build only)
 	comm     dist.Communicator
 	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
@@ -45,7 +44,7 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	if err := cfg.validate(req.Mode); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}, useGPU: req.Device == "gpu"}
+	s := &session{cfg: cfg, seed: req.Seed, sources: map[string]source{}, dev: classifier.Device{Plugin: "zoo-plugin-resnet", GPU: req.Device == "gpu"}}
 	rc := cfg.Train.ReaderConfig
 	switch req.Mode {
 	case sdk.ModeTest:
@@ -152,14 +151,14 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
-	if err := s.syncFromGPU(true); err != nil {
+	if err := s.dev.Sync(s.model, true); err != nil {
 		return sdk.LoadResult{}, err
 	}
 	return classifier.LoadKind(s.model, dir, kind)
 }
 
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.syncFromGPU(false); err != nil {
+	if err := s.dev.Sync(s.model, false); err != nil {
 		return err
 	}
 	return classifier.Save(s.model, dir)
@@ -168,36 +167,6 @@ func (s *session) Save(_ context.Context, dir string) error {
 // runner returns what runs this session's batches: the model on the CPU,
 // or its graphs on the GPU (made on first use, from the weights Load put
 // in the model).
-func (s *session) runner() (classifier.Runner, error) {
-	if !s.useGPU {
-		return s.model, nil
-	}
-	if s.gpu == nil {
-		g, err := classifier.NewGPURunner("zoo-plugin-resnet", s.model)
-		if err != nil {
-			return nil, err
-		}
-		s.gpu = g
-	}
-	return s.gpu, nil
-}
-
-// syncFromGPU copies the GPU's parameters and velocities back into the
-// model; with drop it also releases them (Load changes the model's
-// parameters, so the next Run puts them on the GPU again).
-func (s *session) syncFromGPU(drop bool) error {
-	if s.gpu == nil {
-		return nil
-	}
-	err := s.gpu.Download(s.model)
-	if drop {
-		if cerr := s.gpu.Close(); err == nil {
-			err = cerr
-		}
-		s.gpu = nil
-	}
-	return err
-}
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and
 // augmentation are functions of (seed, epoch, image), dropout of (seed,
@@ -207,9 +176,7 @@ func (*session) ResumesAtStep() {}
 var _ sdk.StepResumer = (*session)(nil)
 
 func (s *session) Close() error {
-	if s.gpu != nil {
-		s.gpu.Close()
-	}
+	s.dev.Close()
 	err := s.model.Close()
 	if s.comm != nil {
 		s.comm.Close()
@@ -355,7 +322,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		// GPU twin goes back to the host for it and is made again from
 		// the broadcast state.
 		if s.comm.Size() > 1 {
-			if err := s.syncFromGPU(true); err != nil {
+			if err := s.dev.Sync(s.model, true); err != nil {
 				return err
 			}
 		}
@@ -373,7 +340,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		start = max(req.StartStep, 0)
 	}
 	iter := start
-	r, err := s.runner()
+	r, err := s.dev.Runner(s.model)
 	if err != nil {
 		return err
 	}
@@ -409,7 +376,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if b.global > 0 {
 				n = b.global // b holds this rank's share
 			}
-			res, err = s.stepper.StepOn(s.gpu, s.model, b.data, b.labels, lr, seed)
+			res, err = s.stepper.StepOn(s.dev.Active(), s.model, b.data, b.labels, lr, seed)
 			if err != nil {
 				return err
 			}

@@ -33,10 +33,9 @@ type session struct {
 	sources  map[string]source
 	warnings []sdk.Warning // skipped videos, drained into the Run stream
 	log      hclog.Logger
-	last     *position            // the last train pass's, while it is inside its epoch (resume.go)
-	resumeAt *position            // the resumed checkpoint's, until its pass starts
-	useGPU   bool                 // Device "gpu": batches run on gpu (the CUDA build only)
-	gpu      classifier.GPURunner // the model's graphs on the GPU, made by runner on first use
+	last     *position         // the last train pass's, while it is inside its epoch (resume.go)
+	resumeAt *position         // the resumed checkpoint's, until its pass starts
+	dev      classifier.Device // the CPU, or the GPU (the CUDA build only)
 	comm     dist.Communicator
 	// shard and shards: this process's share of an evaluation list, the
 	// MPI rank's or --shard's (OpenRequest's Rank and WorldSize without MPI).
@@ -57,7 +56,7 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	if err := cfg.validate(req.Mode); err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm"), useGPU: req.Device == "gpu"}
+	s := &session{cfg: cfg, mode: req.Mode, seed: req.Seed, sources: map[string]source{}, log: sdk.Logger().Named("tsm"), dev: classifier.Device{Plugin: "zoo-plugin-tsm", GPU: req.Device == "gpu"}}
 	// The graph's batch size: training validates in training-size batches
 	// (evaluation uses stored statistics, so batching does not change it).
 	rc := cfg.Train.ReaderConfig
@@ -123,10 +122,10 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	if err != nil {
 		return nil, sdk.OpenResult{}, err
 	}
-	if s.useGPU && conv != convert.Paddle {
+	if s.dev.GPU && conv != convert.Paddle {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "PyTorch's TSM conventions (%+v) run on the CPU only: drop --use_gpu", conv)
 	}
-	if cfg.Model.Precision == "bf16" && s.useGPU {
+	if cfg.Model.Precision == "bf16" && s.dev.GPU {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.precision bf16 runs on the CPU only: drop --device gpu or use precision fp32")
 	}
 	// The precision is the process's (nn/ops): a plugin process serves one session.
@@ -197,7 +196,7 @@ func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
 // load reads the kept parameters (and, with velocity, the optimizer state
 // where the directory has it) from a Paddle parameter directory.
 func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
-	if err := s.syncFromGPU(true); err != nil {
+	if err := s.dev.Sync(s.model, true); err != nil {
 		return 0, err
 	}
 	n, err := classifier.Load(s.model, dir, keep, velocity)
@@ -221,7 +220,7 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.syncFromGPU(false); err != nil {
+	if err := s.dev.Sync(s.model, false); err != nil {
 		return err
 	}
 	if s.last != nil {
@@ -240,9 +239,7 @@ func (*session) ResumesAtStep() {}
 var _ sdk.StepResumer = (*session)(nil)
 
 func (s *session) Close() error {
-	if s.gpu != nil {
-		s.gpu.Close()
-	}
+	s.dev.Close()
 	err := s.model.Close()
 	if s.comm != nil {
 		if cerr := s.comm.Close(); err == nil {
@@ -396,7 +393,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		// GPU twin goes back to the host for it and is made again from
 		// the broadcast state.
 		if s.comm.Size() > 1 {
-			if err := s.syncFromGPU(true); err != nil {
+			if err := s.dev.Sync(s.model, true); err != nil {
 				return err
 			}
 		}
@@ -404,7 +401,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			return err
 		}
 	}
-	r, err := s.runner()
+	r, err := s.dev.Runner(s.model)
 	if err != nil {
 		return err
 	}
@@ -460,11 +457,11 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 			if b.global > 0 {
 				// The source read this rank's share of the global batch.
 				n = b.global
-				res, err = s.stepper.StepOn(s.gpu, s.model, b.data, b.labels, lr, seed)
+				res, err = s.stepper.StepOn(s.dev.Active(), s.model, b.data, b.labels, lr, seed)
 			} else {
 				// This rank's share of the global batch, in rank order.
 				lo, hi := dist.Split(n, s.comm.Rank(), s.comm.Size())
-				res, err = s.stepper.StepOn(s.gpu, s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
+				res, err = s.stepper.StepOn(s.dev.Active(), s.model, b.data[lo*clip:hi*clip], b.labels[lo:hi], lr, seed)
 			}
 			if err != nil {
 				return err

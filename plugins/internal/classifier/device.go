@@ -43,3 +43,56 @@ type DeviceGradients interface {
 }
 
 var _ Runner = (*resnet.Model)(nil)
+
+// Device is a session's device for its resnet.Model: the CPU (the model
+// itself) or, with GPU set, a GPURunner made on first use, so that it
+// starts from the weights Load put in the model.
+type Device struct {
+	Plugin string // the executable, named in errors
+	GPU    bool   // OpenRequest.Device "gpu"
+	gpu    GPURunner
+}
+
+// Runner returns what runs the session's batches.
+func (d *Device) Runner(m *resnet.Model) (Runner, error) {
+	if !d.GPU {
+		return m, nil
+	}
+	if d.gpu == nil {
+		g, err := NewGPURunner(d.Plugin, m)
+		if err != nil {
+			return nil, err
+		}
+		d.gpu = g
+	}
+	return d.gpu, nil
+}
+
+// Active is the GPU runner in use: nil on the CPU and before the first
+// Runner call (Stepper.StepOn takes it as is).
+func (d *Device) Active() GPURunner { return d.gpu }
+
+// Sync copies the GPU's parameters and velocities back into m; with drop
+// it also releases them (Load changes m's parameters, so the next Runner
+// call puts them on the GPU again).
+func (d *Device) Sync(m *resnet.Model, drop bool) error {
+	if d.gpu == nil {
+		return nil
+	}
+	err := d.gpu.Download(m)
+	if drop {
+		if cerr := d.gpu.Close(); err == nil {
+			err = cerr
+		}
+		d.gpu = nil
+	}
+	return err
+}
+
+// Close releases the GPU runner, if any.
+func (d *Device) Close() {
+	if d.gpu != nil {
+		d.gpu.Close()
+		d.gpu = nil
+	}
+}
