@@ -2,7 +2,6 @@ package resnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -86,19 +85,9 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	}
 	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(parts, 1)}
 	if comm.Size() > 1 {
-		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
-		wj, _ := json.Marshal(req.Weights)
-		facts := []classifier.Fact{
-			{Name: "zoo version", Value: []byte(req.HostVersion)},
-			classifier.ExecutableFact(),
-			{Name: "mode", Value: []byte(req.Mode)},
-			{Name: "config", Value: cj},
-			{Name: "weights", Value: wj},
-			{Name: "seed", Value: fmt.Append(nil, req.Seed)},
-			{Name: "device", Value: []byte(req.Device)},
+		facts := append(classifier.OpenFacts(req),
 			classifier.FileFact("TRAIN.filelist contents", cfg.Train.Filelist),
-			classifier.FileFact("VALID.filelist contents", cfg.Valid.Filelist),
-		}
+			classifier.FileFact("VALID.filelist contents", cfg.Valid.Filelist))
 		if err := classifier.CheckRanksAgree(comm, facts); err != nil {
 			comm.Close()
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)

@@ -85,18 +85,8 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		s.shard, s.shards = req.Rank, req.WorldSize
 	}
 	if comm.Size() > 1 {
-		cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
-		wj, _ := json.Marshal(req.Weights)
-		facts := []classifier.Fact{
-			{Name: "zoo version", Value: []byte(req.HostVersion)},
-			classifier.ExecutableFact(),
-			{Name: "mode", Value: []byte(req.Mode)},
-			{Name: "config", Value: cj},
-			{Name: "weights", Value: wj},
-			{Name: "seed", Value: fmt.Append(nil, req.Seed)},
-			{Name: "device", Value: []byte(req.Device)},
-			classifier.FileFact(strings.ToUpper(req.Mode)+".filelist contents", rc.Filelist),
-		}
+		facts := append(classifier.OpenFacts(req),
+			classifier.FileFact(strings.ToUpper(req.Mode)+".filelist contents", rc.Filelist))
 		if err := classifier.CheckRanksAgree(comm, facts); err != nil {
 			comm.Close()
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)

@@ -4,17 +4,36 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/zoo-ml/zoo/dist"
+	"github.com/zoo-ml/zoo/sdk"
 )
 
 // Fact is one thing every rank of a job must have alike, as bytes.
 type Fact struct {
 	Name  string
 	Value []byte
+}
+
+// OpenFacts are the facts of an Open every rank must share: the zoo and
+// plugin builds, the mode, the config, the weights, the seed and the
+// device; a plugin appends its lists' contents (FileFact).
+func OpenFacts(req sdk.OpenRequest) []Fact {
+	cj, _ := json.Marshal(req.Config) // maps marshal with sorted keys
+	wj, _ := json.Marshal(req.Weights)
+	return []Fact{
+		{Name: "zoo version", Value: []byte(req.HostVersion)},
+		ExecutableFact(),
+		{Name: "mode", Value: []byte(req.Mode)},
+		{Name: "config", Value: cj},
+		{Name: "weights", Value: wj},
+		{Name: "seed", Value: fmt.Append(nil, req.Seed)},
+		{Name: "device", Value: []byte(req.Device)},
+	}
 }
 
 // FileFact is a fact about a file's contents (empty path: no file).
