@@ -12,6 +12,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/zoo-ml/zoo/nn/exec"
 	"github.com/zoo-ml/zoo/nn/ops"
 	"github.com/zoo-ml/zoo/nn/optim"
 )
@@ -183,21 +184,19 @@ func NewExecutor(st *Store, g *G.ExprGraph, input *G.Node) (*Executor, error) {
 // plan sorts g and checks that every op has a kernel; it touches no
 // device.
 func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
-	sorted, err := G.Sort(g)
+	// The order and each value's last reader are nn/exec's Schedule, the
+	// liveness the CPU executor plans its arena by.
+	sc, err := exec.NewSchedule(g)
 	if err != nil {
-		return nil, fmt.Errorf("cuda: sort the graph: %w", err)
-	}
-	// G.Sort puts a node before its inputs: run it backwards.
-	order := make([]*G.Node, 0, len(sorted))
-	for i := len(sorted) - 1; i >= 0; i-- {
-		order = append(order, sorted[i])
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	consts := map[*G.Node]float64{}
 	var steps []step
-	last := map[*G.Node]int{}
+	stepOf := make([]int, len(sc.Nodes)) // each node's step, -1: none
 	pinned := map[*G.Node]bool{}
 	losses := 0
-	for _, n := range order {
+	for i, n := range sc.Nodes {
+		stepOf[i] = -1
 		if n.Op() == nil {
 			if n.Dtype() != tensor.Float32 {
 				return nil, fmt.Errorf("cuda: input %s is %v: only float32 runs on the GPU", n.Name(), n.Dtype())
@@ -217,7 +216,10 @@ func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
 			consts[n] = v
 			continue
 		}
-		s := step{n: n, in: children(g, n)}
+		s := step{n: n}
+		for _, c := range sc.Args[i] {
+			s.in = append(s.in, sc.Nodes[c])
+		}
 		for _, c := range s.in {
 			if _, ok := consts[c]; ok && fmt.Sprintf("%T", n.Op()) != "*ops.sceGradOp" {
 				return nil, fmt.Errorf("cuda: node %s (op %v) reads a constant: %w", n.Name(), n.Op(), ErrNoKernel)
@@ -247,33 +249,28 @@ func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
 		} else {
 			return nil, fmt.Errorf("cuda: node %s: op %v (%T): %w", n.Name(), n.Op(), n.Op(), ErrNoKernel)
 		}
-		for _, c := range s.in {
-			last[c] = len(steps)
-		}
+		stepOf[i] = len(steps)
 		steps = append(steps, s)
 	}
 	if losses != 1 {
 		return nil, fmt.Errorf("cuda: the graph has %d softmax cross-entropy losses, want 1", losses)
 	}
-	for i := range steps {
-		n := steps[i].n
-		if j, ok := last[n]; ok && !pinned[n] {
-			steps[j].release = append(steps[j].release, n)
-		} else if !ok && steps[i].size > 0 {
-			steps[i].release = append(steps[i].release, n) // nobody reads it
+	for i, k := range stepOf {
+		if k < 0 {
+			continue
+		}
+		n := steps[k].n
+		j := sc.Last[i]
+		if stepOf[j] < 0 {
+			return nil, fmt.Errorf("cuda: node %s is read by %s, which runs no kernel: %w", n.Name(), sc.Nodes[j].Name(), ErrNoKernel)
+		}
+		if j != i && !pinned[n] {
+			steps[stepOf[j]].release = append(steps[stepOf[j]].release, n)
+		} else if j == i && steps[k].size > 0 {
+			steps[k].release = append(steps[k].release, n) // nobody reads it
 		}
 	}
 	return steps, nil
-}
-
-// children returns n's inputs in order.
-func children(g *G.ExprGraph, n *G.Node) []*G.Node {
-	it := g.From(n.ID())
-	var out []*G.Node
-	for it.Next() {
-		out = append(out, it.Node().(*G.Node))
-	}
-	return out
 }
 
 func scalarOf(v G.Value) (float64, error) {
