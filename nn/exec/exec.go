@@ -154,6 +154,7 @@ func New(g *G.ExprGraph, a *Arena) (*Machine, error) {
 		}
 	}
 	m.plan()
+	ops.PlanReaders(m.nodes, m.args)
 	for _, nd := range m.nodes {
 		if op := nd.Op(); op != nil {
 			ops.ShareScratch(op, &a.scratch)
@@ -288,6 +289,7 @@ func (m *Machine) Reset() { clear(m.vals) }
 
 // Close gives the ops their own buffers back and forgets the arena's.
 func (m *Machine) Close() error {
+	ops.PlanReaders(m.nodes, nil)
 	for _, nd := range m.nodes {
 		op := nd.Op()
 		if p, ok := op.(ops.PlannedOutput); ok {

@@ -56,6 +56,9 @@ func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *
 		return nil, fmt.Errorf("conv+bn+add: shortcut %v, conv output %v", short.Shape(), op.out)
 	}
 	op.residual = true
+	if p, ok := short.Op().(*convBNOp); ok {
+		op.dn.chainSum(&p.dn)
+	}
 	op.name = fmt.Sprintf("ConvBNAddReLU%dx%d/%d", op.g.R, op.g.S, stride)
 	return G.ApplyOp(op, x, w, scale, offset, short)
 }

@@ -10,6 +10,10 @@ type dnnlConv struct{}
 
 func (*dnnlConv) chainFrom(*dnnlConv) {}
 func (*dnnlConv) unchain()            {}
+func (*dnnlConv) chainSum(*dnnlConv)  {}
+func (*dnnlConv) setSkipOut(bool)     {}
+
+func (*dnnlConv) isChainedFrom(*dnnlConv) bool { return false }
 
 func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
 func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {

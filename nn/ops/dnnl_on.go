@@ -34,6 +34,13 @@ type dnnlConv struct {
 	keep    bool
 	out     dnnl.Handoff
 	outData *float32
+	// sumFrom is the conv whose output is this one's sum post-op summand
+	// (chainSum).
+	sumFrom *dnnlConv
+	// skipOut: the only reader of this conv's output is the conv that
+	// chains from it, reading its first input (PlanReaders): the NCHW
+	// copy is not written. skipped says the last run skipped it.
+	skipOut, skipped bool
 }
 
 // unchain undoes chainFrom for c (an input that is shifted first).
@@ -46,6 +53,20 @@ func (c *dnnlConv) chainFrom(p *dnnlConv) {
 	c.from = p
 	p.keep = true
 }
+
+// chainSum says that c's sum post-op summand is the output of p (both
+// inference ConvBN ops): p keeps its blocked output and c adds its output
+// to it in place when it is still there.
+func (c *dnnlConv) chainSum(p *dnnlConv) {
+	c.sumFrom = p
+	p.keep = true
+}
+
+// setSkipOut says whether only c's chained consumer reads its output.
+func (c *dnnlConv) setSkipOut(on bool) { c.skipOut = on }
+
+// isChainedFrom reports whether c reads p's kept output.
+func (c *dnnlConv) isChainedFrom(p *dnnlConv) bool { return c.from == p }
 
 // conv runs s through oneDNN and reports whether it did; false means
 // the caller runs its own kernel.
@@ -65,14 +86,20 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32)
 			return false, nil
 		}
 	}
-	var from dnnl.Handoff
+	var ch dnnl.Chain
 	if f := c.from; f != nil && f.outData != nil && len(a) > 0 && f.outData == &a[0] {
-		from = f.out
+		ch.From, ch.MustFrom = f.out, f.skipped
 	}
-	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, from, c.keep)
-	c.out, c.outData = h, nil
+	if f := c.sumFrom; f != nil && f.outData != nil && len(sum) > 0 && f.outData == &sum[0] {
+		ch.Sum = f.out
+	}
+	ch.Keep = c.keep
+	ch.SkipOut = c.keep && c.skipOut && s.Kind == dnnl.ForwardInfer
+	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, ch)
+	c.out, c.outData, c.skipped = h, nil, false
 	if err == nil && c.keep && len(out) > 0 {
 		c.outData = &out[0]
+		c.skipped = ch.SkipOut
 	}
 	return true, err
 }
@@ -130,6 +157,9 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 		Shift(g.N, sh.t, g.C, g.H*g.W, sh.c1, sh.c2, false, x, xs)
 		x = xs
 	}
+	// An output only the next bf16 conv reads (chained, no NCHW copy) is
+	// written in bf16: that conv would round it to bf16 itself.
+	s.OutBF16 = s.BF16 && c.keep && c.skipOut && short == nil
 	return c.conv(s, x, w, y, a, b, short)
 }
 

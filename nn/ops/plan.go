@@ -63,3 +63,38 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 	c.shared = &s.col
 	return true
 }
+
+// PlanReaders tells the ops of a graph that an executor runs (nn/exec)
+// who reads their outputs: nodes in run order, args each node's inputs as
+// positions in nodes (nil: forget what an earlier call said, as when the
+// executor closes). An inference ConvBN op whose output only the next
+// ConvBN op reads, as its input and by chainFrom (from its kept blocked
+// output), then writes no NCHW copy of its output: nothing else could
+// read it. Graphs run without PlanReaders (gorgonia's TapeMachine, whose
+// nodes keep their values) always get the NCHW copies.
+func PlanReaders(nodes []*G.Node, args [][]int) {
+	refs := make([]int, len(nodes))
+	reader := make([]int, len(nodes)) // the one reader of a node read once as a first input, else -1
+	for j, as := range args {
+		for pos, c := range as {
+			refs[c]++
+			reader[c] = -1
+			if pos == 0 {
+				reader[c] = j
+			}
+		}
+	}
+	for i, nd := range nodes {
+		p, ok := nd.Op().(*convBNOp)
+		if !ok {
+			continue
+		}
+		on := false
+		if args != nil && refs[i] == 1 && reader[i] >= 0 {
+			if r, ok := nodes[reader[i]].Op().(*convBNOp); ok && r.dn.isChainedFrom(&p.dn) {
+				on = true
+			}
+		}
+		p.dn.setSkipOut(on)
+	}
+}

@@ -22,11 +22,14 @@ static size_t arena_size[NSLOT];
 // The ring: blocked outputs kept after a call for the next primitive to
 // read without a reorder (zconv_exec's keep and from; Go checks that a
 // slot still holds what the consumer wants).
-#define NRING 3
+#define NRING 4
 static void *ring[NRING];
 static size_t ring_size[NRING];
 static dnnl_memory_desc_t ring_md[NRING];
 static int ring_ok[NRING];
+
+// Reorders run, by what they move (zcounts; for tests).
+static unsigned long counts[ZR_N];
 
 static void *ring_buf(int i, size_t n) {
     if (ring_size[i] < n) {
@@ -55,6 +58,9 @@ typedef struct {
     dnnl_primitive_t reorder; // user->inner (inputs) or inner->user (outputs)
     dnnl_primitive_t preload; // sum post-op: the summand (user layout) -> inner
     dnnl_memory_t sumsrc;     // the summand's user memory
+    dnnl_primitive_t rfrom;   // a ring slot (layout rfrom_md) -> inner, when the producer's layout differs
+    dnnl_memory_desc_t rfrom_md;
+    dnnl_memory_t rfrom_mem;
     size_t size;              // inner's size in bytes
 } zarg;
 
@@ -94,6 +100,8 @@ static void arg_free(zarg *a) {
     if (a->reorder) dnnl_primitive_destroy(a->reorder);
     if (a->preload) dnnl_primitive_destroy(a->preload);
     if (a->sumsrc) dnnl_memory_destroy(a->sumsrc);
+    if (a->rfrom) dnnl_primitive_destroy(a->rfrom);
+    if (a->rfrom_mem) dnnl_memory_destroy(a->rfrom_mem);
     memset(a, 0, sizeof *a);
 }
 
@@ -135,9 +143,10 @@ fail:
     return -1;
 }
 
-static int reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to, char *err, int errlen) {
+static int reorder(int what, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to, char *err, int errlen) {
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
     CHECK(dnnl_primitive_execute(r, strm, 2, args));
+    counts[what]++;
     return 0;
 fail:
     return -1;
@@ -198,7 +207,7 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
     CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
-    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, dnnl_f32, act_tag(k)));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, bf16 > 1 ? dnnl_bf16 : dnnl_f32, act_tag(k)));
 
     // The forward descriptor: the primitive itself for ZK_FWD*, the hint
     // for the backward ones. bf16 forward writes f32 (accumulated in f32).
@@ -293,10 +302,51 @@ fail:
     return NULL;
 }
 
+// from_ring points a's inner memory at ring slot from (the producer's
+// blocked output): directly when the layouts agree, else through a
+// reorder into the arena slot (made on first use, kept for the next
+// call). Returns 1 when it did, 0 when the slot holds nothing usable, -1
+// on error.
+static int from_ring(zarg *a, int i, int from, char *err, int errlen) {
+    if (from < 0 || !ring_ok[from]) return 0;
+    if (dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
+        CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
+        return 1;
+    }
+    if (!a->rfrom || !dnnl_memory_desc_equal(&a->rfrom_md, &ring_md[from])) {
+        dnnl_primitive_desc_t rpd;
+        if (a->rfrom) dnnl_primitive_destroy(a->rfrom);
+        if (a->rfrom_mem) dnnl_memory_destroy(a->rfrom_mem);
+        a->rfrom = NULL;
+        a->rfrom_mem = NULL;
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, &ring_md[from], eng, &a->md, eng, NULL));
+        dnnl_status_t st = dnnl_primitive_create(&a->rfrom, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+        CHECK(st);
+        CHECK(dnnl_memory_create(&a->rfrom_mem, &ring_md[from], eng, DNNL_MEMORY_NONE));
+        a->rfrom_md = ring_md[from];
+    }
+    void *buf = slot(i, a->size);
+    if (!buf) {
+        snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
+        return -1;
+    }
+    CHECK(dnnl_memory_set_data_handle(a->inner, buf));
+    CHECK(dnnl_memory_set_data_handle(a->rfrom_mem, ring[from]));
+    if (reorder(ZR_RING, a->rfrom, a->rfrom_mem, a->inner, err, errlen)) return -1;
+    return 1;
+fail:
+    return -1;
+}
+
 // run executes p with its arguments' user handles set: inputs are
 // reordered in, the sum post-op's summand preloaded, outputs reordered out.
+// from (>= 0): read the source from that ring slot; keep (>= 0): write the
+// blocked output into that ring slot; sumfrom (== keep): the slot already
+// holds the summand (no preload); skipout: leave the NCHW output unwritten
+// (keep must be set).
 static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
-               int from, int keep, int *used, char *err, int errlen) {
+               int from, int keep, int sumfrom, int skipout, int *used, int *sumused, char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
     void *user[3] = {user_in[0], user_in[1], user_in[2]};
@@ -316,28 +366,37 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         }
         user[1] = ws;
     }
+    // The summand is in the ring slot the output goes to: the sum post-op
+    // adds in place.
+    int sum_in_ring = keep >= 0 && sumfrom == keep && ring_ok[keep] && p->arg[2].out && p->arg[2].inner != p->arg[2].user &&
+                      dnnl_memory_desc_equal(&ring_md[keep], &p->arg[2].md);
+    // The ring slot's old contents are gone once the output goes there.
     if (keep >= 0) ring_ok[keep] = 0;
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
         if (!a->user) continue;
         CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
-        if (i == 0 && !a->out && a->inner != a->user && from >= 0 && ring_ok[from] && dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
-            // The producer's blocked output, still in the ring: no reorder.
-            CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
-            *used = 1;
-        } else if (a->inner != a->user) {
+        int got = 0;
+        if (i == 0 && !a->out && a->inner != a->user) {
+            got = from_ring(a, i, from, err, errlen);
+            if (got < 0) goto fail;
+            if (got) *used = 1;
+        }
+        if (!got && a->inner != a->user) {
             void *buf = a->out && keep >= 0 ? ring_buf(keep, a->size) : slot(i, a->size);
             if (!buf) {
                 snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
                 goto fail;
             }
             CHECK(dnnl_memory_set_data_handle(a->inner, buf));
-            if (!a->out && reorder(a->reorder, a->user, a->inner, err, errlen)) goto fail;
+            if (!a->out && reorder(a->id == DNNL_ARG_WEIGHTS ? ZR_WEIGHTS : ZR_IN, a->reorder, a->user, a->inner, err, errlen)) goto fail;
         }
         if (a->sumsrc) {
-            if (a->preload) {
+            if (sum_in_ring) {
+                *sumused = 1;
+            } else if (a->preload) {
                 CHECK(dnnl_memory_set_data_handle(a->sumsrc, (void *)sum));
-                if (reorder(a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
+                if (reorder(ZR_SUM, a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
             } else if (user[i] != sum) {
                 memcpy(user[i], sum, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0)));
             }
@@ -351,7 +410,9 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
     CHECK(dnnl_primitive_execute(p->prim, strm, na, args));
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
-        if (a->out && a->inner != a->user && reorder(a->reorder, a->inner, a->user, err, errlen)) goto fail;
+        if (!a->out || a->inner == a->user) continue;
+        if (skipout && keep >= 0 && i == 2) continue; // only the chained reader reads it, from the ring
+        if (reorder(a->id == DNNL_ARG_DIFF_WEIGHTS ? ZR_WEIGHTS : ZR_OUT, a->reorder, a->inner, a->user, err, errlen)) goto fail;
     }
     CHECK(dnnl_stream_wait(strm));
     if (keep >= 0 && p->arg[2].out && p->arg[2].inner != p->arg[2].user) {
@@ -370,14 +431,19 @@ fail:
 }
 
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
-               const float *scale, const float *shift, const float *sum, int from, int keep, int *used, char *err, int errlen) {
+               const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
+               int *used, int *sumused, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
     const float *bin[2] = {shift, NULL};
     if (p->binpo) {
         bin[0] = scale;
         bin[1] = shift;
     }
-    return run(p, user, bin, sum, scale, from, keep, used, err, errlen);
+    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, used, sumused, err, errlen);
+}
+
+void zcounts(unsigned long out[ZR_N]) {
+    for (int i = 0; i < ZR_N; i++) out[i] = counts[i];
 }
 
 zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {
@@ -409,8 +475,8 @@ fail:
 int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
-    int used = 0;
-    return run(p, user, bin, NULL, NULL, -1, -1, &used, err, errlen);
+    int used = 0, sumused = 0;
+    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, &used, &sumused, err, errlen);
 }
 
 int zthreads(int n) {

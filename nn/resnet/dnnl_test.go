@@ -1,0 +1,75 @@
+//go:build onednn
+
+package resnet
+
+import (
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/internal/dnnl"
+	"github.com/zoo-ml/zoo/nn/ops"
+)
+
+// TestEvalReorders pins the oneDNN reorders of a TSM-R50 inference
+// forward (narrow and small, same graph as the real one) through
+// nn/internal/dnnl's counters, in fp32 and bf16: the outputs of branch2a
+// and branch2b go to the next conv in oneDNN's blocked layout only (no
+// NCHW copy), each block's residual summand is added in place in the
+// previous block's kept blocked output, so that the only activations
+// reordered in are the image's and the shifted branch2a inputs (plus the
+// first shortcut's, after the Go max pooling), and the only outputs
+// written back to NCHW are those a Go op or a shift reads. Not parallel:
+// the counters are the process's.
+func TestEvalReorders(t *testing.T) {
+	cfg := Config{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 16,
+		BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := randomInput(cfg.InputSize(), 3)
+	const blocks, convs = 16, 53
+	for _, tc := range []struct {
+		precision string
+		want      dnnl.Reorders
+	}{
+		// fp32: 16 shifted branch2a inputs + the first shortcut's; the
+		// stem (3 channels) reads NCHW. Out: the stem, 16 branch2c, 4
+		// shortcuts.
+		{"fp32", dnnl.Reorders{In: blocks + 1, Out: 1 + blocks + 4, Weights: convs}},
+		// bf16: as fp32, plus the image, and the kept fp32 outputs read
+		// in bf16 by branch2b and branch2c and by the shortcuts; where
+		// oneDNN picks NHWC for a branch2c (its choice per shape), its
+		// summand and output are reordered (at most one per block with a
+		// shortcut), so bf16 checks upper bounds.
+		{"bf16", dnnl.Reorders{In: blocks + 2, Out: 1 + blocks + 4, Weights: convs, Sum: 4, Ring: 2*blocks + 3}},
+	} {
+		t.Run(tc.precision, func(t *testing.T) {
+			if tc.precision == "bf16" && !dnnl.HasBF16() {
+				t.Skip("no AVX512_BF16 here")
+			}
+			if err := ops.SetPrecision(tc.precision); err != nil {
+				t.Fatal(err)
+			}
+			defer ops.SetPrecision("fp32")
+			for run := 0; run < 2; run++ {
+				r0 := dnnl.ReorderCounts()
+				if _, err := m.Forward(Eval, in, nil); err != nil {
+					t.Fatal(err)
+				}
+				d := dnnl.ReorderCounts().Sub(r0)
+				if tc.precision == "bf16" {
+					w := tc.want
+					if d.In > w.In || d.Out > w.Out || d.Weights > w.Weights || d.Sum > w.Sum || d.Ring > w.Ring {
+						t.Errorf("run %d: reorders per forward %+v, want at most %+v", run, d, w)
+					}
+					continue
+				}
+				if d != tc.want {
+					t.Errorf("run %d: reorders per forward %+v, want %+v", run, d, tc.want)
+				}
+			}
+		})
+	}
+}
