@@ -9,7 +9,6 @@ import "fmt"
 type dnnlConv struct{}
 
 func (*dnnlConv) chainFrom(*dnnlConv) {}
-func (*dnnlConv) unchain()            {}
 func (*dnnlConv) chainSum(*dnnlConv)  {}
 func (*dnnlConv) setSkipOut(bool)     {}
 

@@ -3,6 +3,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -43,9 +44,6 @@ type dnnlConv struct {
 	skipOut, skipped bool
 }
 
-// unchain undoes chainFrom for c (an input that is shifted first).
-func (c *dnnlConv) unchain() { c.from = nil }
-
 // chainFrom says that c's input is the output of p (both inference
 // ConvBN ops): p keeps its blocked output after each run and c reads it
 // without a reorder when it is still there (dnnl.Prim.ConvChain checks).
@@ -70,7 +68,7 @@ func (c *dnnlConv) isChainedFrom(p *dnnlConv) bool { return c.from == p }
 
 // conv runs s through oneDNN and reports whether it did; false means
 // the caller runs its own kernel.
-func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32) (bool, error) {
+func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32, sh *shiftGeom) (bool, error) {
 	if !dnnlOn {
 		return false, nil
 	}
@@ -93,6 +91,9 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32)
 	if f := c.sumFrom; f != nil && f.outData != nil && len(sum) > 0 && f.outData == &sum[0] {
 		ch.Sum = f.out
 	}
+	if sh != nil {
+		ch.Shift.T, ch.Shift.C1, ch.Shift.C2 = sh.t, sh.c1, sh.c2
+	}
 	ch.Keep = c.keep
 	ch.SkipOut = c.keep && c.skipOut && s.Kind == dnnl.ForwardInfer
 	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, ch)
@@ -112,15 +113,15 @@ func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
 // run its own kernel.
 
 func (c *dnnlConv) forward(g ConvGeom, x, w, y []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil)
+	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardData(g ConvGeom, w, dy, dx []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil)
+	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardWeights(g ConvGeom, x, dy, dw []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil)
+	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil, nil)
 }
 
 // shiftBuf is the shifted input of ShiftConvBNEval's oneDNN path, one
@@ -147,6 +148,14 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	}
 	s.BF16 = bf16.Load()
 	if sh := op.shift; sh != nil {
+		// From the producer's kept blocked output, shifted in that
+		// layout, when the shifted channel ranges are whole blocks.
+		if f := c.from; f != nil && f.outData != nil && len(x) > 0 && f.outData == &x[0] && sh.c1%16 == 0 && sh.c2%16 == 0 {
+			done, err := c.conv(s, x, w, y, a, b, short, sh)
+			if !errors.Is(err, dnnl.ErrNotShifted) {
+				return done, err
+			}
+		}
 		shiftBuf.Lock()
 		defer shiftBuf.Unlock()
 		if cap(shiftBuf.b) < len(x) {
@@ -160,7 +169,7 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	// An output only the next bf16 conv reads (chained, no NCHW copy) is
 	// written in bf16: that conv would round it to bf16 itself.
 	s.OutBF16 = s.BF16 && c.keep && c.skipOut && short == nil
-	return c.conv(s, x, w, y, a, b, short)
+	return c.conv(s, x, w, y, a, b, short, nil)
 }
 
 // SetPrecision sets the precision of the inference convolutions: "fp32"

@@ -69,8 +69,8 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 // positions in nodes (nil: forget what an earlier call said, as when the
 // executor closes). An inference ConvBN op whose output only the next
 // ConvBN op reads, as its input and by chainFrom (from its kept blocked
-// output), then writes no NCHW copy of its output: nothing else could
-// read it. Graphs run without PlanReaders (gorgonia's TapeMachine, whose
+// output), without a shift (which falls back to the NCHW copy), then
+// writes no NCHW copy of its output: nothing else could read it. Graphs run without PlanReaders (gorgonia's TapeMachine, whose
 // nodes keep their values) always get the NCHW copies.
 func PlanReaders(nodes []*G.Node, args [][]int) {
 	refs := make([]int, len(nodes))
@@ -91,7 +91,7 @@ func PlanReaders(nodes []*G.Node, args [][]int) {
 		}
 		on := false
 		if args != nil && refs[i] == 1 && reader[i] >= 0 {
-			if r, ok := nodes[reader[i]].Op().(*convBNOp); ok && r.dn.isChainedFrom(&p.dn) {
+			if r, ok := nodes[reader[i]].Op().(*convBNOp); ok && r.shift == nil && r.dn.isChainedFrom(&p.dn) {
 				on = true
 			}
 		}

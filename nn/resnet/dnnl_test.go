@@ -16,13 +16,15 @@ import (
 // nn/internal/dnnl's counters, in fp32 and bf16: the outputs of branch2a
 // and branch2b go to the next conv in oneDNN's blocked layout only (no
 // NCHW copy), each block's residual summand is added in place in the
-// previous block's kept blocked output, so that the only activations
-// reordered in are the image's and the shifted branch2a inputs (plus the
-// first shortcut's, after the Go max pooling), and the only outputs
+// previous block's kept blocked output, and branch2a's shift moves whole
+// channel blocks of the kept output (BaseWidth 32: the shifted channel
+// ranges fill 16-channel blocks, as in the real model), so that the only
+// activations reordered in are those after the Go max pooling, and the
+// only outputs
 // written back to NCHW are those a Go op or a shift reads. Not parallel:
 // the counters are the process's.
 func TestEvalReorders(t *testing.T) {
-	cfg := Config{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 16,
+	cfg := Config{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 32,
 		BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1}
 	m, err := New(cfg)
 	if err != nil {
@@ -34,10 +36,12 @@ func TestEvalReorders(t *testing.T) {
 		precision string
 		want      dnnl.Reorders
 	}{
-		// fp32: 16 shifted branch2a inputs + the first shortcut's; the
-		// stem (3 channels) reads NCHW. Out: the stem, 16 branch2c, 4
+		// fp32: the first block's input (the Go max pooling's output),
+		// shifted and read by branch2a and the first shortcut; the
+		// stem (3 channels) reads NCHW; the other branch2a shift the
+		// previous block's kept output. Out: the stem, 16 branch2c, 4
 		// shortcuts.
-		{"fp32", dnnl.Reorders{In: blocks + 1, Out: 1 + blocks + 4, Weights: convs}},
+		{"fp32", dnnl.Reorders{In: 2, Out: 1 + blocks + 4, Weights: convs}},
 		// bf16: as fp32, plus the image, and the kept fp32 outputs read
 		// in bf16 by branch2b and branch2c and by the shortcuts; where
 		// oneDNN picks NHWC for a branch2c (its choice per shape), its

@@ -242,7 +242,17 @@ type Chain struct {
 	// post-op's summand: the output then goes into that kept buffer and
 	// the summand is added in place (no preload), which uses it up.
 	Sum Handoff
+	// Shift (T > 0) applies TSM's temporal shift to the source on its
+	// way in (T frames per clip, channels [0,C1) from the previous frame,
+	// [C1,C2) from the next; multiples of 16), reading From's kept
+	// output (a is not read). When that is not there or not in nChw16c
+	// fp32, nothing runs and ConvChain returns ErrNotShifted: the caller
+	// shifts a itself and calls again without Shift.
+	Shift struct{ T, C1, C2 int }
 }
+
+// ErrNotShifted: see Chain.Shift.
+var ErrNotShifted = errors.New("oneDNN: the shifted source is not kept in the ring")
 
 // ErrLost is returned when a convolution must read a kept output whose
 // NCHW copy was skipped and the kept output has been overwritten.
@@ -254,7 +264,7 @@ var ErrLost = errors.New("oneDNN: the kept blocked output this convolution reads
 func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Handoff, error) {
 	var h Handoff
 	var used, sumUsed C.int
-	lost := false
+	lost, notShifted := false, false
 	err := p.exec(func(e *C.char) C.int {
 		fromSlot, keepSlot, sumSlot := C.int(-1), C.int(-1), C.int(-1)
 		if ch.From.gen != 0 && ring.gen[ch.From.slot] == ch.From.gen {
@@ -279,17 +289,27 @@ func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Hand
 			}
 			ring.seq++
 			h = Handoff{slot: slot, gen: ring.seq}
-			ring.gen[slot] = 0
 			keepSlot = C.int(slot)
+		}
+		if ch.Shift.T > 0 && fromSlot < 0 {
+			notShifted = true
+			return 0
 		}
 		skip := C.int(0)
 		if ch.SkipOut && ch.Keep {
 			skip = 1
 		}
 		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, sumSlot, skip,
-			&used, &sumUsed, e, errLen)
-		if rc == 0 && keepSlot >= 0 {
-			ring.gen[h.slot] = h.gen
+			C.int(ch.Shift.T), C.int(ch.Shift.C1), C.int(ch.Shift.C2), &used, &sumUsed, e, errLen)
+		if rc == 1 {
+			notShifted = true
+			return 0
+		}
+		if keepSlot >= 0 {
+			ring.gen[h.slot] = 0
+			if rc == 0 {
+				ring.gen[h.slot] = h.gen
+			}
 		}
 		return rc
 	})
@@ -298,6 +318,9 @@ func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Hand
 	}
 	if lost {
 		return Handoff{}, ErrLost
+	}
+	if notShifted {
+		return Handoff{}, ErrNotShifted
 	}
 	if used != 0 {
 		handoffs.Add(1)

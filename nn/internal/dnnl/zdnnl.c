@@ -307,10 +307,50 @@ fail:
 // reorder into the arena slot (made on first use, kept for the next
 // call). Returns 1 when it did, 0 when the slot holds nothing usable, -1
 // on error.
-static int from_ring(zarg *a, int i, int from, char *err, int errlen) {
+static void *shift_buf;
+static size_t shift_size;
+
+// shift_ring copies ring slot from, an f32 nChw16c tensor of n = clips*t
+// frames, into shift_buf with TSM's shift: channel blocks [0,c1) from the
+// previous frame, [c1,c2) from the next (zeros past a clip's ends), the
+// rest from the same frame. c1, c2 are multiples of 16. Returns 0 when
+// the slot does not hold that layout (the caller shifts NCHW itself).
+static int shift_ring(int from, int t, int c1, int c2) {
+    const dnnl_memory_desc_t *m = &ring_md[from];
+    dnnl_memory_desc_t want;
+    if (m->ndims != 4 || dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) != dnnl_success ||
+        !dnnl_memory_desc_equal(&want, m))
+        return 0;
+    int n = m->dims[0], cb = m->dims[1] / 16;
+    size_t blk = (size_t)m->dims[2] * m->dims[3] * 16;
+    size_t size = dnnl_memory_desc_get_size(m);
+    if (shift_size < size) {
+        free(shift_buf);
+        shift_buf = aligned_alloc(64, (size + 63) / 64 * 64);
+        shift_size = shift_buf ? size : 0;
+        if (!shift_buf) return 0;
+    }
+    const float *x = ring[from];
+    float *y = shift_buf;
+#pragma omp parallel for collapse(2)
+    for (int f = 0; f < n; f++) {
+        for (int b = 0; b < cb; b++) {
+            int ti = f % t, st = ti;
+            if (b < c1 / 16) st = ti - 1;
+            else if (b < c2 / 16) st = ti + 1;
+            float *d = y + ((size_t)f * cb + b) * blk;
+            if (st < 0 || st >= t) memset(d, 0, blk * sizeof(float));
+            else memcpy(d, x + ((size_t)(f - ti + st) * cb + b) * blk, blk * sizeof(float));
+        }
+    }
+    return 1;
+}
+
+static int from_ring(zarg *a, int i, int from, int shifted, char *err, int errlen) {
     if (from < 0 || !ring_ok[from]) return 0;
+    void *src = shifted ? shift_buf : ring[from];
     if (dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
-        CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
+        CHECK(dnnl_memory_set_data_handle(a->inner, src));
         return 1;
     }
     if (!a->rfrom || !dnnl_memory_desc_equal(&a->rfrom_md, &ring_md[from])) {
@@ -332,7 +372,7 @@ static int from_ring(zarg *a, int i, int from, char *err, int errlen) {
         return -1;
     }
     CHECK(dnnl_memory_set_data_handle(a->inner, buf));
-    CHECK(dnnl_memory_set_data_handle(a->rfrom_mem, ring[from]));
+    CHECK(dnnl_memory_set_data_handle(a->rfrom_mem, src));
     if (reorder(ZR_RING, a->rfrom, a->rfrom_mem, a->inner, err, errlen)) return -1;
     return 1;
 fail:
@@ -346,10 +386,17 @@ fail:
 // holds the summand (no preload); skipout: leave the NCHW output unwritten
 // (keep must be set).
 static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
-               int from, int keep, int sumfrom, int skipout, int *used, int *sumused, char *err, int errlen) {
+               int from, int keep, int sumfrom, int skipout, const int shift[3], int *used, int *sumused, char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
     void *user[3] = {user_in[0], user_in[1], user_in[2]};
+    int shifted = 0;
+    if (shift[0] > 0) {
+        // The source is shifted: only from the ring (else the caller
+        // shifts the NCHW tensor and calls again without shift).
+        if (from < 0 || !ring_ok[from] || !shift_ring(from, shift[0], shift[1], shift[2])) return 1;
+        shifted = 1;
+    }
     if (scale && p->wsize) {
         // Batch norm folded into the filter: w'[k] = w[k] * scale[k].
         float *ws = slot(3, p->wsize * sizeof(float));
@@ -378,7 +425,7 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
         int got = 0;
         if (i == 0 && !a->out && a->inner != a->user) {
-            got = from_ring(a, i, from, err, errlen);
+            got = from_ring(a, i, from, shifted, err, errlen);
             if (got < 0) goto fail;
             if (got) *used = 1;
         }
@@ -432,14 +479,15 @@ fail:
 
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
                const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
-               int *used, int *sumused, char *err, int errlen) {
+               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
+    int sh[3] = {shift_t, shift_c1, shift_c2};
     const float *bin[2] = {shift, NULL};
     if (p->binpo) {
         bin[0] = scale;
         bin[1] = shift;
     }
-    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, used, sumused, err, errlen);
+    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, sh, used, sumused, err, errlen);
 }
 
 void zcounts(unsigned long out[ZR_N]) {
@@ -476,7 +524,8 @@ int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
     int used = 0, sumused = 0;
-    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, &used, &sumused, err, errlen);
+    int sh[3] = {0, 0, 0};
+    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, sh, &used, &sumused, err, errlen);
 }
 
 int zthreads(int n) {
