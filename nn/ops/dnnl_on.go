@@ -147,6 +147,9 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 		s.Post |= dnnl.ReLU
 	}
 	s.BF16 = bf16.Load()
+	// An output only the next bf16 conv reads (chained, no NCHW copy) is
+	// written in bf16: that conv would round it to bf16 itself.
+	s.OutBF16 = s.BF16 && c.keep && c.skipOut && short == nil
 	if sh := op.shift; sh != nil {
 		// From the producer's kept blocked output, shifted in that
 		// layout, when the shifted channel ranges are whole blocks.
@@ -166,9 +169,6 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 		Shift(g.N, sh.t, g.C, g.H*g.W, sh.c1, sh.c2, false, x, xs)
 		x = xs
 	}
-	// An output only the next bf16 conv reads (chained, no NCHW copy) is
-	// written in bf16: that conv would round it to bf16 itself.
-	s.OutBF16 = s.BF16 && c.keep && c.skipOut && short == nil
 	return c.conv(s, x, w, y, a, b, short, nil)
 }
 
