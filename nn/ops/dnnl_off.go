@@ -8,11 +8,21 @@ import "fmt"
 // kernels.go; dnnlConv is an empty stand-in.
 type dnnlConv struct{}
 
-func (*dnnlConv) chainFrom(*dnnlConv) {}
-func (*dnnlConv) chainSum(*dnnlConv)  {}
-func (*dnnlConv) setSkipOut(bool)     {}
+func (*dnnlConv) chainFrom(*dnnlConv)                     {}
+func (*dnnlConv) chainSum(*dnnlConv)                      {}
+func (*dnnlConv) setSkipOut(bool, bool, bool, *RingLease) {}
+
+// RingLease: without oneDNN no output is skipped; PlanReaders returns nil.
+type RingLease struct{}
+
+func newRingLease() *RingLease { return nil }
+
+// Acquire and Release do nothing without oneDNN.
+func (*RingLease) Acquire() {}
+func (*RingLease) Release() {}
 
 func (*dnnlConv) isChainedFrom(*dnnlConv) bool { return false }
+func (*dnnlConv) sumsFrom(*dnnlConv) bool      { return false }
 
 func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
 func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {

@@ -38,10 +38,13 @@ type dnnlConv struct {
 	// sumFrom is the conv whose output is this one's sum post-op summand
 	// (chainSum).
 	sumFrom *dnnlConv
-	// skipOut: the only reader of this conv's output is the conv that
-	// chains from it, reading its first input (PlanReaders): the NCHW
-	// copy is not written. skipped says the last run skipped it.
-	skipOut, skipped bool
+	// skipOut: the only readers of this conv's output are convs that
+	// read it from the ring, chained or as their summand (PlanReaders):
+	// the NCHW copy is not written; shiftRead: one of them shifts it
+	// (then only when it is fp32 nChw16c). skipped says the last run
+	// skipped it.
+	skipOut, shiftRead, sumRead, skipped bool
+	lease                                uint64 // the RingLease the op runs under
 }
 
 // chainFrom says that c's input is the output of p (both inference
@@ -60,8 +63,33 @@ func (c *dnnlConv) chainSum(p *dnnlConv) {
 	p.keep = true
 }
 
-// setSkipOut says whether only c's chained consumer reads its output.
-func (c *dnnlConv) setSkipOut(on bool) { c.skipOut = on }
+// setSkipOut says whether only c's chained consumers read its output,
+// and whether one of them shifts it or adds it.
+func (c *dnnlConv) setSkipOut(on, shift, sum bool, l *RingLease) {
+	c.skipOut, c.shiftRead, c.sumRead = on, on && shift, on && sum
+	c.lease = 0
+	if l != nil {
+		c.lease = l.tok
+	}
+}
+
+// RingLease makes a graph's runs exclusive users of oneDNN's kept
+// outputs (PlanReaders): its ops skip NCHW copies that only the kept
+// outputs replace, which another graph's convs, run concurrently, must
+// not overwrite. Concurrent graphs' convs run without kept outputs while
+// it is held; two graphs with leases run one at a time.
+type RingLease struct{ tok uint64 }
+
+func newRingLease() *RingLease { return &RingLease{dnnl.NewLease()} }
+
+// Acquire holds the lease for a run of the graph.
+func (l *RingLease) Acquire() { dnnl.Acquire(l.tok) }
+
+// Release gives it back after the run.
+func (l *RingLease) Release() { dnnl.Release() }
+
+// sumsFrom reports whether c adds p's kept output.
+func (c *dnnlConv) sumsFrom(p *dnnlConv) bool { return c.sumFrom == p }
 
 // isChainedFrom reports whether c reads p's kept output.
 func (c *dnnlConv) isChainedFrom(p *dnnlConv) bool { return c.from == p }
@@ -89,18 +117,20 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32,
 		ch.From, ch.MustFrom = f.out, f.skipped
 	}
 	if f := c.sumFrom; f != nil && f.outData != nil && len(sum) > 0 && f.outData == &sum[0] {
-		ch.Sum = f.out
+		ch.Sum, ch.MustSum = f.out, f.skipped
 	}
 	if sh != nil {
 		ch.Shift.T, ch.Shift.C1, ch.Shift.C2 = sh.t, sh.c1, sh.c2
 	}
 	ch.Keep = c.keep
+	ch.Lease = c.lease
 	ch.SkipOut = c.keep && c.skipOut && s.Kind == dnnl.ForwardInfer
+	ch.SkipOnlyShiftable = c.shiftRead
 	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, ch)
 	c.out, c.outData, c.skipped = h, nil, false
 	if err == nil && c.keep && len(out) > 0 {
 		c.outData = &out[0]
-		c.skipped = ch.SkipOut
+		c.skipped = h.Skipped()
 	}
 	return true, err
 }
@@ -149,14 +179,15 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	s.BF16 = bf16.Load()
 	// An output only the next bf16 conv reads (chained, no NCHW copy) is
 	// written in bf16: that conv would round it to bf16 itself.
-	s.OutBF16 = s.BF16 && c.keep && c.skipOut && short == nil
+	s.OutBF16 = s.BF16 && c.keep && c.skipOut && !c.shiftRead && !c.sumRead && short == nil
 	if sh := op.shift; sh != nil {
 		// From the producer's kept blocked output, shifted in that
 		// layout, when the shifted channel ranges are whole blocks.
 		if f := c.from; f != nil && f.outData != nil && len(x) > 0 && f.outData == &x[0] && sh.c1%16 == 0 && sh.c2%16 == 0 {
+			skipped := f.skipped
 			done, err := c.conv(s, x, w, y, a, b, short, sh)
-			if !errors.Is(err, dnnl.ErrNotShifted) {
-				return done, err
+			if !errors.Is(err, dnnl.ErrNotShifted) || skipped {
+				return done, err // a skipped NCHW copy cannot be shifted instead
 			}
 		}
 		shiftBuf.Lock()

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -206,9 +207,14 @@ func (p *Prim) Conv(a, b, out, scale, shift, sum []float32) error {
 // of a few buffers shared by all primitives), so that the next
 // convolution, whose input is that output, can skip its reorder.
 type Handoff struct {
-	slot int
-	gen  uint64
+	slot    int
+	gen     uint64
+	skipped bool
 }
+
+// Skipped reports whether the call left its NCHW output unwritten
+// (Chain.SkipOut).
+func (h Handoff) Skipped() bool { return h.skipped }
 
 const nRing = 4 // zdnnl.c's NRING
 
@@ -235,13 +241,20 @@ type Chain struct {
 	From     Handoff
 	MustFrom bool
 	// Keep keeps the blocked output for a consumer; SkipOut (with Keep)
-	// leaves the NCHW output unwritten, for a consumer that reads only
-	// the kept one.
-	Keep, SkipOut bool
+	// leaves the NCHW output unwritten, for consumers that read only
+	// the kept one; with SkipOnlyShiftable, only when the output is
+	// fp32 nChw16c (a Shift consumer can read it). The returned
+	// Handoff's Skipped says whether it did.
+	Keep, SkipOut, SkipOnlyShiftable bool
 	// Sum is the handoff of the primitive whose output is the sum
 	// post-op's summand: the output then goes into that kept buffer and
-	// the summand is added in place (no preload), which uses it up.
-	Sum Handoff
+	// the summand is added in place (no preload), which uses it up (in
+	// another layout it is reordered from there). MustSum: the
+	// summand's NCHW copy was skipped, fail rather than read it.
+	Sum     Handoff
+	MustSum bool
+	// Lease is the token of the lease the caller runs under (0: none).
+	Lease uint64
 	// Shift (T > 0) applies TSM's temporal shift to the source on its
 	// way in (T frames per clip, channels [0,C1) from the previous frame,
 	// [C1,C2) from the next; multiples of 16), reading From's kept
@@ -249,6 +262,31 @@ type Chain struct {
 	// fp32, nothing runs and ConvChain returns ErrNotShifted: the caller
 	// shifts a itself and calls again without Shift.
 	Shift struct{ T, C1, C2 int }
+}
+
+// Lease: while a lease is held (Acquire), only calls whose Chain.Lease
+// is its token use the ring; the others run as plain calls (no kept
+// output read, kept or added), so that graphs run concurrently cannot
+// overwrite a kept output whose NCHW copy the lessee skipped.
+var lease struct {
+	mu    sync.Mutex
+	owner atomic.Uint64
+	next  atomic.Uint64
+}
+
+// NewLease returns a fresh lease token.
+func NewLease() uint64 { return lease.next.Add(1) }
+
+// Acquire waits until no other lease is held and holds tok's.
+func Acquire(tok uint64) {
+	lease.mu.Lock()
+	lease.owner.Store(tok)
+}
+
+// Release gives the held lease back.
+func Release() {
+	lease.owner.Store(0)
+	lease.mu.Unlock()
 }
 
 // ErrNotShifted: see Chain.Shift.
@@ -263,9 +301,12 @@ var ErrLost = errors.New("oneDNN: the kept blocked output this convolution reads
 // NCHW copy), sum the one ch.Sum was returned with.
 func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Handoff, error) {
 	var h Handoff
-	var used, sumUsed C.int
+	var used, sumUsed, skipped C.int
 	lost, notShifted := false, false
 	err := p.exec(func(e *C.char) C.int {
+		if o := lease.owner.Load(); o != 0 && o != ch.Lease {
+			ch = Chain{} // another graph holds the ring
+		}
 		fromSlot, keepSlot, sumSlot := C.int(-1), C.int(-1), C.int(-1)
 		if ch.From.gen != 0 && ring.gen[ch.From.slot] == ch.From.gen {
 			fromSlot = C.int(ch.From.slot)
@@ -275,6 +316,9 @@ func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Hand
 		}
 		if ch.Sum.gen != 0 && ring.gen[ch.Sum.slot] == ch.Sum.gen && C.int(ch.Sum.slot) != fromSlot {
 			sumSlot = C.int(ch.Sum.slot)
+		} else if ch.MustSum {
+			lost = true
+			return 0
 		}
 		if ch.Keep || sumSlot >= 0 {
 			// In place over the summand, else the least recently
@@ -298,9 +342,12 @@ func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Hand
 		skip := C.int(0)
 		if ch.SkipOut && ch.Keep {
 			skip = 1
+			if ch.SkipOnlyShiftable {
+				skip = 2
+			}
 		}
 		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, sumSlot, skip,
-			C.int(ch.Shift.T), C.int(ch.Shift.C1), C.int(ch.Shift.C2), &used, &sumUsed, e, errLen)
+			C.int(ch.Shift.T), C.int(ch.Shift.C1), C.int(ch.Shift.C2), &used, &sumUsed, &skipped, e, errLen)
 		if rc == 1 {
 			notShifted = true
 			return 0
@@ -328,6 +375,7 @@ func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Hand
 	if !ch.Keep {
 		h = Handoff{}
 	}
+	h.skipped = skipped != 0
 	return h, nil
 }
 

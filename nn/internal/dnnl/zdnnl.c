@@ -61,6 +61,9 @@ typedef struct {
     dnnl_primitive_t rfrom;   // a ring slot (layout rfrom_md) -> inner, when the producer's layout differs
     dnnl_memory_desc_t rfrom_md;
     dnnl_memory_t rfrom_mem;
+    dnnl_primitive_t rsum;    // a ring slot (layout rsum_md) -> the output's layout: the summand
+    dnnl_memory_desc_t rsum_md;
+    dnnl_memory_t rsum_from, rsum_to;
     size_t size;              // inner's size in bytes
 } zarg;
 
@@ -102,6 +105,9 @@ static void arg_free(zarg *a) {
     if (a->sumsrc) dnnl_memory_destroy(a->sumsrc);
     if (a->rfrom) dnnl_primitive_destroy(a->rfrom);
     if (a->rfrom_mem) dnnl_memory_destroy(a->rfrom_mem);
+    if (a->rsum) dnnl_primitive_destroy(a->rsum);
+    if (a->rsum_from) dnnl_memory_destroy(a->rsum_from);
+    if (a->rsum_to) dnnl_memory_destroy(a->rsum_to);
     memset(a, 0, sizeof *a);
 }
 
@@ -315,12 +321,15 @@ static size_t shift_size;
 // previous frame, [c1,c2) from the next (zeros past a clip's ends), the
 // rest from the same frame. c1, c2 are multiples of 16. Returns 0 when
 // the slot does not hold that layout (the caller shifts NCHW itself).
+static int shiftable(const dnnl_memory_desc_t *m) {
+    dnnl_memory_desc_t want;
+    return m->ndims == 4 && dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
+           dnnl_memory_desc_equal(&want, m);
+}
+
 static int shift_ring(int from, int t, int c1, int c2) {
     const dnnl_memory_desc_t *m = &ring_md[from];
-    dnnl_memory_desc_t want;
-    if (m->ndims != 4 || dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) != dnnl_success ||
-        !dnnl_memory_desc_equal(&want, m))
-        return 0;
+    if (!shiftable(m)) return 0;
     int n = m->dims[0], cb = m->dims[1] / 16;
     size_t blk = (size_t)m->dims[2] * m->dims[3] * 16;
     size_t size = dnnl_memory_desc_get_size(m);
@@ -386,7 +395,8 @@ fail:
 // holds the summand (no preload); skipout: leave the NCHW output unwritten
 // (keep must be set).
 static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
-               int from, int keep, int sumfrom, int skipout, const int shift[3], int *used, int *sumused, char *err, int errlen) {
+               int from, int keep, int sumfrom, int skipout, const int shift[3], int *used, int *sumused, int *skipped,
+               char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
     void *user[3] = {user_in[0], user_in[1], user_in[2]};
@@ -417,6 +427,36 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
     // adds in place.
     int sum_in_ring = keep >= 0 && sumfrom == keep && ring_ok[keep] && p->arg[2].out && p->arg[2].inner != p->arg[2].user &&
                       dnnl_memory_desc_equal(&ring_md[keep], &p->arg[2].md);
+    // The summand is in a ring slot in another layout: reordered into
+    // arena slot 4 first (the output may go to that ring slot).
+    void *sum_tmp = NULL;
+    if (!sum_in_ring && sumfrom >= 0 && ring_ok[sumfrom] && p->arg[2].sumsrc) {
+        zarg *a = &p->arg[2];
+        size_t n = dnnl_memory_desc_get_size(&a->md);
+        if (!a->rsum || !dnnl_memory_desc_equal(&a->rsum_md, &ring_md[sumfrom])) {
+            dnnl_primitive_desc_t rpd;
+            if (a->rsum) dnnl_primitive_destroy(a->rsum);
+            if (a->rsum_from) dnnl_memory_destroy(a->rsum_from);
+            if (a->rsum_to) dnnl_memory_destroy(a->rsum_to);
+            a->rsum = NULL;
+            a->rsum_from = a->rsum_to = NULL;
+            CHECK(dnnl_reorder_primitive_desc_create(&rpd, &ring_md[sumfrom], eng, &a->md, eng, NULL));
+            dnnl_status_t st = dnnl_primitive_create(&a->rsum, rpd);
+            dnnl_primitive_desc_destroy(rpd);
+            CHECK(st);
+            CHECK(dnnl_memory_create(&a->rsum_from, &ring_md[sumfrom], eng, DNNL_MEMORY_NONE));
+            CHECK(dnnl_memory_create(&a->rsum_to, &a->md, eng, DNNL_MEMORY_NONE));
+            a->rsum_md = ring_md[sumfrom];
+        }
+        sum_tmp = slot(4, n);
+        if (!sum_tmp) {
+            snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", n);
+            goto fail;
+        }
+        CHECK(dnnl_memory_set_data_handle(a->rsum_from, ring[sumfrom]));
+        CHECK(dnnl_memory_set_data_handle(a->rsum_to, sum_tmp));
+        if (reorder(ZR_RING, a->rsum, a->rsum_from, a->rsum_to, err, errlen)) goto fail;
+    }
     // The ring slot's old contents are gone once the output goes there.
     if (keep >= 0) ring_ok[keep] = 0;
     for (int i = 0; i < 3; i++) {
@@ -441,6 +481,11 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         if (a->sumsrc) {
             if (sum_in_ring) {
                 *sumused = 1;
+            } else if (sum_tmp) {
+                void *dst = NULL;
+                CHECK(dnnl_memory_get_data_handle(a->inner, &dst));
+                memcpy(dst, sum_tmp, dnnl_memory_desc_get_size(&a->md));
+                *sumused = 1;
             } else if (a->preload) {
                 CHECK(dnnl_memory_set_data_handle(a->sumsrc, (void *)sum));
                 if (reorder(ZR_SUM, a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
@@ -458,7 +503,10 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
         if (!a->out || a->inner == a->user) continue;
-        if (skipout && keep >= 0 && i == 2) continue; // only the chained reader reads it, from the ring
+        if (skipout && keep >= 0 && i == 2 && (skipout == 1 || shiftable(&a->md))) {
+            *skipped = 1; // only chained readers read it, from the ring
+            continue;
+        }
         if (reorder(a->id == DNNL_ARG_DIFF_WEIGHTS ? ZR_WEIGHTS : ZR_OUT, a->reorder, a->inner, a->user, err, errlen)) goto fail;
     }
     CHECK(dnnl_stream_wait(strm));
@@ -479,7 +527,7 @@ fail:
 
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
                const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
-               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, char *err, int errlen) {
+               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, int *skipped, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
     int sh[3] = {shift_t, shift_c1, shift_c2};
     const float *bin[2] = {shift, NULL};
@@ -487,7 +535,7 @@ int zconv_exec(zprim *p, const float *a, const float *b, float *out,
         bin[0] = scale;
         bin[1] = shift;
     }
-    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, sh, used, sumused, err, errlen);
+    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, sh, used, sumused, skipped, err, errlen);
 }
 
 void zcounts(unsigned long out[ZR_N]) {
@@ -523,9 +571,9 @@ fail:
 int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
-    int used = 0, sumused = 0;
+    int used = 0, sumused = 0, skipped = 0;
     int sh[3] = {0, 0, 0};
-    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, sh, &used, &sumused, err, errlen);
+    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, sh, &used, &sumused, &skipped, err, errlen);
 }
 
 int zthreads(int n) {

@@ -35,8 +35,10 @@ const char *zprim_impl(zprim *p);
 // or type is reordered from the slot). sumfrom == keep says the slot
 // already holds the sum post-op's summand in the output's layout: it is
 // added in place (*sumused set to 1) instead of preloaded from sum.
-// skipout (with keep) leaves out unwritten: only a chained reader reads
-// the output, from the ring. shift_t > 0: the source is ring slot from
+// skipout (with keep) leaves out unwritten: only chained readers read
+// the output, from the ring; skipout == 2 only when the output is f32
+// nChw16c (which a shift can read); *skipped says it did. A summand in
+// the ring in another layout than the output's is reordered from there. shift_t > 0: the source is ring slot from
 // (f32 nChw16c) with TSM's temporal shift applied (shift_t frames per
 // clip, channels [0,shift_c1) from the previous frame, [shift_c1,
 // shift_c2) from the next; multiples of 16), a is not read; when the
@@ -44,7 +46,7 @@ const char *zprim_impl(zprim *p);
 // -1 and writes err.
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
                const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
-               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, char *err, int errlen);
+               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, int *skipped, char *err, int errlen);
 
 // zcounts copies the number of reorders run so far, by ZR_* (what they
 // move: activations in, outputs out, weights either way, sum post-op
