@@ -243,7 +243,7 @@ type Chain struct {
 	// Keep keeps the blocked output for a consumer; SkipOut (with Keep)
 	// leaves the NCHW output unwritten, for consumers that read only
 	// the kept one; with SkipOnlyShiftable, only when the output is
-	// fp32 nChw16c (a Shift consumer can read it). The returned
+	// fp32 nChw16c or NHWC (a Shift consumer can read it). The returned
 	// Handoff's Skipped says whether it did.
 	Keep, SkipOut, SkipOnlyShiftable bool
 	// Sum is the handoff of the primitive whose output is the sum
@@ -258,8 +258,8 @@ type Chain struct {
 	// Shift (T > 0) applies TSM's temporal shift to the source on its
 	// way in (T frames per clip, channels [0,C1) from the previous frame,
 	// [C1,C2) from the next; multiples of 16), reading From's kept
-	// output (a is not read). When that is not there or not in nChw16c
-	// fp32, nothing runs and ConvChain returns ErrNotShifted: the caller
+	// output (a is not read). When that is not there or not fp32
+	// nChw16c or NHWC, nothing runs and ConvChain returns ErrNotShifted: the caller
 	// shifts a itself and calls again without Shift.
 	Shift struct{ T, C1, C2 int }
 }

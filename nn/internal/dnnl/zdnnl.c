@@ -321,15 +321,22 @@ static size_t shift_size;
 // previous frame, [c1,c2) from the next (zeros past a clip's ends), the
 // rest from the same frame. c1, c2 are multiples of 16. Returns 0 when
 // the slot does not hold that layout (the caller shifts NCHW itself).
+// shiftable returns 1 when m is f32 nChw16c, 2 when f32 NHWC (what
+// bf16's 1x1 convs with a sum pick), else 0.
 static int shiftable(const dnnl_memory_desc_t *m) {
     dnnl_memory_desc_t want;
-    return m->ndims == 4 && dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
-           dnnl_memory_desc_equal(&want, m);
+    if (m->ndims != 4) return 0;
+    if (dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success && dnnl_memory_desc_equal(&want, m))
+        return 1;
+    if (dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nhwc) == dnnl_success && dnnl_memory_desc_equal(&want, m))
+        return 2;
+    return 0;
 }
 
 static int shift_ring(int from, int t, int c1, int c2) {
     const dnnl_memory_desc_t *m = &ring_md[from];
-    if (!shiftable(m)) return 0;
+    int kind = shiftable(m);
+    if (!kind) return 0;
     int n = m->dims[0], cb = m->dims[1] / 16;
     size_t blk = (size_t)m->dims[2] * m->dims[3] * 16;
     size_t size = dnnl_memory_desc_get_size(m);
@@ -341,6 +348,23 @@ static int shift_ring(int from, int t, int c1, int c2) {
     }
     const float *x = ring[from];
     float *y = shift_buf;
+    if (kind == 2) {
+        int c = m->dims[1], hw = m->dims[2] * m->dims[3];
+#pragma omp parallel for collapse(2)
+        for (int f = 0; f < n; f++) {
+            for (int p = 0; p < hw; p++) {
+                int ti = f % t;
+                float *d = y + ((size_t)f * hw + p) * c;
+                const float *same = x + ((size_t)f * hw + p) * c;
+                if (ti > 0) memcpy(d, same - (size_t)hw * c, c1 * sizeof(float));
+                else memset(d, 0, c1 * sizeof(float));
+                if (ti < t - 1) memcpy(d + c1, same + (size_t)hw * c + c1, (c2 - c1) * sizeof(float));
+                else memset(d + c1, 0, (c2 - c1) * sizeof(float));
+                memcpy(d + c2, same + c2, (c - c2) * sizeof(float));
+            }
+        }
+        return 1;
+    }
 #pragma omp parallel for collapse(2)
     for (int f = 0; f < n; f++) {
         for (int b = 0; b < cb; b++) {

@@ -37,10 +37,10 @@ const char *zprim_impl(zprim *p);
 // added in place (*sumused set to 1) instead of preloaded from sum.
 // skipout (with keep) leaves out unwritten: only chained readers read
 // the output, from the ring; skipout == 2 only when the output is f32
-// nChw16c (which a shift can read); *skipped says it did. A summand in
-// the ring in another layout than the output's is reordered from there. shift_t > 0: the source is ring slot from
-// (f32 nChw16c) with TSM's temporal shift applied (shift_t frames per
-// clip, channels [0,shift_c1) from the previous frame, [shift_c1,
+// nChw16c or NHWC (which a shift can read); *skipped says it did. A
+// summand in the ring in another layout than the output's is reordered
+// from there. shift_t > 0: the source is ring slot from (f32 nChw16c or
+// NHWC) with TSM's temporal shift applied (shift_t frames per clip, channels [0,shift_c1) from the previous frame, [shift_c1,
 // shift_c2) from the next; multiples of 16), a is not read; when the
 // slot does not hold that, nothing runs and it returns 1. Returns 0, or
 // -1 and writes err.
