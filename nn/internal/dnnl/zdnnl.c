@@ -75,6 +75,8 @@ struct zprim {
     dnnl_memory_t bin[2];
     size_t wsize; // the weights' element count when a scale is folded into them
     int wk;       // output channels of those weights
+    dnnl_primitive_t wscaled; // the weights' reorder that folds the scale in (output scales), or NULL
+    dnnl_memory_t wscale;     // its scale argument [K]
     int binpo;    // the scale and shift are binary post-ops (bf16), not folded
     char impl[64];
 };
@@ -115,6 +117,8 @@ void zprim_destroy(zprim *p) {
     if (!p) return;
     for (int i = 0; i < 3; i++) arg_free(&p->arg[i]);
     for (int i = 0; i < p->nbin; i++) dnnl_memory_destroy(p->bin[i]);
+    if (p->wscaled) dnnl_primitive_destroy(p->wscaled);
+    if (p->wscale) dnnl_memory_destroy(p->wscale);
     if (p->prim) dnnl_primitive_destroy(p->prim);
     if (p->pd) dnnl_primitive_desc_destroy(p->pd);
     free(p);
@@ -253,6 +257,24 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
             p->nbin = 1;
             p->wsize = (size_t)k * c * r * s;
             p->wk = k;
+            // Folded by the weights' reorder itself (per output channel
+            // scales) where it has one: one pass over the filter.
+            if (p->arg[1].inner != p->arg[1].user) {
+                dnnl_primitive_attr_t wa = NULL;
+                dnnl_primitive_desc_t rpd = NULL;
+                float rt = DNNL_RUNTIME_F32_VAL;
+                if (dnnl_primitive_attr_create(&wa) == dnnl_success &&
+                    dnnl_primitive_attr_set_output_scales(wa, 1, 1, &rt) == dnnl_success &&
+                    dnnl_reorder_primitive_desc_create(&rpd, &uw, eng, &p->arg[1].md, eng, wa) == dnnl_success &&
+                    dnnl_primitive_create(&p->wscaled, rpd) == dnnl_success &&
+                    dnnl_memory_create(&p->wscale, &bmd, eng, DNNL_MEMORY_NONE) == dnnl_success) {
+                } else {
+                    if (p->wscaled) dnnl_primitive_destroy(p->wscaled);
+                    p->wscaled = NULL;
+                }
+                if (rpd) dnnl_primitive_desc_destroy(rpd);
+                if (wa) dnnl_primitive_attr_destroy(wa);
+            }
         }
         if (post & ZP_SUM) {
             zarg *a = &p->arg[2];
@@ -431,7 +453,10 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         if (from < 0 || !ring_ok[from] || !shift_ring(from, shift[0], shift[1], shift[2])) return 1;
         shifted = 1;
     }
-    if (scale && p->wsize) {
+    int wfold = 0; // the scale is folded by the weights' reorder
+    if (scale && p->wsize && p->wscaled) {
+        wfold = 1;
+    } else if (scale && p->wsize) {
         // Batch norm folded into the filter: w'[k] = w[k] * scale[k].
         float *ws = slot(3, p->wsize * sizeof(float));
         const float *w = user[1];
@@ -500,7 +525,13 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
                 goto fail;
             }
             CHECK(dnnl_memory_set_data_handle(a->inner, buf));
-            if (!a->out && reorder(a->id == DNNL_ARG_WEIGHTS ? ZR_WEIGHTS : ZR_IN, a->reorder, a->user, a->inner, err, errlen)) goto fail;
+            if (i == 1 && wfold) {
+                CHECK(dnnl_memory_set_data_handle(p->wscale, (void *)scale));
+                dnnl_exec_arg_t wargs[3] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->inner}, {DNNL_ARG_ATTR_OUTPUT_SCALES, p->wscale}};
+                CHECK(dnnl_primitive_execute(p->wscaled, strm, 3, wargs));
+                counts[ZR_WEIGHTS]++;
+            } else if (!a->out && reorder(a->id == DNNL_ARG_WEIGHTS ? ZR_WEIGHTS : ZR_IN, a->reorder, a->user, a->inner, err, errlen))
+                goto fail;
         }
         if (a->sumsrc) {
             if (sum_in_ring) {
@@ -546,6 +577,7 @@ fail:
         if (p->arg[i].sumsrc) dnnl_memory_set_data_handle(p->arg[i].sumsrc, NULL);
     }
     for (int i = 0; i < p->nbin; i++) dnnl_memory_set_data_handle(p->bin[i], NULL);
+    if (p->wscale) dnnl_memory_set_data_handle(p->wscale, NULL);
     return rc;
 }
 
