@@ -119,3 +119,63 @@ func TestSkippedCopiesOnlyUnread(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxPoolOnOneDNNOnlyWithoutGrad: a Machine runs a max pool whose
+// argmax no gradient reads on oneDNN, with the plain kernel's values
+// (the TapeMachine's); in a training graph the pool keeps zoo's kernel
+// (its argmax feeds the gradient), and the gradient is the TapeMachine's.
+func TestMaxPoolOnOneDNNOnlyWithoutGrad(t *testing.T) {
+	for _, train := range []bool{false, true} {
+		build := func() (*G.ExprGraph, []*tensor.Dense) {
+			ok := must(t)
+			r := rand.New(rand.NewSource(7))
+			g := G.NewGraph()
+			x := input(g, "x", randTensor(r, 4, 8, 15, 13))
+			w := input(g, "w", randTensor(r, 8, 8, 1, 1))
+			h := ok(ops.Conv2D(x, w, 1, 0, false))
+			p := ok(ops.MaxPool(h, 3, 2, 1))
+			kept := []*tensor.Dense{keep(t, p)}
+			if train {
+				loss, sce, err := ops.SoftmaxCrossEntropy(ok(ops.GlobalAvgPool(p)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sce.Labels = []int{0, 3, 4, 1}
+				grads, err := G.Grad(loss, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept = append(kept, keep(t, grads[0]))
+			}
+			return g, kept
+		}
+		g0, want := build()
+		tm := G.NewTapeMachine(g0)
+		if err := tm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		tm.Close()
+		g, got := build()
+		m, err := New(g, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p0 := dnnl.Pools()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		wantPools := uint64(1)
+		if train {
+			wantPools = 0
+		}
+		if d := dnnl.Pools() - p0; d != wantPools {
+			t.Errorf("train %v: %d poolings on oneDNN, want %d", train, d, wantPools)
+		}
+		for i := range got {
+			if !slices.Equal(got[i].Float32s(), want[i].Float32s()) {
+				t.Fatalf("train %v: value %d differs from the TapeMachine's", train, i)
+			}
+		}
+	}
+}

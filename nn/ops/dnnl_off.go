@@ -35,6 +35,10 @@ func (*dnnlConv) convBN(*convBNOp, []float32, []float32, []float32, []float32, [
 	return false, nil
 }
 
+type dnnlPool struct{}
+
+func (*dnnlPool) maxPool(*maxPoolOp, []float32, []float32) (bool, error) { return false, nil }
+
 // SetPrecision sets the precision of the inference convolutions: only
 // "fp32" without oneDNN.
 func SetPrecision(p string) error {

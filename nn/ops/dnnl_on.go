@@ -203,6 +203,30 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	return c.conv(s, x, w, y, a, b, short, nil)
 }
 
+// dnnlPool is a max pooling op's oneDNN primitive (inference only: it
+// writes no argmax), made on its first run.
+type dnnlPool struct {
+	key [6]int
+	p   *dnnl.Prim
+	err error
+}
+
+func (d *dnnlPool) maxPool(op *maxPoolOp, x, y []float32) (bool, error) {
+	if !dnnlOn {
+		return false, nil
+	}
+	key := [6]int{op.nc, op.h, op.w, op.k, op.stride, op.pad}
+	if d.key != key || (d.p == nil && d.err == nil) {
+		d.key, d.p, d.err = key, nil, nil
+		// One image of nc channels: NCHW is contiguous either way.
+		d.p, d.err = dnnl.NewMaxPool(1, op.nc, op.h, op.w, op.k, op.stride, op.pad)
+	}
+	if d.err != nil {
+		return false, nil
+	}
+	return true, d.p.MaxPool(x, y)
+}
+
 // SetPrecision sets the precision of the inference convolutions: "fp32"
 // (the default) or "bf16" (bfloat16 inputs and weights, float32
 // accumulation and outputs, on oneDNN; needs a CPU with AVX512_BF16).

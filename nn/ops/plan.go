@@ -73,7 +73,8 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 // output up, so that reader must be the last) then writes no NCHW copy of
 // its output: nothing else could read it. Graphs run without PlanReaders
 // (gorgonia's TapeMachine, whose nodes keep their values) always get the
-// NCHW copies. It returns the RingLease the graph's runs must hold when
+// NCHW copies. A max pool op without a gradient op reading its argmax
+// runs on oneDNN (where built with it). It returns the RingLease the graph's runs must hold when
 // some copy is skipped, else nil.
 func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	var l *RingLease
@@ -83,6 +84,18 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	for j, as := range args {
 		for pos, c := range as {
 			readers[c] = append(readers[c], ref{j, pos})
+		}
+	}
+	// A max pool whose argmax no gradient op reads may run on oneDNN.
+	grads := map[*maxPoolOp]bool{}
+	for _, nd := range nodes {
+		if g, ok := nd.Op().(*maxPoolGradOp); ok {
+			grads[g.mp] = true
+		}
+	}
+	for _, nd := range nodes {
+		if mp, ok := nd.Op().(*maxPoolOp); ok {
+			mp.noGrad = args != nil && !grads[mp]
 		}
 	}
 	for i, nd := range nodes {

@@ -404,8 +404,14 @@ func ReorderCounts() Reorders {
 	return Reorders{uint64(c[C.ZR_IN]), uint64(c[C.ZR_OUT]), uint64(c[C.ZR_WEIGHTS]), uint64(c[C.ZR_SUM]), uint64(c[C.ZR_RING])}
 }
 
+var pools atomic.Uint64
+
+// Pools is how many max poolings have run on oneDNN (for tests).
+func Pools() uint64 { return pools.Load() }
+
 // MaxPool runs a max pooling primitive.
 func (p *Prim) MaxPool(x, y []float32) error {
+	pools.Add(1)
 	return p.exec(func(e *C.char) C.int { return C.zpool_exec(p.p, ptr(x), ptr(y), e, errLen) })
 }
 
