@@ -74,8 +74,8 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 // its output: nothing else could read it. Graphs run without PlanReaders
 // (gorgonia's TapeMachine, whose nodes keep their values) always get the
 // NCHW copies. A max pool op without a gradient op reading its argmax
-// runs on oneDNN (where built with it). It returns the RingLease the graph's runs must hold when
-// some copy is skipped, else nil.
+// runs on oneDNN (where built with it). It returns the RingLease the
+// graph's runs must hold when some copy is skipped, else nil.
 func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	var l *RingLease
 	skips := false
