@@ -123,6 +123,7 @@ type Machine struct {
 	vals  []G.Value
 	in    []G.Value
 	stats Stats
+	lease *ops.RingLease // held during runs when an op skips a copy (ops.PlanReaders)
 }
 
 // New plans g's memory in a (nil: an arena of its own) and returns the
@@ -154,6 +155,7 @@ func New(g *G.ExprGraph, a *Arena) (*Machine, error) {
 		}
 	}
 	m.plan()
+	m.lease = ops.PlanReaders(m.nodes, m.args)
 	for _, nd := range m.nodes {
 		if op := nd.Op(); op != nil {
 			ops.ShareScratch(op, &a.scratch)
@@ -244,6 +246,10 @@ func (m *Machine) bind() {
 // RunAll runs every node once.
 func (m *Machine) RunAll() (err error) {
 	m.bind()
+	if m.lease != nil {
+		m.lease.Acquire()
+		defer m.lease.Release()
+	}
 	i := 0
 	defer func() {
 		if r := recover(); r != nil {
@@ -288,6 +294,8 @@ func (m *Machine) Reset() { clear(m.vals) }
 
 // Close gives the ops their own buffers back and forgets the arena's.
 func (m *Machine) Close() error {
+	ops.PlanReaders(m.nodes, nil)
+	m.lease = nil
 	for _, nd := range m.nodes {
 		op := nd.Op()
 		if p, ok := op.(ops.PlannedOutput); ok {

@@ -56,6 +56,9 @@ func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *
 		return nil, fmt.Errorf("conv+bn+add: shortcut %v, conv output %v", short.Shape(), op.out)
 	}
 	op.residual = true
+	if p, ok := short.Op().(*convBNOp); ok {
+		op.dn.chainSum(&p.dn)
+	}
 	op.name = fmt.Sprintf("ConvBNAddReLU%dx%d/%d", op.g.R, op.g.S, stride)
 	return G.ApplyOp(op, x, w, scale, offset, short)
 }
@@ -74,7 +77,6 @@ func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st 
 		return nil, fmt.Errorf("shift+conv+bn: input %v, filter %v: want a 1x1 filter and %d frames per clip", xs, w.Shape(), segNum)
 	}
 	c := xs[1]
-	op.dn.unchain()
 	op.shift = &shiftGeom{t: segNum, c1: int(float64(c) * ratio), c2: int(float64(c) * 2 * ratio)}
 	op.name = "ShiftConvBN1x1/1"
 	return G.ApplyOp(op, x, w, scale, offset)
@@ -100,7 +102,7 @@ func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu b
 	op := &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
 		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}
 	if p, ok := x.Op().(*convBNOp); ok {
-		op.dn.chainFrom(&p.dn) // ShiftConvBNEval undoes it: its input is shifted first
+		op.dn.chainFrom(&p.dn) // ShiftConvBNEval: shifted in the blocked layout
 	}
 	return op, nil
 }

@@ -8,8 +8,21 @@ import "fmt"
 // kernels.go; dnnlConv is an empty stand-in.
 type dnnlConv struct{}
 
-func (*dnnlConv) chainFrom(*dnnlConv) {}
-func (*dnnlConv) unchain()            {}
+func (*dnnlConv) chainFrom(*dnnlConv)                     {}
+func (*dnnlConv) chainSum(*dnnlConv)                      {}
+func (*dnnlConv) setSkipOut(bool, bool, bool, *RingLease) {}
+
+// RingLease: without oneDNN no output is skipped; PlanReaders returns nil.
+type RingLease struct{}
+
+func newRingLease() *RingLease { return nil }
+
+// Acquire and Release do nothing without oneDNN.
+func (*RingLease) Acquire() {}
+func (*RingLease) Release() {}
+
+func (*dnnlConv) isChainedFrom(*dnnlConv) bool { return false }
+func (*dnnlConv) sumsFrom(*dnnlConv) bool      { return false }
 
 func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
 func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {
@@ -21,6 +34,10 @@ func (*dnnlConv) backwardWeights(ConvGeom, []float32, []float32, []float32) (boo
 func (*dnnlConv) convBN(*convBNOp, []float32, []float32, []float32, []float32, []float32, []float32) (bool, error) {
 	return false, nil
 }
+
+type dnnlPool struct{}
+
+func (*dnnlPool) maxPool(*maxPoolOp, []float32, []float32) (bool, error) { return false, nil }
 
 // SetPrecision sets the precision of the inference convolutions: only
 // "fp32" without oneDNN.

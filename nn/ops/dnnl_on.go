@@ -3,6 +3,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -34,10 +35,17 @@ type dnnlConv struct {
 	keep    bool
 	out     dnnl.Handoff
 	outData *float32
+	// sumFrom is the conv whose output is this one's sum post-op summand
+	// (chainSum).
+	sumFrom *dnnlConv
+	// skipOut: the only readers of this conv's output are convs that
+	// read it from the ring, chained or as their summand (PlanReaders):
+	// the NCHW copy is not written; shiftRead: one of them shifts it
+	// (then only when it is fp32 nChw16c). skipped says the last run
+	// skipped it.
+	skipOut, shiftRead, sumRead, skipped bool
+	lease                                uint64 // the RingLease the op runs under
 }
-
-// unchain undoes chainFrom for c (an input that is shifted first).
-func (c *dnnlConv) unchain() { c.from = nil }
 
 // chainFrom says that c's input is the output of p (both inference
 // ConvBN ops): p keeps its blocked output after each run and c reads it
@@ -47,9 +55,48 @@ func (c *dnnlConv) chainFrom(p *dnnlConv) {
 	p.keep = true
 }
 
+// chainSum says that c's sum post-op summand is the output of p (both
+// inference ConvBN ops): p keeps its blocked output and c adds its output
+// to it in place when it is still there.
+func (c *dnnlConv) chainSum(p *dnnlConv) {
+	c.sumFrom = p
+	p.keep = true
+}
+
+// setSkipOut says whether only c's chained consumers read its output,
+// and whether one of them shifts it or adds it.
+func (c *dnnlConv) setSkipOut(on, shift, sum bool, l *RingLease) {
+	c.skipOut, c.shiftRead, c.sumRead = on, on && shift, on && sum
+	c.lease = 0
+	if l != nil {
+		c.lease = l.tok
+	}
+}
+
+// RingLease makes a graph's runs exclusive users of oneDNN's kept
+// outputs (PlanReaders): its ops skip NCHW copies that only the kept
+// outputs replace, which another graph's convs, run concurrently, must
+// not overwrite. Concurrent graphs' convs run without kept outputs while
+// it is held; two graphs with leases run one at a time.
+type RingLease struct{ tok uint64 }
+
+func newRingLease() *RingLease { return &RingLease{dnnl.NewLease()} }
+
+// Acquire holds the lease for a run of the graph.
+func (l *RingLease) Acquire() { dnnl.Acquire(l.tok) }
+
+// Release gives it back after the run.
+func (l *RingLease) Release() { dnnl.Release() }
+
+// sumsFrom reports whether c adds p's kept output.
+func (c *dnnlConv) sumsFrom(p *dnnlConv) bool { return c.sumFrom == p }
+
+// isChainedFrom reports whether c reads p's kept output.
+func (c *dnnlConv) isChainedFrom(p *dnnlConv) bool { return c.from == p }
+
 // conv runs s through oneDNN and reports whether it did; false means
 // the caller runs its own kernel.
-func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32) (bool, error) {
+func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32, sh *shiftGeom) (bool, error) {
 	if !dnnlOn {
 		return false, nil
 	}
@@ -65,14 +112,25 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32)
 			return false, nil
 		}
 	}
-	var from dnnl.Handoff
+	var ch dnnl.Chain
 	if f := c.from; f != nil && f.outData != nil && len(a) > 0 && f.outData == &a[0] {
-		from = f.out
+		ch.From, ch.MustFrom = f.out, f.skipped
 	}
-	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, from, c.keep)
-	c.out, c.outData = h, nil
+	if f := c.sumFrom; f != nil && f.outData != nil && len(sum) > 0 && f.outData == &sum[0] {
+		ch.Sum, ch.MustSum = f.out, f.skipped
+	}
+	if sh != nil {
+		ch.Shift.T, ch.Shift.C1, ch.Shift.C2 = sh.t, sh.c1, sh.c2
+	}
+	ch.Keep = c.keep
+	ch.Lease = c.lease
+	ch.SkipOut = c.keep && c.skipOut && s.Kind == dnnl.ForwardInfer
+	ch.SkipOnlyShiftable = c.shiftRead
+	h, err := c.p.ConvChain(a, b, out, scale, shift, sum, ch)
+	c.out, c.outData, c.skipped = h, nil, false
 	if err == nil && c.keep && len(out) > 0 {
 		c.outData = &out[0]
+		c.skipped = h.Skipped()
 	}
 	return true, err
 }
@@ -85,15 +143,15 @@ func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
 // run its own kernel.
 
 func (c *dnnlConv) forward(g ConvGeom, x, w, y []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil)
+	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardData(g ConvGeom, w, dy, dx []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil)
+	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardWeights(g ConvGeom, x, dy, dw []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil)
+	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil, nil)
 }
 
 // shiftBuf is the shifted input of ShiftConvBNEval's oneDNN path, one
@@ -119,7 +177,19 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 		s.Post |= dnnl.ReLU
 	}
 	s.BF16 = bf16.Load()
+	// An output only the next bf16 conv reads (chained, no NCHW copy) is
+	// written in bf16: that conv would round it to bf16 itself.
+	s.OutBF16 = s.BF16 && c.keep && c.skipOut && !c.shiftRead && !c.sumRead && short == nil
 	if sh := op.shift; sh != nil {
+		// From the producer's kept blocked output, shifted in that
+		// layout, when the shifted channel ranges are whole blocks.
+		if f := c.from; f != nil && f.outData != nil && len(x) > 0 && f.outData == &x[0] && sh.c1%16 == 0 && sh.c2%16 == 0 {
+			skipped := f.skipped
+			done, err := c.conv(s, x, w, y, a, b, short, sh)
+			if !errors.Is(err, dnnl.ErrNotShifted) || skipped {
+				return done, err // a skipped NCHW copy cannot be shifted instead
+			}
+		}
 		shiftBuf.Lock()
 		defer shiftBuf.Unlock()
 		if cap(shiftBuf.b) < len(x) {
@@ -130,7 +200,31 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 		Shift(g.N, sh.t, g.C, g.H*g.W, sh.c1, sh.c2, false, x, xs)
 		x = xs
 	}
-	return c.conv(s, x, w, y, a, b, short)
+	return c.conv(s, x, w, y, a, b, short, nil)
+}
+
+// dnnlPool is a max pooling op's oneDNN primitive (inference only: it
+// writes no argmax), made on its first run.
+type dnnlPool struct {
+	key [6]int
+	p   *dnnl.Prim
+	err error
+}
+
+func (d *dnnlPool) maxPool(op *maxPoolOp, x, y []float32) (bool, error) {
+	if !dnnlOn {
+		return false, nil
+	}
+	key := [6]int{op.nc, op.h, op.w, op.k, op.stride, op.pad}
+	if d.key != key || (d.p == nil && d.err == nil) {
+		d.key, d.p, d.err = key, nil, nil
+		// One image of nc channels: NCHW is contiguous either way.
+		d.p, d.err = dnnl.NewMaxPool(1, op.nc, op.h, op.w, op.k, op.stride, op.pad)
+	}
+	if d.err != nil {
+		return false, nil
+	}
+	return true, d.p.MaxPool(x, y)
 }
 
 // SetPrecision sets the precision of the inference convolutions: "fp32"

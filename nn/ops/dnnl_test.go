@@ -298,3 +298,95 @@ func TestOneDNNChainMatchesPlain(t *testing.T) {
 	}
 	closeRel(t, "y", got, want, 1e-5)
 }
+
+// TestOneDNNShiftFromKept: a shifted 1x1 conv whose input is a chained
+// conv's output, with shifted channel ranges of whole 16-channel blocks
+// (1/8 of 128 channels, 2 frames per clip, 3 clips), shifts the kept
+// blocked output in that layout instead of the NCHW copy, and gives the
+// plain kernels' values, run after run.
+func TestOneDNNShiftFromKept(t *testing.T) {
+	requireDNNL(t)
+	rng := rand.New(rand.NewSource(15))
+	const n, c, h, w = 6, 32, 7, 5
+	x := rand32(rng, n, c, h, w)
+	w0, s0, o0, st0 := rand32(rng, 128, c, 1, 1), rand32(rng, 128), rand32(rng, 128), bnState32(rng, 128)
+	w1, s1, o1, st1 := rand32(rng, 48, 128, 1, 1), rand32(rng, 48), rand32(rng, 48), bnState32(rng, 48)
+	run := func(runs int) []float32 {
+		g := G.NewGraph()
+		in := func(name string, d *tensor.Dense) *G.Node { return inputNode(g, name, d) }
+		a, err := ConvBNEval(in("x", x), in("w0", w0), in("s0", s0), in("o0", o0), 1, 0, st0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := ShiftConvBNEval(a, in("w1", w1), in("s1", s1), in("o1", o1), 2, 0.125, st1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		for i := 0; i < runs; i++ {
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			m.Reset()
+		}
+		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+	}
+	var want []float32
+	withPlain(func() { want = run(1) })
+	before := dnnl.Handoffs()
+	got := run(3)
+	if d := dnnl.Handoffs() - before; d != 3 {
+		t.Errorf("%d handoffs in 3 runs, want 3 (the shifted input from the kept output)", d)
+	}
+	closeRel(t, "y", got, want, 1e-5)
+}
+
+// TestOneDNNShiftFromKeptBF16: in bf16 a conv with a residual sum writes
+// its kept output where oneDNN picks it (NHWC for 1x1 with a sum here);
+// the shifted 1x1 conv after it shifts that kept output in its layout and
+// stays within bf16's tolerance of the plain fp32 kernels, run after run.
+func TestOneDNNShiftFromKeptBF16(t *testing.T) {
+	requireDNNL(t)
+	if !dnnl.HasBF16() {
+		t.Skip("no AVX512_BF16 here")
+	}
+	rng := rand.New(rand.NewSource(16))
+	const n, c, h, w = 6, 128, 7, 5
+	x, short := rand32(rng, n, c, h, w), rand32(rng, n, 128, h, w)
+	w0, s0, o0, st0 := rand32(rng, 128, c, 1, 1), rand32(rng, 128), rand32(rng, 128), bnState32(rng, 128)
+	w1, s1, o1, st1 := rand32(rng, 48, 128, 1, 1), rand32(rng, 48), rand32(rng, 48), bnState32(rng, 48)
+	run := func(runs int) []float32 {
+		g := G.NewGraph()
+		in := func(name string, d *tensor.Dense) *G.Node { return inputNode(g, name, d) }
+		a, err := ConvBNAddReLUEval(in("x", x), in("w0", w0), in("s0", s0), in("o0", o0), in("short", short), 1, 0, st0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := ShiftConvBNEval(a, in("w1", w1), in("s1", s1), in("o1", o1), 2, 0.125, st1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		for i := 0; i < runs; i++ {
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			m.Reset()
+		}
+		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+	}
+	var want []float32
+	withPlain(func() { want = run(1) })
+	if err := SetPrecision("bf16"); err != nil {
+		t.Fatal(err)
+	}
+	defer SetPrecision("fp32")
+	before := dnnl.Handoffs()
+	got := run(3)
+	if d := dnnl.Handoffs() - before; d != 3 {
+		t.Errorf("%d handoffs in 3 runs, want 3 (the shifted input from the kept output)", d)
+	}
+	closeRel(t, "y", got, want, 2e-2)
+}

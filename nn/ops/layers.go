@@ -92,6 +92,10 @@ type maxPoolOp struct {
 	fixedShape
 	nc, h, w, k, stride, pad int
 	argmax                   []int32
+	// noGrad: no gradient op reads argmax (PlanReaders): a float32 pool
+	// may run on oneDNN, which writes no argmax.
+	noGrad bool
+	dn     dnnlPool
 }
 
 // MaxPool is a k×k max pool with the given stride and padding on NCHW x;
@@ -121,6 +125,11 @@ func (op *maxPoolOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("max pool: input shape %v", in[0].Shape())
 	}
 	y := op.output(in[0].Dtype(), in, op.out...)
+	if op.noGrad && y.Dtype() == tensor.Float32 {
+		if done, err := op.dn.maxPool(op, data[float32](in[0]), data[float32](y)); done || err != nil {
+			return y, err
+		}
+	}
 	if len(op.argmax) != y.Shape().TotalSize() { // every element is written
 		op.argmax = make([]int32, y.Shape().TotalSize())
 	}

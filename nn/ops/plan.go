@@ -63,3 +63,75 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 	c.shared = &s.col
 	return true
 }
+
+// PlanReaders tells the ops of a graph that an executor runs (nn/exec)
+// who reads their outputs: nodes in run order, args each node's inputs as
+// positions in nodes (nil: forget what an earlier call said, as when the
+// executor closes). An inference ConvBN op whose every reader is a
+// ConvBN op that reads its kept blocked output (chainFrom: as its input,
+// shifted or not; chainSum: as its residual summand, which uses the kept
+// output up, so that reader must be the last) then writes no NCHW copy of
+// its output: nothing else could read it. Graphs run without PlanReaders
+// (gorgonia's TapeMachine, whose nodes keep their values) always get the
+// NCHW copies. A max pool op without a gradient op reading its argmax
+// runs on oneDNN (where built with it). It returns the RingLease the
+// graph's runs must hold when some copy is skipped, else nil.
+func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
+	var l *RingLease
+	skips := false
+	type ref struct{ j, pos int }
+	readers := make([][]ref, len(nodes))
+	for j, as := range args {
+		for pos, c := range as {
+			readers[c] = append(readers[c], ref{j, pos})
+		}
+	}
+	// A max pool whose argmax no gradient op reads may run on oneDNN.
+	grads := map[*maxPoolOp]bool{}
+	for _, nd := range nodes {
+		if g, ok := nd.Op().(*maxPoolGradOp); ok {
+			grads[g.mp] = true
+		}
+	}
+	for _, nd := range nodes {
+		if mp, ok := nd.Op().(*maxPoolOp); ok {
+			mp.noGrad = args != nil && !grads[mp]
+		}
+	}
+	for i, nd := range nodes {
+		p, ok := nd.Op().(*convBNOp)
+		if !ok {
+			continue
+		}
+		rs := readers[i]
+		on := args != nil && len(rs) > 0
+		shift, sum := false, false
+		for k, rf := range rs {
+			r, ok := nodes[rf.j].Op().(*convBNOp)
+			switch {
+			case !ok || (k > 0 && rs[k-1].j == rf.j):
+				on = false // not a conv, or one reading it twice
+			case rf.pos == 0 && r.dn.isChainedFrom(&p.dn):
+				if sh := r.shift; sh != nil {
+					shift = true
+					if sh.c1%16 != 0 || sh.c2%16 != 0 {
+						on = false // shifted in NCHW
+					}
+				}
+			case rf.pos == 4 && r.residual && r.dn.sumsFrom(&p.dn) && k == len(rs)-1:
+				sum = true
+			default:
+				on = false
+			}
+		}
+		if on && l == nil {
+			l = newRingLease()
+		}
+		skips = skips || on
+		p.dn.setSkipOut(on, shift, sum, l)
+	}
+	if !skips {
+		return nil
+	}
+	return l
+}

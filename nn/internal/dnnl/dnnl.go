@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -49,6 +50,11 @@ type ConvSpec struct {
 	Stride, Pad         int
 	Post                Post
 	BF16                bool // source (or diff_dst) and weights in bfloat16 inside, f32 accumulation and output
+	// OutBF16 (with BF16, forward, no Sum) writes the output in
+	// bfloat16: for a convolution whose output only a chained bf16
+	// convolution reads, which would round it to bfloat16 itself
+	// (Chain.SkipOut; the NCHW output is then float32 rounded to bf16).
+	OutBF16 bool
 }
 
 // Prim is a oneDNN primitive with its memory descriptors and reorders,
@@ -122,6 +128,12 @@ func NewConv(s ConvSpec) (*Prim, error) {
 			return nil, fmt.Errorf("oneDNN: bf16 needs a CPU with AVX512_BF16; oneDNN's ISA here is %s", ISA())
 		}
 		bf = 1
+		if s.OutBF16 {
+			if s.Kind > ForwardInfer || s.Post&Sum != 0 {
+				return nil, fmt.Errorf("conv %+v: a bf16 output needs a forward convolution without a sum", s)
+			}
+			bf = 2
+		}
 	}
 	// nChw16c activations first; where oneDNN has only its reference
 	// implementation for them (e.g. 1x1 with a sum post-op), the layout
@@ -187,7 +199,7 @@ func (p *Prim) exec(f func(e *C.char) C.int) error {
 // post-op's summand (shaped as out), nil when unused. The caller checks
 // the lengths.
 func (p *Prim) Conv(a, b, out, scale, shift, sum []float32) error {
-	_, err := p.ConvChain(a, b, out, scale, shift, sum, Handoff{}, false)
+	_, err := p.ConvChain(a, b, out, scale, shift, sum, Chain{})
 	return err
 }
 
@@ -195,17 +207,21 @@ func (p *Prim) Conv(a, b, out, scale, shift, sum []float32) error {
 // of a few buffers shared by all primitives), so that the next
 // convolution, whose input is that output, can skip its reorder.
 type Handoff struct {
-	slot int
-	gen  uint64
+	slot    int
+	gen     uint64
+	skipped bool
 }
 
-const nRing = 3 // zdnnl.c's NRING
+// Skipped reports whether the call left its NCHW output unwritten
+// (Chain.SkipOut).
+func (h Handoff) Skipped() bool { return h.skipped }
+
+const nRing = 4 // zdnnl.c's NRING
 
 // ring says what each ring slot holds; touched only on the oneDNN thread.
 var ring struct {
-	gen  [nRing]uint64
-	next int
-	seq  uint64
+	gen [nRing]uint64 // 0: nothing valid
+	seq uint64
 }
 
 // handoffs counts the calls that read a kept output (for tests).
@@ -215,46 +231,187 @@ var handoffs atomic.Uint64
 // blocked output instead of reordering it.
 func Handoffs() uint64 { return handoffs.Load() }
 
-// ConvChain is Conv that, with from (a Handoff of the primitive whose
-// output is a), reads that kept blocked output instead of reordering a
-// when it is still there and in the layout p wants, and, with keep,
-// keeps p's own blocked output for a consumer. a must hold the output
-// that from was returned with: the NCHW output is always written too.
-func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, from Handoff, keep bool) (Handoff, error) {
+// Chain says how a convolution takes part in an inference chain.
+type Chain struct {
+	// From is the handoff of the primitive whose output is the source:
+	// that kept blocked output is read instead of reordering the source
+	// when it is still there. MustFrom says the producer left the source
+	// unwritten (SkipOut): the call fails rather than read it when the
+	// kept output is gone.
+	From     Handoff
+	MustFrom bool
+	// Keep keeps the blocked output for a consumer; SkipOut (with Keep)
+	// leaves the NCHW output unwritten, for consumers that read only
+	// the kept one; with SkipOnlyShiftable, only when the output is
+	// fp32 nChw16c or NHWC (a Shift consumer can read it). The returned
+	// Handoff's Skipped says whether it did.
+	Keep, SkipOut, SkipOnlyShiftable bool
+	// Sum is the handoff of the primitive whose output is the sum
+	// post-op's summand: the output then goes into that kept buffer and
+	// the summand is added in place (no preload), which uses it up (in
+	// another layout it is reordered from there). MustSum: the
+	// summand's NCHW copy was skipped, fail rather than read it.
+	Sum     Handoff
+	MustSum bool
+	// Lease is the token of the lease the caller runs under (0: none).
+	Lease uint64
+	// Shift (T > 0) applies TSM's temporal shift to the source on its
+	// way in (T frames per clip, channels [0,C1) from the previous frame,
+	// [C1,C2) from the next; multiples of 16), reading From's kept
+	// output (a is not read). When that is not there or not fp32
+	// nChw16c or NHWC, nothing runs and ConvChain returns ErrNotShifted: the caller
+	// shifts a itself and calls again without Shift.
+	Shift struct{ T, C1, C2 int }
+}
+
+// Lease: while a lease is held (Acquire), only calls whose Chain.Lease
+// is its token use the ring; the others run as plain calls (no kept
+// output read, kept or added), so that graphs run concurrently cannot
+// overwrite a kept output whose NCHW copy the lessee skipped.
+var lease struct {
+	mu    sync.Mutex
+	owner atomic.Uint64
+	next  atomic.Uint64
+}
+
+// NewLease returns a fresh lease token.
+func NewLease() uint64 { return lease.next.Add(1) }
+
+// Acquire waits until no other lease is held and holds tok's.
+func Acquire(tok uint64) {
+	lease.mu.Lock()
+	lease.owner.Store(tok)
+}
+
+// Release gives the held lease back.
+func Release() {
+	lease.owner.Store(0)
+	lease.mu.Unlock()
+}
+
+// ErrNotShifted: see Chain.Shift.
+var ErrNotShifted = errors.New("oneDNN: the shifted source is not kept in the ring")
+
+// ErrLost is returned when a convolution must read a kept output whose
+// NCHW copy was skipped and the kept output has been overwritten.
+var ErrLost = errors.New("oneDNN: the kept blocked output this convolution reads was overwritten before it ran (its NCHW copy was skipped)")
+
+// ConvChain is Conv in an inference chain (Chain). a must hold the
+// output that ch.From was returned with (unless that output skipped its
+// NCHW copy), sum the one ch.Sum was returned with.
+func (p *Prim) ConvChain(a, b, out, scale, shift, sum []float32, ch Chain) (Handoff, error) {
 	var h Handoff
-	var used C.int
+	var used, sumUsed, skipped C.int
+	lost, notShifted := false, false
 	err := p.exec(func(e *C.char) C.int {
-		fromSlot, keepSlot := C.int(-1), C.int(-1)
-		if from.gen != 0 && ring.gen[from.slot] == from.gen {
-			fromSlot = C.int(from.slot)
+		if o := lease.owner.Load(); o != 0 && o != ch.Lease {
+			ch = Chain{} // another graph holds the ring
 		}
-		if keep {
-			if ring.next == from.slot && fromSlot >= 0 {
-				ring.next = (ring.next + 1) % nRing
+		fromSlot, keepSlot, sumSlot := C.int(-1), C.int(-1), C.int(-1)
+		if ch.From.gen != 0 && ring.gen[ch.From.slot] == ch.From.gen {
+			fromSlot = C.int(ch.From.slot)
+		} else if ch.MustFrom {
+			lost = true
+			return 0
+		}
+		if ch.Sum.gen != 0 && ring.gen[ch.Sum.slot] == ch.Sum.gen && C.int(ch.Sum.slot) != fromSlot {
+			sumSlot = C.int(ch.Sum.slot)
+		} else if ch.MustSum {
+			lost = true
+			return 0
+		}
+		if ch.Keep || sumSlot >= 0 {
+			// In place over the summand, else the least recently
+			// written slot other than the source's.
+			slot := int(sumSlot)
+			if slot < 0 {
+				for i := range nRing {
+					if i != int(fromSlot) && (slot < 0 || ring.gen[i] < ring.gen[slot]) {
+						slot = i
+					}
+				}
 			}
 			ring.seq++
-			h = Handoff{slot: ring.next, gen: ring.seq}
-			ring.gen[h.slot] = 0
-			keepSlot = C.int(h.slot)
-			ring.next = (ring.next + 1) % nRing
+			h = Handoff{slot: slot, gen: ring.seq}
+			keepSlot = C.int(slot)
 		}
-		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, &used, e, errLen)
-		if rc == 0 && keep {
-			ring.gen[h.slot] = h.gen
+		if ch.Shift.T > 0 && fromSlot < 0 {
+			notShifted = true
+			return 0
+		}
+		skip := C.int(0)
+		if ch.SkipOut && ch.Keep {
+			skip = 1
+			if ch.SkipOnlyShiftable {
+				skip = 2
+			}
+		}
+		rc := C.zconv_exec(p.p, ptr(a), ptr(b), ptr(out), ptr(scale), ptr(shift), ptr(sum), fromSlot, keepSlot, sumSlot, skip,
+			C.int(ch.Shift.T), C.int(ch.Shift.C1), C.int(ch.Shift.C2), &used, &sumUsed, &skipped, e, errLen)
+		if rc == 1 {
+			notShifted = true
+			return 0
+		}
+		if keepSlot >= 0 {
+			ring.gen[h.slot] = 0
+			if rc == 0 {
+				ring.gen[h.slot] = h.gen
+			}
 		}
 		return rc
 	})
 	if err != nil {
 		return Handoff{}, err
 	}
+	if lost {
+		return Handoff{}, ErrLost
+	}
+	if notShifted {
+		return Handoff{}, ErrNotShifted
+	}
 	if used != 0 {
 		handoffs.Add(1)
 	}
+	if !ch.Keep {
+		h = Handoff{}
+	}
+	h.skipped = skipped != 0
 	return h, nil
 }
 
+// Reorders counts the reorders run so far, by what they moved.
+type Reorders struct {
+	In      uint64 // activations (or gradients) into the primitive's layout
+	Out     uint64 // outputs back to NCHW
+	Weights uint64 // filters into the primitive's layout, weight gradients out
+	Sum     uint64 // sum post-op summands into the output's layout
+	Ring    uint64 // kept outputs into a consumer's other layout or type (bf16)
+}
+
+// Total is the sum of all kinds.
+func (r Reorders) Total() uint64 { return r.In + r.Out + r.Weights + r.Sum + r.Ring }
+
+// Sub is r - o, kind by kind.
+func (r Reorders) Sub(o Reorders) Reorders {
+	return Reorders{r.In - o.In, r.Out - o.Out, r.Weights - o.Weights, r.Sum - o.Sum, r.Ring - o.Ring}
+}
+
+// ReorderCounts is how many reorders oneDNN calls have run in this
+// process (tests use it to pin the reorders of a forward pass).
+func ReorderCounts() Reorders {
+	var c [C.ZR_N]C.ulong
+	do(func() { C.zcounts(&c[0]) })
+	return Reorders{uint64(c[C.ZR_IN]), uint64(c[C.ZR_OUT]), uint64(c[C.ZR_WEIGHTS]), uint64(c[C.ZR_SUM]), uint64(c[C.ZR_RING])}
+}
+
+var pools atomic.Uint64
+
+// Pools is how many max poolings have run on oneDNN (for tests).
+func Pools() uint64 { return pools.Load() }
+
 // MaxPool runs a max pooling primitive.
 func (p *Prim) MaxPool(x, y []float32) error {
+	pools.Add(1)
 	return p.exec(func(e *C.char) C.int { return C.zpool_exec(p.p, ptr(x), ptr(y), e, errLen) })
 }
 

@@ -22,11 +22,14 @@ static size_t arena_size[NSLOT];
 // The ring: blocked outputs kept after a call for the next primitive to
 // read without a reorder (zconv_exec's keep and from; Go checks that a
 // slot still holds what the consumer wants).
-#define NRING 3
+#define NRING 4
 static void *ring[NRING];
 static size_t ring_size[NRING];
 static dnnl_memory_desc_t ring_md[NRING];
 static int ring_ok[NRING];
+
+// Reorders run, by what they move (zcounts; for tests).
+static unsigned long counts[ZR_N];
 
 static void *ring_buf(int i, size_t n) {
     if (ring_size[i] < n) {
@@ -55,6 +58,12 @@ typedef struct {
     dnnl_primitive_t reorder; // user->inner (inputs) or inner->user (outputs)
     dnnl_primitive_t preload; // sum post-op: the summand (user layout) -> inner
     dnnl_memory_t sumsrc;     // the summand's user memory
+    dnnl_primitive_t rfrom;   // a ring slot (layout rfrom_md) -> inner, when the producer's layout differs
+    dnnl_memory_desc_t rfrom_md;
+    dnnl_memory_t rfrom_mem;
+    dnnl_primitive_t rsum;    // a ring slot (layout rsum_md) -> the output's layout: the summand
+    dnnl_memory_desc_t rsum_md;
+    dnnl_memory_t rsum_from, rsum_to;
     size_t size;              // inner's size in bytes
 } zarg;
 
@@ -66,6 +75,8 @@ struct zprim {
     dnnl_memory_t bin[2];
     size_t wsize; // the weights' element count when a scale is folded into them
     int wk;       // output channels of those weights
+    dnnl_primitive_t wscaled; // the weights' reorder that folds the scale in (output scales), or NULL
+    dnnl_memory_t wscale;     // its scale argument [K]
     int binpo;    // the scale and shift are binary post-ops (bf16), not folded
     char impl[64];
 };
@@ -94,6 +105,11 @@ static void arg_free(zarg *a) {
     if (a->reorder) dnnl_primitive_destroy(a->reorder);
     if (a->preload) dnnl_primitive_destroy(a->preload);
     if (a->sumsrc) dnnl_memory_destroy(a->sumsrc);
+    if (a->rfrom) dnnl_primitive_destroy(a->rfrom);
+    if (a->rfrom_mem) dnnl_memory_destroy(a->rfrom_mem);
+    if (a->rsum) dnnl_primitive_destroy(a->rsum);
+    if (a->rsum_from) dnnl_memory_destroy(a->rsum_from);
+    if (a->rsum_to) dnnl_memory_destroy(a->rsum_to);
     memset(a, 0, sizeof *a);
 }
 
@@ -101,6 +117,8 @@ void zprim_destroy(zprim *p) {
     if (!p) return;
     for (int i = 0; i < 3; i++) arg_free(&p->arg[i]);
     for (int i = 0; i < p->nbin; i++) dnnl_memory_destroy(p->bin[i]);
+    if (p->wscaled) dnnl_primitive_destroy(p->wscaled);
+    if (p->wscale) dnnl_memory_destroy(p->wscale);
     if (p->prim) dnnl_primitive_destroy(p->prim);
     if (p->pd) dnnl_primitive_desc_destroy(p->pd);
     free(p);
@@ -135,9 +153,10 @@ fail:
     return -1;
 }
 
-static int reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to, char *err, int errlen) {
+static int reorder(int what, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to, char *err, int errlen) {
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
     CHECK(dnnl_primitive_execute(r, strm, 2, args));
+    counts[what]++;
     return 0;
 fail:
     return -1;
@@ -198,7 +217,7 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
     CHECK(dnnl_memory_desc_init_by_tag(&aw, 4, wd, lo, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&ay, 4, yd, lo, act_tag(k)));
-    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, dnnl_f32, act_tag(k)));
+    CHECK(dnnl_memory_desc_init_by_tag(&ay32, 4, yd, bf16 > 1 ? dnnl_bf16 : dnnl_f32, act_tag(k)));
 
     // The forward descriptor: the primitive itself for ZK_FWD*, the hint
     // for the backward ones. bf16 forward writes f32 (accumulated in f32).
@@ -238,6 +257,24 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
             p->nbin = 1;
             p->wsize = (size_t)k * c * r * s;
             p->wk = k;
+            // Folded by the weights' reorder itself (per output channel
+            // scales) where it has one: one pass over the filter.
+            if (p->arg[1].inner != p->arg[1].user) {
+                dnnl_primitive_attr_t wa = NULL;
+                dnnl_primitive_desc_t rpd = NULL;
+                float rt = DNNL_RUNTIME_F32_VAL;
+                if (dnnl_primitive_attr_create(&wa) == dnnl_success &&
+                    dnnl_primitive_attr_set_output_scales(wa, 1, 1, &rt) == dnnl_success &&
+                    dnnl_reorder_primitive_desc_create(&rpd, &uw, eng, &p->arg[1].md, eng, wa) == dnnl_success &&
+                    dnnl_primitive_create(&p->wscaled, rpd) == dnnl_success &&
+                    dnnl_memory_create(&p->wscale, &bmd, eng, DNNL_MEMORY_NONE) == dnnl_success) {
+                } else {
+                    if (p->wscaled) dnnl_primitive_destroy(p->wscaled);
+                    p->wscaled = NULL;
+                }
+                if (rpd) dnnl_primitive_desc_destroy(rpd);
+                if (wa) dnnl_primitive_attr_destroy(wa);
+            }
         }
         if (post & ZP_SUM) {
             zarg *a = &p->arg[2];
@@ -293,14 +330,133 @@ fail:
     return NULL;
 }
 
+// from_ring points a's inner memory at ring slot from (the producer's
+// blocked output): directly when the layouts agree, else through a
+// reorder into the arena slot (made on first use, kept for the next
+// call). Returns 1 when it did, 0 when the slot holds nothing usable, -1
+// on error.
+static void *shift_buf;
+static size_t shift_size;
+
+// shift_ring copies ring slot from, an f32 nChw16c tensor of n = clips*t
+// frames, into shift_buf with TSM's shift: channel blocks [0,c1) from the
+// previous frame, [c1,c2) from the next (zeros past a clip's ends), the
+// rest from the same frame. c1, c2 are multiples of 16. Returns 0 when
+// the slot does not hold that layout (the caller shifts NCHW itself).
+// shiftable returns 1 when m is f32 nChw16c, 2 when f32 NHWC (what
+// bf16's 1x1 convs with a sum pick), else 0.
+static int shiftable(const dnnl_memory_desc_t *m) {
+    dnnl_memory_desc_t want;
+    if (m->ndims != 4) return 0;
+    if (dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success && dnnl_memory_desc_equal(&want, m))
+        return 1;
+    if (dnnl_memory_desc_init_by_tag(&want, 4, m->dims, dnnl_f32, dnnl_nhwc) == dnnl_success && dnnl_memory_desc_equal(&want, m))
+        return 2;
+    return 0;
+}
+
+static int shift_ring(int from, int t, int c1, int c2) {
+    const dnnl_memory_desc_t *m = &ring_md[from];
+    int kind = shiftable(m);
+    if (!kind) return 0;
+    int n = m->dims[0], cb = m->dims[1] / 16;
+    size_t blk = (size_t)m->dims[2] * m->dims[3] * 16;
+    size_t size = dnnl_memory_desc_get_size(m);
+    if (shift_size < size) {
+        free(shift_buf);
+        shift_buf = aligned_alloc(64, (size + 63) / 64 * 64);
+        shift_size = shift_buf ? size : 0;
+        if (!shift_buf) return 0;
+    }
+    const float *x = ring[from];
+    float *y = shift_buf;
+    if (kind == 2) {
+        int c = m->dims[1], hw = m->dims[2] * m->dims[3];
+#pragma omp parallel for collapse(2)
+        for (int f = 0; f < n; f++) {
+            for (int p = 0; p < hw; p++) {
+                int ti = f % t;
+                float *d = y + ((size_t)f * hw + p) * c;
+                const float *same = x + ((size_t)f * hw + p) * c;
+                if (ti > 0) memcpy(d, same - (size_t)hw * c, c1 * sizeof(float));
+                else memset(d, 0, c1 * sizeof(float));
+                if (ti < t - 1) memcpy(d + c1, same + (size_t)hw * c + c1, (c2 - c1) * sizeof(float));
+                else memset(d + c1, 0, (c2 - c1) * sizeof(float));
+                memcpy(d + c2, same + c2, (c - c2) * sizeof(float));
+            }
+        }
+        return 1;
+    }
+#pragma omp parallel for collapse(2)
+    for (int f = 0; f < n; f++) {
+        for (int b = 0; b < cb; b++) {
+            int ti = f % t, st = ti;
+            if (b < c1 / 16) st = ti - 1;
+            else if (b < c2 / 16) st = ti + 1;
+            float *d = y + ((size_t)f * cb + b) * blk;
+            if (st < 0 || st >= t) memset(d, 0, blk * sizeof(float));
+            else memcpy(d, x + ((size_t)(f - ti + st) * cb + b) * blk, blk * sizeof(float));
+        }
+    }
+    return 1;
+}
+
+static int from_ring(zarg *a, int i, int from, int shifted, char *err, int errlen) {
+    if (from < 0 || !ring_ok[from]) return 0;
+    void *src = shifted ? shift_buf : ring[from];
+    if (dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
+        CHECK(dnnl_memory_set_data_handle(a->inner, src));
+        return 1;
+    }
+    if (!a->rfrom || !dnnl_memory_desc_equal(&a->rfrom_md, &ring_md[from])) {
+        dnnl_primitive_desc_t rpd;
+        if (a->rfrom) dnnl_primitive_destroy(a->rfrom);
+        if (a->rfrom_mem) dnnl_memory_destroy(a->rfrom_mem);
+        a->rfrom = NULL;
+        a->rfrom_mem = NULL;
+        CHECK(dnnl_reorder_primitive_desc_create(&rpd, &ring_md[from], eng, &a->md, eng, NULL));
+        dnnl_status_t st = dnnl_primitive_create(&a->rfrom, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+        CHECK(st);
+        CHECK(dnnl_memory_create(&a->rfrom_mem, &ring_md[from], eng, DNNL_MEMORY_NONE));
+        a->rfrom_md = ring_md[from];
+    }
+    void *buf = slot(i, a->size);
+    if (!buf) {
+        snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
+        return -1;
+    }
+    CHECK(dnnl_memory_set_data_handle(a->inner, buf));
+    CHECK(dnnl_memory_set_data_handle(a->rfrom_mem, src));
+    if (reorder(ZR_RING, a->rfrom, a->rfrom_mem, a->inner, err, errlen)) return -1;
+    return 1;
+fail:
+    return -1;
+}
+
 // run executes p with its arguments' user handles set: inputs are
 // reordered in, the sum post-op's summand preloaded, outputs reordered out.
+// from (>= 0): read the source from that ring slot; keep (>= 0): write the
+// blocked output into that ring slot; sumfrom (== keep): the slot already
+// holds the summand (no preload); skipout: leave the NCHW output unwritten
+// (keep must be set).
 static int run(zprim *p, void *const user_in[3], const float *const bin[2], const float *sum, const float *scale,
-               int from, int keep, int *used, char *err, int errlen) {
+               int from, int keep, int sumfrom, int skipout, const int shift[3], int *used, int *sumused, int *skipped,
+               char *err, int errlen) {
     dnnl_exec_arg_t args[8];
     int na = 0, rc = -1;
     void *user[3] = {user_in[0], user_in[1], user_in[2]};
-    if (scale && p->wsize) {
+    int shifted = 0;
+    if (shift[0] > 0) {
+        // The source is shifted: only from the ring (else the caller
+        // shifts the NCHW tensor and calls again without shift).
+        if (from < 0 || !ring_ok[from] || !shift_ring(from, shift[0], shift[1], shift[2])) return 1;
+        shifted = 1;
+    }
+    int wfold = 0; // the scale is folded by the weights' reorder
+    if (scale && p->wsize && p->wscaled) {
+        wfold = 1;
+    } else if (scale && p->wsize) {
         // Batch norm folded into the filter: w'[k] = w[k] * scale[k].
         float *ws = slot(3, p->wsize * sizeof(float));
         const float *w = user[1];
@@ -316,28 +472,78 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
         }
         user[1] = ws;
     }
+    // The summand is in the ring slot the output goes to: the sum post-op
+    // adds in place.
+    int sum_in_ring = keep >= 0 && sumfrom == keep && ring_ok[keep] && p->arg[2].out && p->arg[2].inner != p->arg[2].user &&
+                      dnnl_memory_desc_equal(&ring_md[keep], &p->arg[2].md);
+    // The summand is in a ring slot in another layout: reordered into
+    // arena slot 4 first (the output may go to that ring slot).
+    void *sum_tmp = NULL;
+    if (!sum_in_ring && sumfrom >= 0 && ring_ok[sumfrom] && p->arg[2].sumsrc) {
+        zarg *a = &p->arg[2];
+        size_t n = dnnl_memory_desc_get_size(&a->md);
+        if (!a->rsum || !dnnl_memory_desc_equal(&a->rsum_md, &ring_md[sumfrom])) {
+            dnnl_primitive_desc_t rpd;
+            if (a->rsum) dnnl_primitive_destroy(a->rsum);
+            if (a->rsum_from) dnnl_memory_destroy(a->rsum_from);
+            if (a->rsum_to) dnnl_memory_destroy(a->rsum_to);
+            a->rsum = NULL;
+            a->rsum_from = a->rsum_to = NULL;
+            CHECK(dnnl_reorder_primitive_desc_create(&rpd, &ring_md[sumfrom], eng, &a->md, eng, NULL));
+            dnnl_status_t st = dnnl_primitive_create(&a->rsum, rpd);
+            dnnl_primitive_desc_destroy(rpd);
+            CHECK(st);
+            CHECK(dnnl_memory_create(&a->rsum_from, &ring_md[sumfrom], eng, DNNL_MEMORY_NONE));
+            CHECK(dnnl_memory_create(&a->rsum_to, &a->md, eng, DNNL_MEMORY_NONE));
+            a->rsum_md = ring_md[sumfrom];
+        }
+        sum_tmp = slot(4, n);
+        if (!sum_tmp) {
+            snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", n);
+            goto fail;
+        }
+        CHECK(dnnl_memory_set_data_handle(a->rsum_from, ring[sumfrom]));
+        CHECK(dnnl_memory_set_data_handle(a->rsum_to, sum_tmp));
+        if (reorder(ZR_RING, a->rsum, a->rsum_from, a->rsum_to, err, errlen)) goto fail;
+    }
+    // The ring slot's old contents are gone once the output goes there.
     if (keep >= 0) ring_ok[keep] = 0;
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
         if (!a->user) continue;
         CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
-        if (i == 0 && !a->out && a->inner != a->user && from >= 0 && ring_ok[from] && dnnl_memory_desc_equal(&ring_md[from], &a->md)) {
-            // The producer's blocked output, still in the ring: no reorder.
-            CHECK(dnnl_memory_set_data_handle(a->inner, ring[from]));
-            *used = 1;
-        } else if (a->inner != a->user) {
+        int got = 0;
+        if (i == 0 && !a->out && a->inner != a->user) {
+            got = from_ring(a, i, from, shifted, err, errlen);
+            if (got < 0) goto fail;
+            if (got) *used = 1;
+        }
+        if (!got && a->inner != a->user) {
             void *buf = a->out && keep >= 0 ? ring_buf(keep, a->size) : slot(i, a->size);
             if (!buf) {
                 snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", a->size);
                 goto fail;
             }
             CHECK(dnnl_memory_set_data_handle(a->inner, buf));
-            if (!a->out && reorder(a->reorder, a->user, a->inner, err, errlen)) goto fail;
+            if (i == 1 && wfold) {
+                CHECK(dnnl_memory_set_data_handle(p->wscale, (void *)scale));
+                dnnl_exec_arg_t wargs[3] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->inner}, {DNNL_ARG_ATTR_OUTPUT_SCALES, p->wscale}};
+                CHECK(dnnl_primitive_execute(p->wscaled, strm, 3, wargs));
+                counts[ZR_WEIGHTS]++;
+            } else if (!a->out && reorder(a->id == DNNL_ARG_WEIGHTS ? ZR_WEIGHTS : ZR_IN, a->reorder, a->user, a->inner, err, errlen))
+                goto fail;
         }
         if (a->sumsrc) {
-            if (a->preload) {
+            if (sum_in_ring) {
+                *sumused = 1;
+            } else if (sum_tmp) {
+                void *dst = NULL;
+                CHECK(dnnl_memory_get_data_handle(a->inner, &dst));
+                memcpy(dst, sum_tmp, dnnl_memory_desc_get_size(&a->md));
+                *sumused = 1;
+            } else if (a->preload) {
                 CHECK(dnnl_memory_set_data_handle(a->sumsrc, (void *)sum));
-                if (reorder(a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
+                if (reorder(ZR_SUM, a->preload, a->sumsrc, a->inner, err, errlen)) goto fail;
             } else if (user[i] != sum) {
                 memcpy(user[i], sum, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0)));
             }
@@ -351,7 +557,12 @@ static int run(zprim *p, void *const user_in[3], const float *const bin[2], cons
     CHECK(dnnl_primitive_execute(p->prim, strm, na, args));
     for (int i = 0; i < 3; i++) {
         zarg *a = &p->arg[i];
-        if (a->out && a->inner != a->user && reorder(a->reorder, a->inner, a->user, err, errlen)) goto fail;
+        if (!a->out || a->inner == a->user) continue;
+        if (skipout && keep >= 0 && i == 2 && (skipout == 1 || shiftable(&a->md))) {
+            *skipped = 1; // only chained readers read it, from the ring
+            continue;
+        }
+        if (reorder(a->id == DNNL_ARG_DIFF_WEIGHTS ? ZR_WEIGHTS : ZR_OUT, a->reorder, a->inner, a->user, err, errlen)) goto fail;
     }
     CHECK(dnnl_stream_wait(strm));
     if (keep >= 0 && p->arg[2].out && p->arg[2].inner != p->arg[2].user) {
@@ -366,18 +577,25 @@ fail:
         if (p->arg[i].sumsrc) dnnl_memory_set_data_handle(p->arg[i].sumsrc, NULL);
     }
     for (int i = 0; i < p->nbin; i++) dnnl_memory_set_data_handle(p->bin[i], NULL);
+    if (p->wscale) dnnl_memory_set_data_handle(p->wscale, NULL);
     return rc;
 }
 
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
-               const float *scale, const float *shift, const float *sum, int from, int keep, int *used, char *err, int errlen) {
+               const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
+               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, int *skipped, char *err, int errlen) {
     void *user[3] = {(void *)a, (void *)b, out};
+    int sh[3] = {shift_t, shift_c1, shift_c2};
     const float *bin[2] = {shift, NULL};
     if (p->binpo) {
         bin[0] = scale;
         bin[1] = shift;
     }
-    return run(p, user, bin, sum, scale, from, keep, used, err, errlen);
+    return run(p, user, bin, sum, scale, from, keep, sumfrom, skipout, sh, used, sumused, skipped, err, errlen);
+}
+
+void zcounts(unsigned long out[ZR_N]) {
+    for (int i = 0; i < ZR_N; i++) out[i] = counts[i];
 }
 
 zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {
@@ -409,8 +627,9 @@ fail:
 int zpool_exec(zprim *p, const float *x, float *y, char *err, int errlen) {
     void *user[3] = {(void *)x, NULL, y};
     const float *bin[2] = {NULL, NULL};
-    int used = 0;
-    return run(p, user, bin, NULL, NULL, -1, -1, &used, err, errlen);
+    int used = 0, sumused = 0, skipped = 0;
+    int sh[3] = {0, 0, 0};
+    return run(p, user, bin, NULL, NULL, -1, -1, -1, 0, sh, &used, &sumused, &skipped, err, errlen);
 }
 
 int zthreads(int n) {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 enum { ZK_FWD = 0, ZK_FWD_INFER = 1, ZK_BWD_DATA = 2, ZK_BWD_WEIGHTS = 3 };
+enum { ZR_IN = 0, ZR_OUT = 1, ZR_WEIGHTS = 2, ZR_SUM = 3, ZR_RING = 4, ZR_N = 5 };
 enum { ZP_SCALESHIFT = 1, ZP_SUM = 2, ZP_RELU = 4 };
 
 typedef struct zprim zprim;
@@ -14,7 +15,8 @@ typedef struct zprim zprim;
 // zconv_create makes a convolution primitive for NCHW tensors and an OIHW
 // filter: kind is ZK_*, post a set of ZP_* (forward only), bf16 makes the
 // source and weights (forward), or diff_dst and weights (backward data),
-// bfloat16 inside; the tensors Go sees stay float32; any lets oneDNN pick
+// bfloat16 inside (bf16 == 2: the forward's output too, for a chained
+// reader only); the tensors Go sees stay float32; any lets oneDNN pick
 // the activations' layout (else nChw16c where it fits). ZP_SCALESHIFT
 // folds the scale into the filter and adds the shift as the bias. Returns NULL and
 // writes err (errlen bytes) on failure.
@@ -29,11 +31,27 @@ const char *zprim_impl(zprim *p);
 // added before the ReLU (may be NULL when unused). keep >= 0 writes the
 // blocked output into ring slot keep (and leaves it there); from >= 0
 // reads the source from ring slot from instead of reordering a, when the
-// slot holds a valid output of the same layout (*used is then set to 1).
-// Returns 0, or writes err.
+// slot holds a valid output (*used is then set to 1; a different layout
+// or type is reordered from the slot). sumfrom == keep says the slot
+// already holds the sum post-op's summand in the output's layout: it is
+// added in place (*sumused set to 1) instead of preloaded from sum.
+// skipout (with keep) leaves out unwritten: only chained readers read
+// the output, from the ring; skipout == 2 only when the output is f32
+// nChw16c or NHWC (which a shift can read); *skipped says it did. A
+// summand in the ring in another layout than the output's is reordered
+// from there. shift_t > 0: the source is ring slot from (f32 nChw16c or
+// NHWC) with TSM's temporal shift applied (shift_t frames per clip, channels [0,shift_c1) from the previous frame, [shift_c1,
+// shift_c2) from the next; multiples of 16), a is not read; when the
+// slot does not hold that, nothing runs and it returns 1. Returns 0, or
+// -1 and writes err.
 int zconv_exec(zprim *p, const float *a, const float *b, float *out,
-               const float *scale, const float *shift, const float *sum, int from, int keep, int *used,
-               char *err, int errlen);
+               const float *scale, const float *shift, const float *sum, int from, int keep, int sumfrom, int skipout,
+               int shift_t, int shift_c1, int shift_c2, int *used, int *sumused, int *skipped, char *err, int errlen);
+
+// zcounts copies the number of reorders run so far, by ZR_* (what they
+// move: activations in, outputs out, weights either way, sum post-op
+// summands in, ring outputs into another layout or type).
+void zcounts(unsigned long out[ZR_N]);
 
 // zpool_create / zpool_exec: max pooling forward (kind ZK_FWD_INFER) on
 // NCHW tensors.

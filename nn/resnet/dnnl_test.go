@@ -1,0 +1,82 @@
+//go:build onednn
+
+package resnet
+
+import (
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/zoo-ml/zoo/nn/internal/dnnl"
+	"github.com/zoo-ml/zoo/nn/ops"
+)
+
+// TestEvalReorders pins the oneDNN reorders of a TSM-R50 inference
+// forward (narrow and small, same graph as the real one) through
+// nn/internal/dnnl's counters, in fp32 and bf16: the outputs of the
+// convs go to the next convs in oneDNN's blocked layout only (no NCHW
+// copy) where only convs read them, each block's residual summand is
+// added in place in its kept blocked output, and branch2a's shift moves whole
+// channel blocks of the kept output (BaseWidth 32: the shifted channel
+// ranges fill 16-channel blocks, as in the real model), so that the only
+// activations reordered in are those after the Go max pooling, and the
+// only outputs
+// written back to NCHW are those a Go op or a shift reads. Not parallel:
+// the counters are the process's.
+func TestEvalReorders(t *testing.T) {
+	cfg := Config{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 32,
+		BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := randomInput(cfg.InputSize(), 3)
+	const blocks, convs = 16, 53
+	for _, tc := range []struct {
+		precision string
+		want      dnnl.Reorders
+	}{
+		// fp32: the first block's input (the Go max pooling's output),
+		// shifted and read by branch2a and the first shortcut; the
+		// stem (3 channels) reads NCHW; the other branch2a shift the
+		// previous block's kept output. Out: the stem's and the last
+		// block's (the Go poolings read them); the other branch2c and
+		// the shortcuts are read only from their kept outputs.
+		{"fp32", dnnl.Reorders{In: 2, Out: 2, Weights: convs}},
+		// bf16: the activations in and out as fp32 (plus the image
+		// and, where oneDNN picks another layout per shape, a few more);
+		// the kept outputs read in bf16 or another layout (the shifted
+		// inputs, branch2b's and branch2c's, the shortcuts', the
+		// summands of branch2c in NHWC) are reordered from the ring.
+		// oneDNN's layout choices vary with the shapes, so bf16 checks
+		// upper bounds.
+		{"bf16", dnnl.Reorders{In: 6, Out: 2, Weights: convs, Ring: 2*blocks + 6}},
+	} {
+		t.Run(tc.precision, func(t *testing.T) {
+			if tc.precision == "bf16" && !dnnl.HasBF16() {
+				t.Skip("no AVX512_BF16 here")
+			}
+			if err := ops.SetPrecision(tc.precision); err != nil {
+				t.Fatal(err)
+			}
+			defer ops.SetPrecision("fp32")
+			for run := 0; run < 2; run++ {
+				r0 := dnnl.ReorderCounts()
+				if _, err := m.Forward(Eval, in, nil); err != nil {
+					t.Fatal(err)
+				}
+				d := dnnl.ReorderCounts().Sub(r0)
+				if tc.precision == "bf16" {
+					w := tc.want
+					if d.In > w.In || d.Out > w.Out || d.Weights > w.Weights || d.Sum > w.Sum || d.Ring > w.Ring {
+						t.Errorf("run %d: reorders per forward %+v, want at most %+v", run, d, w)
+					}
+					continue
+				}
+				if d != tc.want {
+					t.Errorf("run %d: reorders per forward %+v, want %+v", run, d, tc.want)
+				}
+			}
+		})
+	}
+}
