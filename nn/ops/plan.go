@@ -64,6 +64,14 @@ func ShareScratch(op G.Op, s *Scratch) bool {
 	return true
 }
 
+// RingSlotMaxBytes bounds the conv outputs oneDNN keeps in its blocked
+// layout for the next conv (the ring of four slots, nn/internal/dnnl):
+// larger ones are written as NCHW and reordered by their readers. 64 MiB
+// keeps every TSM-R50 output at batch 1 (the largest, 8 frames x 256 x
+// 56 x 56, is 26 MB) and caps the ring at 256 MiB at batch 8. A variable
+// for tests; without oneDNN it has no effect.
+var RingSlotMaxBytes int64 = 64 << 20
+
 // PlanReaders tells the ops of a graph that an executor runs (nn/exec)
 // who reads their outputs: nodes in run order, args each node's inputs as
 // positions in nodes (nil: forget what an earlier call said, as when the
@@ -104,7 +112,8 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 			continue
 		}
 		rs := readers[i]
-		on := args != nil && len(rs) > 0
+		// An output too large for a ring slot is always written (keeps).
+		on := args != nil && len(rs) > 0 && 4*int64(nd.Shape().TotalSize()) <= RingSlotMaxBytes
 		shift, sum := false, false
 		for k, rf := range rs {
 			r, ok := nodes[rf.j].Op().(*convBNOp)

@@ -3,6 +3,7 @@
 package resnet
 
 import (
+	"math"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -78,5 +79,47 @@ func TestEvalReorders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRingSlotBound: outputs larger than ops.RingSlotMaxBytes are not
+// kept in oneDNN's ring (written as NCHW, reordered by their readers),
+// and the forward pass gives the same probabilities as with every
+// output kept. Not parallel: the bound and the counters are the
+// process's.
+func TestRingSlotBound(t *testing.T) {
+	cfg := Config{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 32,
+		BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1}
+	in := randomInput(cfg.InputSize(), 3)
+	forward := func(bound int64) ([]float64, dnnl.Reorders) {
+		t.Helper()
+		defer func(b int64) { ops.RingSlotMaxBytes = b }(ops.RingSlotMaxBytes)
+		ops.RingSlotMaxBytes = bound
+		m, err := New(cfg) // PlanReaders reads the bound when the graph is planned
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if _, err := m.Forward(Eval, in, nil); err != nil { // warm-up: primitives made
+			t.Fatal(err)
+		}
+		r0 := dnnl.ReorderCounts()
+		res, err := m.Forward(Eval, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]float64(nil), res.Probs...), dnnl.ReorderCounts().Sub(r0)
+	}
+	all, rAll := forward(ops.RingSlotMaxBytes)
+	// Stage 1's outputs (128 channels x 8 x 8 x 2 frames, 64 KiB) exceed
+	// 40 KiB; the later stages' fit.
+	some, rSome := forward(40 << 10)
+	if rSome.Out <= rAll.Out || rSome.In <= rAll.In {
+		t.Errorf("with a 40 KiB bound: reorders %+v, want more activations in and out than with every output kept (%+v)", rSome, rAll)
+	}
+	for i := range all {
+		if d := math.Abs(all[i] - some[i]); d > 1e-6 {
+			t.Fatalf("probability %d: %g with every output kept, %g with the bound (|diff| %g)", i, all[i], some[i], d)
+		}
 	}
 }
