@@ -378,16 +378,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 	}
 	clip := s.model.Config().InputSize() / graphBatch
 	if req.Phase == sdk.PhaseTrain {
-		// Every rank starts the pass from rank 0's parameters and
-		// velocities (after init, --pretrain, --weights or a resume); a
-		// GPU twin goes back to the host for it and is made again from
-		// the broadcast state.
-		if s.comm.Size() > 1 {
-			if err := s.dev.Sync(s.model, true); err != nil {
-				return err
-			}
-		}
-		if err := classifier.BroadcastState(s.comm, s.model); err != nil {
+		if err := classifier.StartTrainPass(s.comm, &s.dev, s.model); err != nil {
 			return err
 		}
 	}

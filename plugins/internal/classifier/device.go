@@ -1,6 +1,9 @@
 package classifier
 
-import "github.com/zoo-ml/zoo/nn/resnet"
+import (
+	"github.com/zoo-ml/zoo/dist"
+	"github.com/zoo-ml/zoo/nn/resnet"
+)
 
 // Runner runs batches: a *resnet.Model's graphs on the CPU (its tape
 // machine) or, in the CUDA build (device_zoocuda.go) with Device "gpu",
@@ -95,4 +98,17 @@ func (d *Device) Close() {
 		d.gpu.Close()
 		d.gpu = nil
 	}
+}
+
+// StartTrainPass makes every rank start a train pass from rank 0's
+// parameters and velocities (after init, --pretrain, --weights or a
+// resume): a GPU twin goes back to the host for the broadcast and is made
+// again from the broadcast state.
+func StartTrainPass(comm dist.Communicator, dev *Device, m *resnet.Model) error {
+	if comm.Size() > 1 {
+		if err := dev.Sync(m, true); err != nil {
+			return err
+		}
+	}
+	return BroadcastState(comm, m)
 }
