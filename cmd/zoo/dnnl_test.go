@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,32 +29,6 @@ func onednnBundle(t *testing.T) string {
 		t.Fatalf("build zoo-plugin-tsm -tags onednn (make deps installs libdnnl-dev): %v\n%s", onednnPlugin.err, onednnPlugin.out)
 	}
 	return bundle(t, map[string]string{"zoo-plugin-tsm": "tsm-onednn"})
-}
-
-// inferProbsAt is inferProbs with the zoo of dir.
-func inferProbsAt(t *testing.T, dir, cfg, videos, weights string, extra ...string) (map[string][]float64, result) {
-	t.Helper()
-	save := t.TempDir()
-	args := append([]string{"run", "TSM", "infer", "--config", cfg, "--weights", weights, "--video_path", videos, "--save_dir", save, "--infer_topk", "10"}, extra...)
-	r := zooAt(t, dir, nil, args...)
-	if r.code != 0 {
-		t.Fatalf("zoo %s: %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-	}
-	var recs []struct {
-		VideoID string    `json:"video_id"`
-		Scores  []float64 `json:"scores"`
-		Labels  []int     `json:"labels"`
-	}
-	readJSON(t, filepath.Join(save, "TSM_infer_result.json"), &recs)
-	out := map[string][]float64{}
-	for _, rec := range recs {
-		p := make([]float64, 10)
-		for i, l := range rec.Labels {
-			p[l] = rec.Scores[i]
-		}
-		out[filepath.Base(rec.VideoID)] = p
-	}
-	return out, r
 }
 
 func argmax(p []float64) int {
@@ -87,7 +62,7 @@ func TestOneDNNInfer(t *testing.T) {
 	for _, v := range g.Videos {
 		top := argmax(fp32[v])
 		t.Logf("%s: fp32 top-1 %d p %.4f, bf16 top-1 %d p %.4f", v, top, fp32[v][top], argmax(bf16[v]), bf16[v][top])
-		if argmax(bf16[v]) != top || !(abs(bf16[v][top]-fp32[v][top]) <= 0.05) {
+		if argmax(bf16[v]) != top || !(math.Abs(bf16[v][top]-fp32[v][top]) <= 0.05) {
 			t.Errorf("%s: bf16 top-1 %d (p %v), fp32 top-1 %d (p %v)", v, argmax(bf16[v]), bf16[v], top, fp32[v])
 		}
 		for c := range fp32[v] {
@@ -111,11 +86,4 @@ func TestPrecisionWithoutOneDNN(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(binDir, "zoo-plugin-tsm")); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

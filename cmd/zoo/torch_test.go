@@ -59,9 +59,15 @@ func torchSetup(t *testing.T) (cfg, videos string, g torchGolden) {
 // per video (by base name).
 func inferProbs(t *testing.T, cfg, videos, weights string, extra ...string) (map[string][]float64, result) {
 	t.Helper()
+	return inferProbsAt(t, binDir, cfg, videos, weights, extra...)
+}
+
+// inferProbsAt is inferProbs with the zoo of dir (binDir for the default build).
+func inferProbsAt(t *testing.T, dir, cfg, videos, weights string, extra ...string) (map[string][]float64, result) {
+	t.Helper()
 	save := t.TempDir()
 	args := append([]string{"run", "TSM", "infer", "--config", cfg, "--weights", weights, "--video_path", videos, "--save_dir", save, "--infer_topk", "10"}, extra...)
-	r := zoo(t, nil, args...)
+	r := zooAt(t, dir, nil, args...)
 	if r.code != 0 {
 		t.Fatalf("zoo %s: %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
