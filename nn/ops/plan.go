@@ -86,7 +86,6 @@ var RingSlotMaxBytes int64 = 64 << 20
 // graph's runs must hold when some copy is skipped, else nil.
 func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	var l *RingLease
-	skips := false
 	type ref struct{ j, pos int }
 	readers := make([][]ref, len(nodes))
 	for j, as := range args {
@@ -136,11 +135,7 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 		if on && l == nil {
 			l = newRingLease()
 		}
-		skips = skips || on
 		p.dn.setSkipOut(on, shift, sum, l)
-	}
-	if !skips {
-		return nil
 	}
 	return l
 }
