@@ -142,7 +142,6 @@ type step struct {
 }
 
 type sceState struct {
-	op                        *ops.SoftmaxCE
 	n, k                      int
 	probs, loss, grad, labels *Buf
 }
@@ -345,7 +344,7 @@ func (e *Executor) setup() (err error) {
 				e.hostMsk[s.n.Op()] = make([]byte, n)
 			}
 		case ops.KindSoftmaxCE:
-			sc := &sceState{op: d.Loss, n: d.N, k: d.K}
+			sc := &sceState{n: d.N, k: d.K}
 			for _, b := range []struct {
 				p **Buf
 				n int
@@ -672,10 +671,6 @@ func (e *Executor) convBN(s *step, in []*Buf, y *Buf) error {
 	}
 	return nil
 }
-
-// Gradient returns the device value the last Run kept for dst (a Keep
-// node's destination), or nil.
-func (e *Executor) Gradient(dst *tensor.Dense) *Buf { return e.keep[dst] }
 
 // DownloadKept copies the last Run's kept value of each dst (a Keep
 // node's destination: a gradient) into dst on the host, so that a
