@@ -388,9 +388,6 @@ type Reorders struct {
 	Ring    uint64 // kept outputs into a consumer's other layout or type (bf16)
 }
 
-// Total is the sum of all kinds.
-func (r Reorders) Total() uint64 { return r.In + r.Out + r.Weights + r.Sum + r.Ring }
-
 // Sub is r - o, kind by kind.
 func (r Reorders) Sub(o Reorders) Reorders {
 	return Reorders{r.In - o.In, r.Out - o.Out, r.Weights - o.Weights, r.Sum - o.Sum, r.Ring - o.Ring}
