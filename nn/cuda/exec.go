@@ -219,12 +219,13 @@ func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
 		for _, c := range sc.Args[i] {
 			s.in = append(s.in, sc.Nodes[c])
 		}
+		d, ours := ops.Describe(n.Op())
 		for _, c := range s.in {
-			if _, ok := consts[c]; ok && fmt.Sprintf("%T", n.Op()) != "*ops.sceGradOp" {
+			if _, ok := consts[c]; ok && d.Kind != ops.KindSoftmaxCEGrad {
 				return nil, fmt.Errorf("cuda: node %s (op %v) reads a constant: %w", n.Name(), n.Op(), ErrNoKernel)
 			}
 		}
-		if d, ok := ops.Describe(n.Op()); ok {
+		if ours {
 			s.desc = d
 			switch d.Kind {
 			case ops.KindSoftmaxCE:
