@@ -286,8 +286,8 @@ func scalarOf(v G.Value) (float64, error) {
 // setup uploads the parameters and allocates the per-op state.
 func (e *Executor) setup() (err error) {
 	alloc := func(n int) (*Buf, error) {
-		if n >= math.MaxInt32 {
-			return nil, fmt.Errorf("cuda: a buffer of %d elements (the kernels index with int32 sizes): use a smaller batch", n)
+		if err := fitsInt32("buffer", n); err != nil {
+			return nil, err
 		}
 		b, err := e.d.Alloc(max(n, 1))
 		if err == nil {
@@ -368,14 +368,23 @@ func (e *Executor) setup() (err error) {
 	return nil
 }
 
+// fitsInt32 checks that a device buffer (what: "buffer", "value") of n
+// elements can be indexed by the kernels, which use int32 sizes.
+func fitsInt32(what string, n int) error {
+	if n >= math.MaxInt32 {
+		return fmt.Errorf("cuda: a %s of %d elements (the kernels index with int32 sizes): use a smaller batch", what, n)
+	}
+	return nil
+}
+
 func (e *Executor) get(n int) (*Buf, error) {
 	if l := e.pool[n]; len(l) > 0 {
 		b := l[len(l)-1]
 		e.pool[n] = l[:len(l)-1]
 		return b, nil
 	}
-	if n >= math.MaxInt32 {
-		return nil, fmt.Errorf("cuda: a value of %d elements (the kernels index with int32 sizes): use a smaller batch", n)
+	if err := fitsInt32("value", n); err != nil {
+		return nil, err
 	}
 	b, err := e.d.Alloc(n)
 	if err != nil {
