@@ -142,7 +142,6 @@ type step struct {
 }
 
 type sceState struct {
-	op                        *ops.SoftmaxCE
 	n, k                      int
 	probs, loss, grad, labels *Buf
 }
@@ -220,12 +219,13 @@ func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
 		for _, c := range sc.Args[i] {
 			s.in = append(s.in, sc.Nodes[c])
 		}
+		d, ours := ops.Describe(n.Op())
 		for _, c := range s.in {
-			if _, ok := consts[c]; ok && fmt.Sprintf("%T", n.Op()) != "*ops.sceGradOp" {
+			if _, ok := consts[c]; ok && d.Kind != ops.KindSoftmaxCEGrad {
 				return nil, fmt.Errorf("cuda: node %s (op %v) reads a constant: %w", n.Name(), n.Op(), ErrNoKernel)
 			}
 		}
-		if d, ok := ops.Describe(n.Op()); ok {
+		if ours {
 			s.desc = d
 			switch d.Kind {
 			case ops.KindSoftmaxCE:
@@ -286,8 +286,8 @@ func scalarOf(v G.Value) (float64, error) {
 // setup uploads the parameters and allocates the per-op state.
 func (e *Executor) setup() (err error) {
 	alloc := func(n int) (*Buf, error) {
-		if n >= math.MaxInt32 {
-			return nil, fmt.Errorf("cuda: a buffer of %d elements (the kernels index with int32 sizes): use a smaller batch", n)
+		if err := fitsInt32("buffer", n); err != nil {
+			return nil, err
 		}
 		b, err := e.d.Alloc(max(n, 1))
 		if err == nil {
@@ -345,7 +345,7 @@ func (e *Executor) setup() (err error) {
 				e.hostMsk[s.n.Op()] = make([]byte, n)
 			}
 		case ops.KindSoftmaxCE:
-			sc := &sceState{op: d.Loss, n: d.N, k: d.K}
+			sc := &sceState{n: d.N, k: d.K}
 			for _, b := range []struct {
 				p **Buf
 				n int
@@ -368,14 +368,23 @@ func (e *Executor) setup() (err error) {
 	return nil
 }
 
+// fitsInt32 checks that a device buffer (what: "buffer", "value") of n
+// elements can be indexed by the kernels, which use int32 sizes.
+func fitsInt32(what string, n int) error {
+	if n >= math.MaxInt32 {
+		return fmt.Errorf("cuda: a %s of %d elements (the kernels index with int32 sizes): use a smaller batch", what, n)
+	}
+	return nil
+}
+
 func (e *Executor) get(n int) (*Buf, error) {
 	if l := e.pool[n]; len(l) > 0 {
 		b := l[len(l)-1]
 		e.pool[n] = l[:len(l)-1]
 		return b, nil
 	}
-	if n >= math.MaxInt32 {
-		return nil, fmt.Errorf("cuda: a value of %d elements (the kernels index with int32 sizes): use a smaller batch", n)
+	if err := fitsInt32("value", n); err != nil {
+		return nil, err
 	}
 	b, err := e.d.Alloc(n)
 	if err != nil {
@@ -672,10 +681,6 @@ func (e *Executor) convBN(s *step, in []*Buf, y *Buf) error {
 	}
 	return nil
 }
-
-// Gradient returns the device value the last Run kept for dst (a Keep
-// node's destination), or nil.
-func (e *Executor) Gradient(dst *tensor.Dense) *Buf { return e.keep[dst] }
 
 // DownloadKept copies the last Run's kept value of each dst (a Keep
 // node's destination: a gradient) into dst on the host, so that a

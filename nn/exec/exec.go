@@ -217,9 +217,6 @@ func (m *Machine) plan() {
 // Stats describes the plan.
 func (m *Machine) Stats() Stats { return m.stats }
 
-// Arena returns the arena the Machine places its values in.
-func (m *Machine) Arena() *Arena { return m.arena }
-
 // bind makes the views of the planned values in the arena's current
 // buffer and hands them to their ops.
 func (m *Machine) bind() {

@@ -186,3 +186,17 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
 	return nil
 }
+
+// SetPrecision sets the precision of the inference convolutions: "fp32"
+// (the default) or "bf16" (bfloat16 inputs and weights, float32
+// accumulation and outputs, on oneDNN, so only in a build with it; needs
+// a CPU with AVX512_BF16). It applies to every model in the process.
+func SetPrecision(p string) error {
+	switch p {
+	case "", "fp32":
+		return setBF16(false)
+	case "bf16":
+		return setBF16(true)
+	}
+	return fmt.Errorf("precision %q: want fp32 or bf16", p)
+}

@@ -35,7 +35,7 @@ const (
 	KindSegmentMean    Kind = "SegmentMean"    // (x) -> y, Back: (dy) -> dx; N clips, T, C
 	KindLinear         Kind = "Linear"         // (x, w, b) -> y; N, C, K
 	KindLinearGrad     Kind = "LinearGrad"     // Which 0: (w, dy) -> dx, 1: (x, dy) -> dw, 2: (dy) -> db; N, C, K
-	KindSoftmaxCE      Kind = "SoftmaxCE"      // (logits) -> loss; N, K, Loss (labels in, results out)
+	KindSoftmaxCE      Kind = "SoftmaxCE"      // (logits) -> loss; N, K
 	KindSoftmaxCEGrad  Kind = "SoftmaxCEGrad"  // (logits, dloss) -> dlogits; Parent the SoftmaxCE
 	KindKeep           Kind = "Keep"           // (x): x's value belongs in Dst after the run
 )
@@ -66,7 +66,6 @@ type Desc struct {
 	P        float64       // dropout probability
 	RNG      Uniform       // dropout's mask source (Train)
 	Dst      *tensor.Dense // Keep's destination
-	Loss     *SoftmaxCE    // SoftmaxCE: Labels to read; SetResult to write
 	Parent   G.Op
 }
 
@@ -125,15 +124,11 @@ func Describe(op G.Op) (Desc, bool) {
 	case *linearGradOp:
 		return Desc{Kind: KindLinearGrad, Out: o.out, Which: o.which, N: o.l.n, C: o.l.c, K: o.l.k}, true
 	case *SoftmaxCE:
-		return Desc{Kind: KindSoftmaxCE, Out: tensor.ScalarShape(), N: o.n, K: o.k, Loss: o}, true
+		return Desc{Kind: KindSoftmaxCE, Out: tensor.ScalarShape(), N: o.n, K: o.k}, true
 	case *sceGradOp:
-		return Desc{Kind: KindSoftmaxCEGrad, Out: o.out, N: o.s.n, K: o.s.k, Loss: o.s, Parent: o.s}, true
+		return Desc{Kind: KindSoftmaxCEGrad, Out: o.out, N: o.s.n, K: o.s.k, Parent: o.s}, true
 	case *keepOp:
 		return Desc{Kind: KindKeep, Out: tensor.ScalarShape(), Dst: o.dst}, true
 	}
 	return Desc{}, false
 }
-
-// SetResult stores probabilities and the mean loss computed elsewhere
-// (another executor), as Do would: Probs and Loss return them.
-func (op *SoftmaxCE) SetResult(probs []float64, loss float64) { op.probs, op.loss = probs, loss }

@@ -39,16 +39,12 @@ type dnnlPool struct{}
 
 func (*dnnlPool) maxPool(*maxPoolOp, []float32, []float32) (bool, error) { return false, nil }
 
-// SetPrecision sets the precision of the inference convolutions: only
-// "fp32" without oneDNN.
-func SetPrecision(p string) error {
-	switch p {
-	case "", "fp32":
-		return nil
-	case "bf16":
+// setBF16 (SetPrecision): without oneDNN only fp32.
+func setBF16(on bool) error {
+	if on {
 		return fmt.Errorf("precision bf16 needs zoo built with oneDNN (make build, or go build -tags onednn after make deps)")
 	}
-	return fmt.Errorf("precision %q: want fp32 or bf16", p)
+	return nil
 }
 
 // Kernels names the library the convolutions run on.

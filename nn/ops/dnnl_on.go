@@ -237,26 +237,16 @@ func (d *dnnlPool) maxPool(op *maxPoolOp, x, y []float32) (bool, error) {
 	return true, d.p.MaxPool(x, y)
 }
 
-// SetPrecision sets the precision of the inference convolutions: "fp32"
-// (the default) or "bf16" (bfloat16 inputs and weights, float32
-// accumulation and outputs, on oneDNN; needs a CPU with AVX512_BF16).
-// It applies to every model in the process.
-func SetPrecision(p string) error {
-	switch p {
-	case "", "fp32":
-		bf16.Store(false)
-		return nil
-	case "bf16":
-		if !dnnlOn {
-			return fmt.Errorf("precision bf16 needs oneDNN, which ZOO_ONEDNN=off turned off")
-		}
-		if !dnnl.HasBF16() {
-			return fmt.Errorf("precision bf16 needs a CPU with AVX512_BF16; oneDNN's ISA here is %s: use precision fp32", dnnl.ISA())
-		}
-		bf16.Store(true)
-		return nil
+// setBF16 (SetPrecision) turns bf16 on when oneDNN and the CPU have it.
+func setBF16(on bool) error {
+	if on && !dnnlOn {
+		return fmt.Errorf("precision bf16 needs oneDNN, which ZOO_ONEDNN=off turned off")
 	}
-	return fmt.Errorf("precision %q: want fp32 or bf16", p)
+	if on && !dnnl.HasBF16() {
+		return fmt.Errorf("precision bf16 needs a CPU with AVX512_BF16; oneDNN's ISA here is %s: use precision fp32", dnnl.ISA())
+	}
+	bf16.Store(on)
+	return nil
 }
 
 // Kernels names the library the convolutions run on and the ISA it uses.

@@ -47,21 +47,19 @@ func (op *convDataGradOp) colBuf() *colBuf   { return &op.col }
 func (op *convFilterGradOp) colBuf() *colBuf { return &op.col }
 func (op *convBNOp) colBuf() *colBuf         { return &op.col }
 
-// ShareScratch makes op take its scratch from s (nil: its own again) and
-// reports whether op uses scratch at all.
-func ShareScratch(op G.Op, s *Scratch) bool {
+// ShareScratch makes op, when it uses scratch, take it from s (nil: its
+// own again).
+func ShareScratch(op G.Op, s *Scratch) {
 	u, ok := op.(scratchUser)
 	if !ok {
-		return false
+		return
 	}
 	c := u.colBuf()
 	c.v = nil
-	if s == nil {
-		c.shared = nil
-		return true
+	c.shared = nil
+	if s != nil {
+		c.shared = &s.col
 	}
-	c.shared = &s.col
-	return true
 }
 
 // RingSlotMaxBytes bounds the conv outputs oneDNN keeps in its blocked
@@ -86,7 +84,6 @@ var RingSlotMaxBytes int64 = 64 << 20
 // graph's runs must hold when some copy is skipped, else nil.
 func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	var l *RingLease
-	skips := false
 	type ref struct{ j, pos int }
 	readers := make([][]ref, len(nodes))
 	for j, as := range args {
@@ -136,11 +133,7 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 		if on && l == nil {
 			l = newRingLease()
 		}
-		skips = skips || on
 		p.dn.setSkipOut(on, shift, sum, l)
-	}
-	if !skips {
-		return nil
 	}
 	return l
 }

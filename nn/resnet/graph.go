@@ -10,7 +10,7 @@ import (
 
 // Graph returns the gorgonia graph of mode (built on first use) and its
 // input node, "image" ([BatchSize*SegNum, 3, Height, Width]). Another
-// executor (nn/cuda) runs this graph instead of the model's tape machine:
+// executor (nn/cuda) runs this graph instead of the model's own (nn/exec):
 // the trainable parameters are its input nodes with the parameters' own
 // tensors as values, batch-norm running statistics are the ops' state,
 // and in the training graph every parameter's gradient reaches its Grad

@@ -441,24 +441,14 @@ func (m *Model) TrainStep(input []float32, labels []int, lr float64) (Result, er
 	if err != nil {
 		return res, err
 	}
-	return res, m.update(lr)
+	return res, m.Update(lr)
 }
 
 // Update applies one Momentum step with the gradients in the parameters'
 // Grad tensors: what TrainStep does after Forward. Data-parallel and
 // micro-batch steps (plugins/internal/classifier) run Forward per part,
 // average the gradients, put them back into Grad and call Update once.
-func (m *Model) Update(lr float64) error { return m.update(lr) }
-
-func (m *Model) update(lr float64) error {
-	vars := make([]optim.Var, 0, len(m.params))
-	for _, p := range m.params {
-		if p.Trainable {
-			vars = append(vars, optim.Var{Name: p.Name, Value: p.Value, Grad: p.Grad, LRMult: p.LRMult, NoDecay: p.NoDecay})
-		}
-	}
-	return m.opt.Step(vars, lr)
-}
+func (m *Model) Update(lr float64) error { return m.opt.Step(m.Vars(), lr) }
 
 // Close releases the compiled graphs and their memory.
 func (m *Model) Close() error {

@@ -46,8 +46,8 @@ func CheckConfigs() map[string]resnet.Config {
 	}
 }
 
-// Check runs cfg's eval forward and one training step on the CPU (the
-// tape machine) and on the device (the graph executor), each on its own
+// Check runs cfg's eval forward and one training step on the CPU (nn/exec,
+// resnet.Model's own executor) and on the device (the graph executor), each on its own
 // resnet.Model made from cfg (the same parameters and dropout masks), on
 // the same data, and compares them.
 func Check(d *cuda.Device, name string, cfg resnet.Config, log io.Writer) (CheckResult, error) {

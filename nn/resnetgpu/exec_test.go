@@ -14,8 +14,8 @@ import (
 // TestGraphExecutorOnEmulator runs resnet.Model's own graphs (eval, and
 // one training step: forward, G.Grad's gradient nodes, Momentum) through
 // nn/cuda's executor, the kernels on the CPU emulator and cuBLAS replaced
-// by a reference gemm, against the same graphs on gorgonia's tape
-// machine: the TSM-R18 demo network (small), a TSM-R50 (the bottleneck
+// by a reference gemm, against the same graphs on the CPU (resnet.Model's
+// own executor, nn/exec): the TSM-R18 demo network (small), a TSM-R50 (the bottleneck
 // network, narrow) and the ResNet image plugin's graph (one frame, no
 // shift, no dropout). Eval logits within 1e-5, the training loss within
 // 1e-4, one step's parameter and running-statistic updates within 1e-3

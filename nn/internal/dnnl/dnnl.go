@@ -102,18 +102,27 @@ func cerr(buf []byte) error {
 	return errors.New(string(buf[:n]))
 }
 
+// errBuf is the C buffer oneDNN calls write their errors into: one for
+// all, as they all run on the oneDNN thread (do).
+var errBuf = (*C.char)(C.malloc(errLen))
+
+// doErr runs f on the oneDNN thread with errBuf; when f reports a
+// failure, it returns the error f wrote there.
+func doErr(f func(e *C.char) (ok bool)) error {
+	var err error
+	do(func() {
+		*errBuf = 0
+		if !f(errBuf) {
+			err = cerr(C.GoBytes(unsafe.Pointer(errBuf), errLen))
+		}
+	})
+	return err
+}
+
 func newPrim(mk func(err *C.char) *C.zprim) (*Prim, error) {
 	var p *C.zprim
-	buf := make([]byte, errLen)
-	do(func() {
-		e := (*C.char)(C.malloc(errLen))
-		defer C.free(unsafe.Pointer(e))
-		*e = 0
-		p = mk(e)
-		copy(buf, C.GoBytes(unsafe.Pointer(e), errLen))
-	})
-	if p == nil {
-		return nil, cerr(buf)
+	if err := doErr(func(e *C.char) bool { p = mk(e); return p != nil }); err != nil {
+		return nil, err
 	}
 	pr := &Prim{p: p, impl: C.GoString(C.zprim_impl(p))}
 	runtime.AddCleanup(pr, func(p *C.zprim) { do(func() { C.zprim_destroy(p) }) }, p)
@@ -175,22 +184,9 @@ func ptr(s []float32) *C.float {
 }
 
 func (p *Prim) exec(f func(e *C.char) C.int) error {
-	var rc C.int
-	buf := make([]byte, errLen)
-	do(func() {
-		e := (*C.char)(C.malloc(errLen))
-		defer C.free(unsafe.Pointer(e))
-		*e = 0
-		rc = f(e)
-		if rc != 0 {
-			copy(buf, C.GoBytes(unsafe.Pointer(e), errLen))
-		}
-	})
+	err := doErr(func(e *C.char) bool { return f(e) == 0 })
 	runtime.KeepAlive(p)
-	if rc != 0 {
-		return cerr(buf)
-	}
-	return nil
+	return err
 }
 
 // Conv runs a convolution primitive. a, b are its inputs (Forward: x, w;
@@ -387,9 +383,6 @@ type Reorders struct {
 	Sum     uint64 // sum post-op summands into the output's layout
 	Ring    uint64 // kept outputs into a consumer's other layout or type (bf16)
 }
-
-// Total is the sum of all kinds.
-func (r Reorders) Total() uint64 { return r.In + r.Out + r.Weights + r.Sum + r.Ring }
 
 // Sub is r - o, kind by kind.
 func (r Reorders) Sub(o Reorders) Reorders {

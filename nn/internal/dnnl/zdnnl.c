@@ -31,23 +31,20 @@ static int ring_ok[NRING];
 // Reorders run, by what they move (zcounts; for tests).
 static unsigned long counts[ZR_N];
 
-static void *ring_buf(int i, size_t n) {
-    if (ring_size[i] < n) {
-        free(ring[i]);
-        ring[i] = aligned_alloc(64, (n + 63) / 64 * 64);
-        ring_size[i] = ring[i] ? n : 0;
+// grow makes *buf (*size bytes) hold at least n bytes, 64-byte aligned;
+// it returns *buf, NULL when the allocation failed.
+static void *grow(void **buf, size_t *size, size_t n) {
+    if (*size < n) {
+        free(*buf);
+        *buf = aligned_alloc(64, (n + 63) / 64 * 64);
+        *size = *buf ? n : 0;
     }
-    return ring[i];
+    return *buf;
 }
 
-static void *slot(int i, size_t n) {
-    if (arena_size[i] < n) {
-        free(arena[i]);
-        arena[i] = aligned_alloc(64, (n + 63) / 64 * 64);
-        arena_size[i] = arena[i] ? n : 0;
-    }
-    return arena[i];
-}
+static void *ring_buf(int i, size_t n) { return grow(&ring[i], &ring_size[i], n); }
+
+static void *slot(int i, size_t n) { return grow(&arena[i], &arena_size[i], n); }
 
 typedef struct {
     int id;                   // DNNL_ARG_*
@@ -330,19 +327,9 @@ fail:
     return NULL;
 }
 
-// from_ring points a's inner memory at ring slot from (the producer's
-// blocked output): directly when the layouts agree, else through a
-// reorder into the arena slot (made on first use, kept for the next
-// call). Returns 1 when it did, 0 when the slot holds nothing usable, -1
-// on error.
 static void *shift_buf;
 static size_t shift_size;
 
-// shift_ring copies ring slot from, an f32 nChw16c tensor of n = clips*t
-// frames, into shift_buf with TSM's shift: channel blocks [0,c1) from the
-// previous frame, [c1,c2) from the next (zeros past a clip's ends), the
-// rest from the same frame. c1, c2 are multiples of 16. Returns 0 when
-// the slot does not hold that layout (the caller shifts NCHW itself).
 // shiftable returns 1 when m is f32 nChw16c, 2 when f32 NHWC (what
 // bf16's 1x1 convs with a sum pick), else 0.
 static int shiftable(const dnnl_memory_desc_t *m) {
@@ -355,6 +342,12 @@ static int shiftable(const dnnl_memory_desc_t *m) {
     return 0;
 }
 
+// shift_ring copies ring slot from, an f32 nChw16c (or NHWC: shiftable)
+// tensor of n = clips*t frames, into shift_buf with TSM's shift: channel
+// blocks [0,c1) from the previous frame, [c1,c2) from the next (zeros
+// past a clip's ends), the rest from the same frame. c1, c2 are
+// multiples of 16. Returns 0 when the slot does not hold such a layout
+// (the caller shifts NCHW itself).
 static int shift_ring(int from, int t, int c1, int c2) {
     const dnnl_memory_desc_t *m = &ring_md[from];
     int kind = shiftable(m);
@@ -362,12 +355,7 @@ static int shift_ring(int from, int t, int c1, int c2) {
     int n = m->dims[0], cb = m->dims[1] / 16;
     size_t blk = (size_t)m->dims[2] * m->dims[3] * 16;
     size_t size = dnnl_memory_desc_get_size(m);
-    if (shift_size < size) {
-        free(shift_buf);
-        shift_buf = aligned_alloc(64, (size + 63) / 64 * 64);
-        shift_size = shift_buf ? size : 0;
-        if (!shift_buf) return 0;
-    }
+    if (shift_size < size && !grow(&shift_buf, &shift_size, size)) return 0;
     const float *x = ring[from];
     float *y = shift_buf;
     if (kind == 2) {
@@ -401,6 +389,11 @@ static int shift_ring(int from, int t, int c1, int c2) {
     return 1;
 }
 
+// from_ring points a's inner memory at ring slot from (the producer's
+// blocked output): directly when the layouts agree, else through a
+// reorder into the arena slot (made on first use, kept for the next
+// call). Returns 1 when it did, 0 when the slot holds nothing usable, -1
+// on error.
 static int from_ring(zarg *a, int i, int from, int shifted, char *err, int errlen) {
     if (from < 0 || !ring_ok[from]) return 0;
     void *src = shifted ? shift_buf : ring[from];
