@@ -47,11 +47,14 @@ func ReadLabels(path string) ([]string, error) {
 	return names, nil
 }
 
+// nameReplacer is built once: normName runs for every row of a CSV.
+var nameReplacer = strings.NewReplacer("_", " ", "-", " ", "(", "", ")", "", "'", "", "\"", "")
+
 // normName is the form in which class names compare: Kinetics' CSVs and
 // label files say "air drumming", folders and Paddle's JSON "air_drumming".
 func normName(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("_", " ", "-", " ", "(", "", ")", "", "'", "", "\"", "").Replace(s)
+	s = nameReplacer.Replace(s)
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -64,8 +67,9 @@ type labelIndex struct {
 func newLabelIndex(names []string) labelIndex {
 	li := labelIndex{names: names, norm: make(map[string]int, len(names))}
 	for i, n := range names {
-		if _, dup := li.norm[normName(n)]; !dup {
-			li.norm[normName(n)] = i
+		k := normName(n)
+		if _, dup := li.norm[k]; !dup {
+			li.norm[k] = i
 		}
 	}
 	return li
@@ -73,12 +77,13 @@ func newLabelIndex(names []string) labelIndex {
 
 // find returns the index of name, or -1 and a did-you-mean suffix.
 func (li labelIndex) find(name string) (int, string) {
-	if i, ok := li.norm[normName(name)]; ok {
+	q := normName(name)
+	if i, ok := li.norm[q]; ok {
 		return i, ""
 	}
 	best, bestD := -1, 1<<30
 	for i, n := range li.names {
-		if d := textdist.Edit(normName(name), normName(n)); d < bestD {
+		if d := textdist.Edit(q, normName(n)); d < bestD {
 			best, bestD = i, d
 		}
 	}

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -235,8 +234,5 @@ func WriteFile(path string, data []byte) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("write %s: directory %s does not exist", path, dir)
 	}
-	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return fsx.WriteBytes(path, fsx.Options{}, data)
 }

@@ -3,7 +3,6 @@ package registry
 import (
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -60,10 +59,7 @@ func (r *Registry) writeCache(sum []byte, e cacheEntry) {
 	e.Format, e.HostMinor, e.SHA256 = cacheFormat, sdk.ProtocolMinor, hex.EncodeToString(sum)
 	b, err := json.Marshal(e)
 	if err == nil {
-		err = fsx.WriteFile(r.cachePath(sum), fsx.Options{Perm: 0o644, MkdirAll: true}, func(w io.Writer) error {
-			_, err := w.Write(b)
-			return err
-		})
+		err = fsx.WriteBytes(r.cachePath(sum), fsx.Options{MkdirAll: true}, b)
 	}
 	if err != nil {
 		r.Logger.Debug("cannot write the describe cache", "error", err)

@@ -51,10 +51,7 @@ func writeLock(path string, l lockFile) error {
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFile(path, fsx.Options{Perm: 0o644, MkdirAll: true}, func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	})
+	return fsx.WriteBytes(path, fsx.Options{MkdirAll: true}, append(b, '\n'))
 }
 
 // Install copies a plugin executable into $ZOO_HOME/plugins, checks that it

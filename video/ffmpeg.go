@@ -570,6 +570,20 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// joined is the non-empty lines kept, each with its runs of white space
+// made one space, joined by "; ".
+func (t *tailWriter) joined() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lines []string
+	for _, l := range strings.Split(string(t.buf), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
+}
+
 // lastLine is the last non-empty line ffmpeg wrote to stderr.
 func (t *tailWriter) lastLine() string {
 	t.mu.Lock()

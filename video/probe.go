@@ -40,11 +40,7 @@ func (d *Decoder) Probe(ctx context.Context, path string) (Probe, error) {
 		_, err := r.Discard(3 * w * h)
 		return noEOF(err)
 	})
-	p.Frames, p.Codec = n, lg.Codec
-	lg.errors.mu.Lock()
-	p.Errors = strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(lg.errors.buf)), "\n", " \x00 ")), " ")
-	lg.errors.mu.Unlock()
-	p.Errors = strings.ReplaceAll(p.Errors, " \x00 ", "; ")
+	p.Frames, p.Codec, p.Errors = n, lg.Codec, lg.errors.joined()
 	if c, ok := mp4PacketCount(path); ok {
 		p.Expected = c
 	} else if c, ok := aviFrameCount(path); ok {

@@ -48,3 +48,14 @@ func TestProbe(t *testing.T) {
 		t.Errorf("a text file probed as a video (container %q)", Container(text))
 	}
 }
+
+// TestErrorsJoined: Probe.Errors is ffmpeg's error lines, white space
+// collapsed, blank lines dropped, joined by "; ".
+func TestErrorsJoined(t *testing.T) {
+	t.Parallel()
+	var lg ffmpegLog
+	lg.Write([]byte("[h264 @ 0x1] [error] error  while decoding\n[error] \n[mov @ 0x2] [fatal] moov atom\tnot found\n"))
+	if got, want := lg.errors.joined(), "[h264 @ 0x1] error while decoding; [mov @ 0x2] moov atom not found"; got != want {
+		t.Errorf("joined = %q, want %q", got, want)
+	}
+}

@@ -170,6 +170,13 @@ func ReadDir(dir string, names []string) (map[string]*Tensor, error) {
 // aside first, removed after the rename), so readers see either the old or
 // the new set, never a mix. Checkpoints rely on this.
 func WriteDir(dir string, tensors map[string]*Tensor) error {
+	return WriteDirWith(dir, tensors, nil)
+}
+
+// WriteDirWith is WriteDir where extra, when not nil, also writes into the
+// temporary directory (files that must arrive with the parameters or not
+// at all) before it is renamed into place.
+func WriteDirWith(dir string, tensors map[string]*Tensor, extra func(tmp string) error) error {
 	for name, t := range tensors {
 		if err := checkName(name); err != nil {
 			return err
@@ -183,6 +190,9 @@ func WriteDir(dir string, tensors map[string]*Tensor) error {
 			if err := WriteFile(filepath.Join(tmp, name), t); err != nil {
 				return err
 			}
+		}
+		if extra != nil {
+			return extra(tmp)
 		}
 		return nil
 	})

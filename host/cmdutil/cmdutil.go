@@ -73,8 +73,7 @@ func (f *Factory) Registry() (*registry.Registry, error) {
 // starting no plugin the describe cache can answer for. Broken plugins met
 // on the way are logged, not fatal.
 func (f *Factory) FindModel(ctx context.Context, name string) (registry.Model, error) {
-	m, err := f.lookup(ctx, name, false)
-	return m, err
+	return f.lookup(ctx, name, false)
 }
 
 // FindModelToRun is FindModel for a command that then runs the model: a

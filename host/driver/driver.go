@@ -186,7 +186,7 @@ func (e *NaNError) Error() string {
 // runPass runs one phase and folds its events; onStep sees every step.
 func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onStep func(*sdk.Step) error, onPred func(*sdk.Prediction) error) (pass, error) {
 	var p pass
-	var wsum, l, t1, t5 float64
+	var sums EpochSums // the steps' sample-weighted metrics
 	prog := o.progress()
 	epoch := req.Epoch
 	if req.Phase == sdk.PhaseTest || req.Phase == sdk.PhaseInfer {
@@ -217,25 +217,16 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 					return p, err
 				}
 			}
-			n := float64(st.Samples)
-			if n <= 0 {
-				n = 1
-			}
-			p.steps++
-			p.samples += int64(n)
-			wsum += n
-			l += n * st.Metrics["loss"]
-			t1 += n * st.Metrics["top1"]
-			t5 += n * st.Metrics["top5"]
-			prog.Update(int(p.steps))
+			sums.add(st)
+			prog.Update(int(sums.Steps))
 			if onStep != nil {
 				if err := onStep(st); err != nil {
 					return p, err
 				}
 			}
 		case e.Prediction != nil:
-			p.samples++
-			prog.Update(int(p.samples))
+			p.samples++ // predictions; the steps' samples are added at the end
+			prog.Update(int(p.samples + sums.Samples))
 			if onPred != nil {
 				if err := onPred(e.Prediction); err != nil {
 					return p, err
@@ -247,9 +238,8 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 			o.logger().Warn("skipped", "path", e.Warning.Path, "reason", e.Warning.Message)
 		}
 	}
-	if wsum > 0 {
-		p.loss, p.top1, p.top5 = l/wsum, t1/wsum, t5/wsum
-	}
+	p.steps, p.samples = sums.Steps, p.samples+sums.Samples
+	p.loss, p.top1, p.top5 = sums.means()
 	p.seconds = time.Since(start).Seconds()
 	return p, nil
 }

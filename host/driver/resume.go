@@ -18,7 +18,7 @@ import (
 // when Ctrl-C ended the stream), the seed, and the epoch's metric sums.
 
 // EpochSums accumulates an epoch's sample-weighted train metrics in step
-// order, as runPass does for a whole pass.
+// order; runPass folds a whole pass's steps with it too.
 type EpochSums struct {
 	Steps   int64   `json:"steps"`
 	Samples int64   `json:"samples"`

@@ -3,7 +3,6 @@ package results
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/zoo-ml/zoo/internal/fsx"
 )
@@ -14,11 +13,7 @@ func WriteJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	b = append(b, '\n')
-	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	return fsx.WriteBytes(path, fsx.Options{}, append(b, '\n'))
 }
 
 // TestResult is the content of save_dir/TSM_test_result.json: loss and

@@ -2,7 +2,6 @@ package results
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/zoo-ml/zoo/internal/pickle"
 
@@ -30,10 +29,7 @@ func WritePickle(path string, rows []InferRow) error {
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFile(path, fsx.Options{}, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	return fsx.WriteBytes(path, fsx.Options{}, b)
 }
 
 // EncodePickle returns the bytes WritePickle writes.

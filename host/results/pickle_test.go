@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoo-ml/zoo/internal/golden"
 	"github.com/zoo-ml/zoo/internal/pickle"
 )
 
@@ -35,8 +35,6 @@ const (
 	opTuple3     = pickle.OpTuple3
 	opStop       = pickle.OpStop
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // goldenRows exercise every opcode WritePickle emits: one-item lists
 // (APPEND), empty lists, each int width, a multi-byte id.
@@ -244,19 +242,7 @@ func TestPickleGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("disassemble: %v", err)
 	}
-	golden := filepath.Join("testdata", "infer_result.pickle.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(dis), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if dis != string(want) {
-		t.Errorf("opcode stream differs from %s (go test -update rewrites it):\n got:\n%s\nwant:\n%s", golden, dis, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "infer_result.pickle.golden"), []byte(dis))
 	got, err := unpickle(data)
 	if err != nil {
 		t.Fatalf("unpickle: %v", err)

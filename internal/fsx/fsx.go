@@ -94,6 +94,14 @@ func WriteFile(path string, o Options, write func(io.Writer) error) (err error) 
 	return nil
 }
 
+// WriteBytes is WriteFile for data already in memory.
+func WriteBytes(path string, o Options, data []byte) error {
+	return WriteFile(path, o, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
 // SyncDir fsyncs a directory, which makes the renames and creations in it
 // durable. Callers that cannot act on the error (some file systems refuse
 // to sync a directory) may ignore it.

@@ -30,7 +30,7 @@ func TestWriteFile(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "old" {
 		t.Errorf("failed write changed the file to %q", b)
 	}
-	if err := WriteFile(path, Options{}, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+	if err := WriteBytes(path, Options{}, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "new" {

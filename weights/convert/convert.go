@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zoo-ml/zoo/internal/fsx"
 	"github.com/zoo-ml/zoo/weights"
 	"github.com/zoo-ml/zoo/weights/torch"
 )
@@ -299,11 +300,9 @@ func Read(file string) (*Result, error) {
 }
 
 // Write writes r as a Paddle parameter directory (one file per variable)
-// with its conventions in ConventionsFile.
+// with its conventions in ConventionsFile, which arrives with the
+// parameters or not at all: a directory without it reads as Paddle's.
 func Write(dir string, r *Result) error {
-	if err := weights.WriteDir(dir, r.Tensors); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(struct {
 		Source string `json:"source"`
 		Depth  int    `json:"num_layers"`
@@ -312,7 +311,9 @@ func Write(dir string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, ConventionsFile), append(b, '\n'), 0o644)
+	return weights.WriteDirWith(dir, r.Tensors, func(tmp string) error {
+		return fsx.WriteBytes(filepath.Join(tmp, ConventionsFile), fsx.Options{}, append(b, '\n'))
+	})
 }
 
 // ReadConventions returns the conventions recorded beside a converted

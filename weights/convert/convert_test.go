@@ -1,7 +1,10 @@
 package convert
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,5 +117,33 @@ func TestFromTorchErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "x.pth: ") {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestWriteConventionsWithParameters: Write's conventions file arrives in
+// the same rename as the parameters, and a failed write leaves the old
+// directory as it was, conventions and all.
+func TestWriteConventionsWithParameters(t *testing.T) {
+	t.Parallel()
+	r, err := FromTorch("x.pth", mitNames([]int{2, 2, 2, 2}, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "tsm")
+	if err := Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := ReadConventions(dir); err != nil || !ok || c != PyTorch {
+		t.Fatalf("ReadConventions = %+v, %v, %v; want PyTorch's", c, ok, err)
+	}
+	boom := errors.New("boom")
+	if err := weights.WriteDirWith(dir, r.Tensors, func(string) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("WriteDirWith = %v, want boom", err)
+	}
+	if c, ok, err := ReadConventions(dir); err != nil || !ok || c != PyTorch {
+		t.Errorf("after a failed write: ReadConventions = %+v, %v, %v; want PyTorch's", c, ok, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
+		t.Errorf("%d entries beside the directory, want only tsm (a temp directory left?)", len(entries))
 	}
 }

@@ -43,12 +43,7 @@ writes the lines of the good ones.`,
 		Example: `  zoo data check lists/train.list
   zoo data check lists/train.list --json > report.json
   zoo data check lists/train.list --write-clean lists/train.clean.list`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("data check needs one list, e.g. `zoo data check train.list`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(1, "data check needs one list, e.g. `zoo data check train.list`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.List = args[0]
 			if o.SegNum < 1 || o.SegLen < 1 {

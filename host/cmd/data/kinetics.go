@@ -44,12 +44,7 @@ and listed, with the file name looked for, in a JSON report (--report,
 default LIST's stem + _report.json).`,
 		Example: `  zoo data kinetics kinetics400/train.csv --videos k400/train --out lists/train.list
   zoo data kinetics k600/val.csv --videos k600/val --out lists/val.list --labels k600_labels.txt`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("data kinetics needs one CSV, e.g. `zoo data kinetics train.csv --videos DIR --out train.list`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(1, "data kinetics needs one CSV, e.g. `zoo data kinetics train.csv --videos DIR --out train.list`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.CSV = args[0]
 			if o.Out == "" || o.Videos == "" {

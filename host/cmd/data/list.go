@@ -39,12 +39,7 @@ every folder must match a name (case, spaces and underscores aside).
 stem_val.list), taking a tenth of each class for val, chosen by --seed.`,
 		Example: `  zoo data list videos/ --out lists/all.list
   zoo data list kinetics/train --out lists/k400.list --labels kinetics400.txt --split val=0.1 --seed 7`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("data list needs one directory, e.g. `zoo data list videos/ --out train.list`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(1, "data list needs one directory, e.g. `zoo data list videos/ --out train.list`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
 			if o.Out == "" {

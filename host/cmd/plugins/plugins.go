@@ -105,12 +105,7 @@ bundled plugin you changed on purpose. zoo refuses to start a pinned plugin
 whose file has changed; run install again to pin a rebuilt one.`,
 		Example: `  zoo plugins install ./zoo-plugin-mymodel
   zoo plugins install --in-place /opt/zoo/plugins/zoo-plugin-mymodel`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("install needs the path of one plugin executable, e.g. `zoo plugins install ./zoo-plugin-mymodel`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(1, "install needs the path of one plugin executable, e.g. `zoo plugins install ./zoo-plugin-mymodel`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = args[0]
 			if runF != nil {

@@ -98,12 +98,7 @@ absent (see zoo weights --help; ZOO_OFFLINE=1 never touches the network);
   zoo run TSM infer --config configs/tsm.txt --video_path video.mp4
   zoo run ResNet infer --weights DIR --image_path photos/
   zoo run TSM train --set MODEL.temporal_shift=False`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return cmdutil.FlagErrorf("run needs a model and a mode, e.g. `zoo run TSM train`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(2, "run needs a model and a mode, e.g. `zoo run TSM train`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model, opts.Mode = args[0], strings.ToLower(args[1])
 			opts.hostVersion = cmd.Root().Version

@@ -34,12 +34,7 @@ directory infers as the checkpoint does (docs/tsm.md, "Using PyTorch TSM
 weights"). DIR is replaced atomically.`,
 		Example: `  zoo weights convert TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth tsm_mit
   zoo run TSM infer --weights tsm_mit --video_path demo.mp4`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return cmdutil.FlagErrorf("convert needs a PyTorch checkpoint and a directory to write, e.g. `zoo weights convert tsm.pth tsm_dir`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(2, "convert needs a PyTorch checkpoint and a directory to write, e.g. `zoo weights convert tsm.pth tsm_dir`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Src, opts.Dir = args[0], args[1]
 			if fi, err := os.Stat(opts.Src); err != nil || !fi.Mode().IsRegular() {

@@ -30,12 +30,7 @@ checked as a download would be: its sha256 against the pinned or recorded
 one, its members for safety, every file as a Paddle parameter file.`,
 		Example: `  zoo weights import tsm_kinetics ~/Downloads/tsm_kinetics.tar.gz
   ZOO_OFFLINE=1 zoo weights import ResNet50_pretrained /mnt/usb/ResNet50_pretrained.tar.gz`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return cmdutil.FlagErrorf("import needs a weight set and an archive, e.g. `zoo weights import tsm_kinetics tsm_kinetics.tar.gz`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(2, "import needs a weight set and an archive, e.g. `zoo weights import tsm_kinetics tsm_kinetics.tar.gz`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Archive = args[0], args[1]
 			fi, err := os.Stat(opts.Archive)

@@ -51,12 +51,7 @@ It reads files only: nothing is installed or changed.`,
   zoo weights inspect model.pdparams --json
   zoo weights inspect inference/model.pdiparams --names names.txt
   zoo weights inspect __params__ --model TSM`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("inspect needs one path (a parameter directory or file, a .pdparams), e.g. `zoo weights inspect model.pdparams`; got %d argument(s)", len(args))
-			}
-			return nil
-		},
+		Args: cmdutil.ExactArgs(1, "inspect needs one path (a parameter directory or file, a .pdparams), e.g. `zoo weights inspect model.pdparams`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = args[0]
 			if opts.Names != "" && opts.Model != "" {

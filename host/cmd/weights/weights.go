@@ -185,10 +185,5 @@ func unknownSet(all []weights.Set, name string) error {
 
 // oneName is the Args check of a verb that takes one weight set.
 func oneName(verb string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return cmdutil.FlagErrorf("%s needs one weight set, e.g. `zoo weights %s tsm_kinetics`; got %d argument(s)", verb, verb, len(args))
-		}
-		return nil
-	}
+	return cmdutil.ExactArgs(1, fmt.Sprintf("%s needs one weight set, e.g. `zoo weights %s tsm_kinetics`", verb, verb))
 }
