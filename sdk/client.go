@@ -256,6 +256,14 @@ func (c *Client) enter(call string) func() {
 	return func() { c.call.Store(nil) }
 }
 
+// inCall is the call in flight, "" when none.
+func (c *Client) inCall() string {
+	if p := c.call.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // Exited reports whether the plugin process has ended.
 func (c *Client) Exited() bool { return c.gp.Exited() }
 
@@ -444,11 +452,7 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 		return nil
 	}
 	if why := c.killed.Load(); why != nil {
-		call := ""
-		if p := c.call.Load(); p != nil {
-			call = *p
-		}
-		return &KilledError{Plugin: c.name, Call: call, Reason: *why}
+		return &KilledError{Plugin: c.name, Call: c.inCall(), Reason: *why}
 	}
 	st, _ := status.FromError(err)
 	if ctx.Err() != nil && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {
@@ -461,10 +465,7 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if c.gp.Exited() {
-			call := ""
-			if p := c.call.Load(); p != nil {
-				call = *p
-			}
+			call := c.inCall()
 			c.logStderr("exited during " + call)
 			return &ExitError{Plugin: c.name, Stderr: c.stderr.summary(), Call: call}
 		}
@@ -486,9 +487,9 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 	if code == CodeInternal {
 		// The plugin's own failure, not the user's: name the plugin and the
 		// call, and keep the rest (a recovered panic's stack) for debug.
-		call := "a call"
-		if p := c.call.Load(); p != nil {
-			call = *p
+		call := c.inCall()
+		if call == "" {
+			call = "a call"
 		}
 		if rest := strings.TrimSpace(msg); strings.Contains(rest, "\n") {
 			c.logger.Debug(fmt.Sprintf("plugin %s failed during %s:\n%s", c.name, call, rest))
