@@ -261,7 +261,7 @@ func (s *Server) takesWork(m *worker) error {
 		return errorf(http.StatusServiceUnavailable, "zoo serve is shutting down")
 	}
 	if !m.ready.Load() {
-		return errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", m.Name)
+		return m.errRestarting()
 	}
 	return nil
 }
