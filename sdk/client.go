@@ -380,13 +380,10 @@ func (s *RemoteSession) Decode(ctx context.Context, path string) (Decoded, error
 
 // Save asks the plugin to write its state into dir. It waits for a Run the
 // host cancelled to reach its step boundary (the sdk's server serialises a
-// session's calls).
+// session's calls). It is SaveState without the train position.
 func (s *RemoteSession) Save(ctx context.Context, dir string) error {
-	defer s.c.enter("Save")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	_, err := s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
-	return s.c.timedOut(ctx, cctx, "Save", err)
+	_, err := s.SaveState(ctx, dir)
+	return err
 }
 
 // Load asks the plugin to read parameters from dir.
