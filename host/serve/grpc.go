@@ -55,13 +55,9 @@ func (s *Server) grpcInstrument(ctx context.Context, req any, info *grpc.UnarySe
 	case interface{ GetName() string }:
 		model = r.GetName()
 	}
-	if _, ok := s.workers[model]; !ok {
-		model = ""
-	}
 	code := status.Code(err)
 	d := time.Since(start)
-	s.met.requests.WithLabelValues(model, endpoint, code.String()).Inc()
-	s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+	model = s.observe(model, endpoint, code.String(), d)
 	if !probe {
 		args := []any{"method", info.FullMethod, "endpoint", endpoint, "model", model, "code", code.String(),
 			"duration_ms", float64(d.Microseconds()) / 1000}

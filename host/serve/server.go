@@ -193,13 +193,8 @@ func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.R
 			}
 			writeJSON(w, code, map[string]string{"error": err.Error()})
 		}
-		model := r.PathValue("name")
-		if _, ok := s.workers[model]; !ok {
-			model = "" // unknown names would grow the series without bound
-		}
 		d := time.Since(start)
-		s.met.requests.WithLabelValues(model, endpoint, strconv.Itoa(w.code)).Inc()
-		s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+		model := s.observe(r.PathValue("name"), endpoint, strconv.Itoa(w.code), d)
 		if probe {
 			return // probes would drown the log
 		}
@@ -210,6 +205,18 @@ func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.R
 		}
 		s.log.Info("request", args...)
 	})
+}
+
+// observe counts and times a request of HTTP or gRPC and returns its
+// model label: "" for a name no model has, which would grow the series
+// without bound.
+func (s *Server) observe(model, endpoint, code string, d time.Duration) string {
+	if _, ok := s.workers[model]; !ok {
+		model = ""
+	}
+	s.met.requests.WithLabelValues(model, endpoint, code).Inc()
+	s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+	return model
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
