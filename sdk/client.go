@@ -256,17 +256,24 @@ func (c *Client) enter(call string) func() {
 	return func() { c.call.Store(nil) }
 }
 
+// inCall is the call in flight, "" when none.
+func (c *Client) inCall() string {
+	if p := c.call.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // Exited reports whether the plugin process has ended.
 func (c *Client) Exited() bool { return c.gp.Exited() }
 
 // Describe asks the plugin for its models.
 func (c *Client) Describe(ctx context.Context) (minor uint32, models []ModelInfo, err error) {
-	defer c.enter("Describe")()
-	cctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.rpc.Describe(cctx, &pb.DescribeRequest{})
+	resp, err := bounded(ctx, c, "Describe", func(cctx context.Context) (*pb.DescribeResponse, error) {
+		return c.rpc.Describe(cctx, &pb.DescribeRequest{})
+	})
 	if err != nil {
-		return 0, nil, c.timedOut(ctx, cctx, "Describe", err)
+		return 0, nil, err
 	}
 	for _, m := range resp.GetModels() {
 		mi, err := modelFromProto(m)
@@ -284,12 +291,11 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*RemoteSession, Ope
 	if err != nil {
 		return nil, OpenResult{}, err
 	}
-	defer c.enter("Open")()
-	cctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.rpc.Open(cctx, pr)
+	resp, err := bounded(ctx, c, "Open", func(cctx context.Context) (*pb.OpenResponse, error) {
+		return c.rpc.Open(cctx, pr)
+	})
 	if err != nil {
-		return nil, OpenResult{}, c.timedOut(ctx, cctx, "Open", err)
+		return nil, OpenResult{}, err
 	}
 	return &RemoteSession{c: c, id: resp.GetSession()}, OpenResult{Notes: resp.GetNotes(), Labels: resp.GetLabels(), Epochs: int(resp.GetEpochs())}, nil
 }
@@ -337,12 +343,11 @@ func (s *RemoteSession) Run(ctx context.Context, req RunRequest) iter.Seq2[Event
 
 // Infer runs the model on a tensor; ErrUnimplemented if the plugin cannot.
 func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
-	defer s.c.enter("Infer")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	resp, err := s.c.rpc.Infer(cctx, &pb.InferRequest{Session: s.id, Input: tensorToProto(in)})
+	resp, err := bounded(ctx, s.c, "Infer", func(cctx context.Context) (*pb.InferResponse, error) {
+		return s.c.rpc.Infer(cctx, &pb.InferRequest{Session: s.id, Input: tensorToProto(in)})
+	})
 	if err != nil {
-		return Tensor{}, s.c.timedOut(ctx, cctx, "Infer", err)
+		return Tensor{}, err
 	}
 	out := tensorFromProto(resp.GetOutput())
 	if err := out.Validate(); err != nil {
@@ -356,12 +361,11 @@ func (s *RemoteSession) Infer(ctx context.Context, in Tensor) (Tensor, error) {
 // minor 4). It may be called while another call of the session runs.
 func (s *RemoteSession) Decode(ctx context.Context, path string) (Decoded, error) {
 	// Concurrent with Infer, so the call named in an error may be either.
-	defer s.c.enter("Decode")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	resp, err := s.c.rpc.Decode(cctx, &pb.DecodeRequest{Session: s.id, Path: path})
+	resp, err := bounded(ctx, s.c, "Decode", func(cctx context.Context) (*pb.DecodeResponse, error) {
+		return s.c.rpc.Decode(cctx, &pb.DecodeRequest{Session: s.id, Path: path})
+	})
 	if err != nil {
-		return Decoded{}, s.c.timedOut(ctx, cctx, "Decode", err)
+		return Decoded{}, err
 	}
 	d := Decoded{Input: tensorFromProto(resp.GetInput()), Frames: resp.GetFrames(), Mean: resp.GetMean(), Std: resp.GetStd()}
 	if err := d.Input.Validate(); err != nil || len(d.Input.Shape) < 2 {
@@ -372,23 +376,19 @@ func (s *RemoteSession) Decode(ctx context.Context, path string) (Decoded, error
 
 // Save asks the plugin to write its state into dir. It waits for a Run the
 // host cancelled to reach its step boundary (the sdk's server serialises a
-// session's calls).
+// session's calls). It is SaveState without the train position.
 func (s *RemoteSession) Save(ctx context.Context, dir string) error {
-	defer s.c.enter("Save")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	_, err := s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
-	return s.c.timedOut(ctx, cctx, "Save", err)
+	_, err := s.SaveState(ctx, dir)
+	return err
 }
 
 // Load asks the plugin to read parameters from dir.
 func (s *RemoteSession) Load(ctx context.Context, dir, kind string) (LoadResult, error) {
-	defer s.c.enter("Load")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	resp, err := s.c.rpc.Load(cctx, &pb.LoadRequest{Session: s.id, Dir: dir, Kind: kind})
+	resp, err := bounded(ctx, s.c, "Load", func(cctx context.Context) (*pb.LoadResponse, error) {
+		return s.c.rpc.Load(cctx, &pb.LoadRequest{Session: s.id, Dir: dir, Kind: kind})
+	})
 	if err != nil {
-		return LoadResult{}, s.c.timedOut(ctx, cctx, "Load", err)
+		return LoadResult{}, err
 	}
 	return LoadResult{Loaded: int(resp.GetLoaded()), Ignored: int(resp.GetIgnored())}, nil
 }
@@ -409,6 +409,19 @@ func (s *RemoteSession) Close(ctx context.Context) error {
 		return &TimeoutError{Plugin: s.c.name, Call: "Close", After: d, Killed: true}
 	}
 	return s.c.wrap(ctx, err)
+}
+
+// bounded makes call f under the client's call timeout, recorded as the
+// call in flight, its error through timedOut.
+func bounded[T any](ctx context.Context, c *Client, call string, f func(context.Context) (T, error)) (T, error) {
+	defer c.enter(call)()
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	r, err := f(cctx)
+	if err != nil {
+		return r, c.timedOut(ctx, cctx, call, err)
+	}
+	return r, nil
 }
 
 // timedOut is wrap for a call bounded by the client's timeout: when the
@@ -444,11 +457,7 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 		return nil
 	}
 	if why := c.killed.Load(); why != nil {
-		call := ""
-		if p := c.call.Load(); p != nil {
-			call = *p
-		}
-		return &KilledError{Plugin: c.name, Call: call, Reason: *why}
+		return &KilledError{Plugin: c.name, Call: c.inCall(), Reason: *why}
 	}
 	st, _ := status.FromError(err)
 	if ctx.Err() != nil && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {
@@ -461,10 +470,7 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if c.gp.Exited() {
-			call := ""
-			if p := c.call.Load(); p != nil {
-				call = *p
-			}
+			call := c.inCall()
 			c.logStderr("exited during " + call)
 			return &ExitError{Plugin: c.name, Stderr: c.stderr.summary(), Call: call}
 		}
@@ -486,9 +492,9 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 	if code == CodeInternal {
 		// The plugin's own failure, not the user's: name the plugin and the
 		// call, and keep the rest (a recovered panic's stack) for debug.
-		call := "a call"
-		if p := c.call.Load(); p != nil {
-			call = *p
+		call := c.inCall()
+		if call == "" {
+			call = "a call"
 		}
 		if rest := strings.TrimSpace(msg); strings.Contains(rest, "\n") {
 			c.logger.Debug(fmt.Sprintf("plugin %s failed during %s:\n%s", c.name, call, rest))

@@ -69,15 +69,14 @@ func (st *trainState) saved() *pb.SaveResponse {
 
 // SaveState asks the plugin to write its state into dir and returns where
 // training stood, as far as the plugin says.
-// It is bounded as Save is: a plugin that does not answer within the call
-// timeout (a Run that ignores cancellation holds its Save) is killed.
+// A plugin that does not answer within the call timeout (a Run that
+// ignores cancellation holds its Save) is killed.
 func (s *RemoteSession) SaveState(ctx context.Context, dir string) (SaveResult, error) {
-	defer s.c.enter("Save")()
-	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
-	defer cancel()
-	resp, err := s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
+	resp, err := bounded(ctx, s.c, "Save", func(cctx context.Context) (*pb.SaveResponse, error) {
+		return s.c.rpc.Save(cctx, &pb.SaveRequest{Session: s.id, Dir: dir})
+	})
 	if err != nil {
-		return SaveResult{}, s.c.timedOut(ctx, cctx, "Save", err)
+		return SaveResult{}, err
 	}
 	return saveFromProto(resp), nil
 }

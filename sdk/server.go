@@ -146,13 +146,22 @@ func toStatus(err error) error {
 	return status.Error(c, err.Error())
 }
 
-// session finds a session and waits for its turn; done gives it back.
-func (s *server) session(ctx context.Context, id string) (sv *served, done func(), err error) {
+// lookup finds a session without waiting for its turn.
+func (s *server) lookup(id string) (*served, error) {
 	s.mu.Lock()
 	sv, ok := s.sessions[id]
 	s.mu.Unlock()
 	if !ok {
-		return nil, nil, status.Errorf(codes.NotFound, "no session %q", id)
+		return nil, status.Errorf(codes.NotFound, "no session %q", id)
+	}
+	return sv, nil
+}
+
+// session finds a session and waits for its turn; done gives it back.
+func (s *server) session(ctx context.Context, id string) (sv *served, done func(), err error) {
+	sv, err = s.lookup(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	done, err = sv.take(ctx)
 	if err != nil {
@@ -239,11 +248,9 @@ func (s *server) Infer(ctx context.Context, req *pb.InferRequest) (resp *pb.Infe
 // uploads while Infer runs, which is the point of the call (FileDecoder).
 func (s *server) Decode(ctx context.Context, req *pb.DecodeRequest) (resp *pb.DecodeResponse, err error) {
 	defer guard(&err)
-	s.mu.Lock()
-	sv, ok := s.sessions[req.GetSession()]
-	s.mu.Unlock()
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no session %q", req.GetSession())
+	sv, err := s.lookup(req.GetSession())
+	if err != nil {
+		return nil, err
 	}
 	dec, ok := sv.Session.(FileDecoder)
 	if !ok {

@@ -130,9 +130,9 @@ func (w *worker) submit(j *job) answer {
 		// The batch failed at the end of its --timeout, which began after
 		// the request's: past the request's deadline, say so rather than
 		// what the plugin said (the two timers fire in either order).
-		return answer{err: errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)}
+		return answer{err: w.errTimeout()}
 	case <-j.ctx.Done():
-		return answer{err: errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)}
+		return answer{err: w.errTimeout()}
 	}
 }
 
@@ -212,7 +212,7 @@ func (w *worker) run(batch []*job) {
 		return
 	}
 	if w.sess == nil || !w.ready.Load() {
-		w.failAll(live, errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", w.Name))
+		w.failAll(live, w.errRestarting())
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
@@ -232,7 +232,7 @@ func (w *worker) run(batch []*job) {
 		return
 	}
 	if w.sess.Exited() {
-		w.failAll(live, errorf(http.StatusServiceUnavailable, "model %s: the plugin died (%v); it is being restarted, retry later", w.Name, err))
+		w.failAll(live, w.errDied(err))
 		w.restart(err)
 		return
 	}
@@ -266,6 +266,30 @@ func pluginError(model string, err error) error {
 		code = http.StatusNotImplemented
 	}
 	return errorf(code, "model %s: %v", model, err)
+}
+
+// The errors a worker answers from more than one place.
+
+// errTimeout: the request's deadline passed first.
+func (w *worker) errTimeout() error {
+	return errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)
+}
+
+// errRestarting: the plugin is being restarted.
+func (w *worker) errRestarting() error {
+	return errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", w.Name)
+}
+
+// errDied: the plugin died in the call that failed with err.
+func (w *worker) errDied(err error) error {
+	return errorf(http.StatusServiceUnavailable, "model %s: the plugin died (%v); it is being restarted, retry later", w.Name, err)
+}
+
+// errUnreadable: the plugin's reader could not read an upload; msg names
+// it by the upload's path, file, which the client is not shown.
+func (w *worker) errUnreadable(msg, file string) error {
+	msg = strings.ReplaceAll(msg, file, "the uploaded video")
+	return errorf(http.StatusBadRequest, "the body is not a video model %s can read: %s", w.Name, msg)
 }
 
 func (w *worker) infer(ctx context.Context, jobs []*job) error {
@@ -356,8 +380,7 @@ func (w *worker) classify(ctx context.Context, jobs []*job) error {
 			}
 		case e.Warning != nil:
 			if j := byName[filepath.Base(e.Warning.Path)]; j != nil && !answered[j] {
-				msg := strings.ReplaceAll(e.Warning.Message, j.file, "the uploaded video")
-				reply(j, answer{err: errorf(http.StatusBadRequest, "the body is not a video model %s can read: %s", w.Name, msg)})
+				reply(j, answer{err: w.errUnreadable(e.Warning.Message, j.file)})
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/zoo-ml/zoo/sdk"
 )
@@ -23,11 +22,11 @@ func (w *worker) decode(ctx context.Context, file string) (d sdk.Decoded, ok boo
 	case w.decoders <- struct{}{}:
 		defer func() { <-w.decoders }()
 	case <-ctx.Done():
-		return d, true, errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)
+		return d, true, w.errTimeout()
 	}
 	sess := w.current()
 	if sess == nil || !w.ready.Load() {
-		return d, true, errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", w.Name)
+		return d, true, w.errRestarting()
 	}
 	d, err = sess.Decode(ctx, file)
 	switch {
@@ -38,13 +37,12 @@ func (w *worker) decode(ctx context.Context, file string) (d sdk.Decoded, ok boo
 		}
 		return d, false, nil
 	case sdk.CodeOf(err) == sdk.CodeInvalidArgument:
-		msg := strings.ReplaceAll(err.Error(), file, "the uploaded video")
-		return d, true, errorf(http.StatusBadRequest, "the body is not a video model %s can read: %s", w.Name, msg)
+		return d, true, w.errUnreadable(err.Error(), file)
 	case ctx.Err() != nil:
-		return d, true, errorf(http.StatusGatewayTimeout, "model %s: no answer within %v", w.Name, w.opts.Timeout)
+		return d, true, w.errTimeout()
 	case sess.Exited():
 		// The worker notices within its tick and restarts the plugin.
-		return d, true, errorf(http.StatusServiceUnavailable, "model %s: the plugin died (%v); it is being restarted, retry later", w.Name, err)
+		return d, true, w.errDied(err)
 	default:
 		return d, true, pluginError(w.Name, err)
 	}

@@ -55,13 +55,9 @@ func (s *Server) grpcInstrument(ctx context.Context, req any, info *grpc.UnarySe
 	case interface{ GetName() string }:
 		model = r.GetName()
 	}
-	if _, ok := s.workers[model]; !ok {
-		model = ""
-	}
 	code := status.Code(err)
 	d := time.Since(start)
-	s.met.requests.WithLabelValues(model, endpoint, code.String()).Inc()
-	s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+	model = s.observe(model, endpoint, code.String(), d)
 	if !probe {
 		args := []any{"method", info.FullMethod, "endpoint", endpoint, "model", model, "code", code.String(),
 			"duration_ms", float64(d.Microseconds()) / 1000}
@@ -122,7 +118,7 @@ func (g *grpcService) ModelReady(_ context.Context, req *pb.ModelReadyRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return &pb.ModelReadyResponse{Ready: m.ready.Load() && !g.s.stopping.Load()}, nil
+	return &pb.ModelReadyResponse{Ready: g.s.modelReady(m)}, nil
 }
 
 func (g *grpcService) ServerMetadata(context.Context, *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
@@ -136,8 +132,8 @@ func (g *grpcService) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequ
 	}
 	return &pb.ModelMetadataResponse{
 		Name: m.Name, Versions: []string{m.Version}, Platform: "zoo",
-		Inputs:  []*pb.ModelMetadataResponse_TensorMetadata{{Name: InputName, Datatype: "FP32", Shape: append([]int64{-1}, m.Input...)}},
-		Outputs: []*pb.ModelMetadataResponse_TensorMetadata{{Name: OutputName, Datatype: "FP32", Shape: []int64{-1, int64(len(m.names()))}}},
+		Inputs:  []*pb.ModelMetadataResponse_TensorMetadata{{Name: InputName, Datatype: "FP32", Shape: m.inShape()}},
+		Outputs: []*pb.ModelMetadataResponse_TensorMetadata{{Name: OutputName, Datatype: "FP32", Shape: m.outShape()}},
 	}, nil
 }
 

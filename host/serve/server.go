@@ -115,7 +115,7 @@ func (s *Server) Handler() http.Handler {
 		if err != nil {
 			return err
 		}
-		ready := m.ready.Load() && !s.stopping.Load()
+		ready := s.modelReady(m)
 		return writeJSON(w, readyCode(ready), map[string]any{"name": m.Name, "ready": ready})
 	})
 	h("POST /v2/models/{name}/infer", "infer", s.infer)
@@ -193,13 +193,8 @@ func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.R
 			}
 			writeJSON(w, code, map[string]string{"error": err.Error()})
 		}
-		model := r.PathValue("name")
-		if _, ok := s.workers[model]; !ok {
-			model = "" // unknown names would grow the series without bound
-		}
 		d := time.Since(start)
-		s.met.requests.WithLabelValues(model, endpoint, strconv.Itoa(w.code)).Inc()
-		s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+		model := s.observe(r.PathValue("name"), endpoint, strconv.Itoa(w.code), d)
 		if probe {
 			return // probes would drown the log
 		}
@@ -210,6 +205,18 @@ func (s *Server) instrument(endpoint string, f func(http.ResponseWriter, *http.R
 		}
 		s.log.Info("request", args...)
 	})
+}
+
+// observe counts and times a request of HTTP or gRPC and returns its
+// model label: "" for a name no model has, which would grow the series
+// without bound.
+func (s *Server) observe(model, endpoint, code string, d time.Duration) string {
+	if _, ok := s.workers[model]; !ok {
+		model = ""
+	}
+	s.met.requests.WithLabelValues(model, endpoint, code).Inc()
+	s.met.latency.WithLabelValues(model, endpoint).Observe(d.Seconds())
+	return model
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
@@ -226,6 +233,9 @@ func (s *Server) ready() bool {
 	}
 	return ready
 }
+
+// modelReady: the model's plugin is up and the server is not draining.
+func (s *Server) modelReady(m *worker) bool { return m.ready.Load() && !s.stopping.Load() }
 
 func (s *Server) model(r *http.Request) (*worker, error) {
 	return s.lookup(r.PathValue("name"), "")
@@ -258,7 +268,7 @@ func (s *Server) takesWork(m *worker) error {
 		return errorf(http.StatusServiceUnavailable, "zoo serve is shutting down")
 	}
 	if !m.ready.Load() {
-		return errorf(http.StatusServiceUnavailable, "model %s is restarting; retry later", m.Name)
+		return m.errRestarting()
 	}
 	return nil
 }
@@ -295,11 +305,16 @@ const (
 	OutputName = "probabilities"
 )
 
+// inShape and outShape are the v2 input's and output's shapes, N open
+// (-1); the model metadata of HTTP and gRPC.
+func (w *worker) inShape() []int64  { return append([]int64{-1}, w.Input...) }
+func (w *worker) outShape() []int64 { return []int64{-1, int64(len(w.names()))} }
+
 func (w *worker) metadata() map[string]any {
 	return map[string]any{
 		"name": w.Name, "versions": []string{w.Version}, "platform": "zoo",
-		"inputs":  []v2Tensor{{Name: InputName, Datatype: "FP32", Shape: append([]int64{-1}, w.Input...)}},
-		"outputs": []v2Tensor{{Name: OutputName, Datatype: "FP32", Shape: []int64{-1, int64(len(w.names()))}}},
+		"inputs":  []v2Tensor{{Name: InputName, Datatype: "FP32", Shape: w.inShape()}},
+		"outputs": []v2Tensor{{Name: OutputName, Datatype: "FP32", Shape: w.outShape()}},
 		"labels":  w.names(),
 	}
 }
@@ -337,7 +352,7 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request) error {
 // data) against the model's one input and returns how many values it
 // holds; shared by HTTP and gRPC.
 func (m *worker) checkHeader(ins []v2Tensor) (int64, error) {
-	want := append([]int64{-1}, m.Input...)
+	want := m.inShape()
 	if len(ins) != 1 || ins[0].Name != InputName {
 		names := make([]string, len(ins))
 		for i, t := range ins {

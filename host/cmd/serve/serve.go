@@ -7,7 +7,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"iter"
 	"net"
 	"net/http"
 	"os"
@@ -160,22 +159,11 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	return nil
 }
 
-// session is a plugin's infer session and the plugin process under it.
+// session is a plugin's infer session (Infer, Run and Decode are its own)
+// and the plugin process under it.
 type session struct {
+	*sdk.RemoteSession
 	c *sdk.Client
-	s *sdk.RemoteSession
-}
-
-func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) {
-	return s.s.Infer(ctx, in)
-}
-
-func (s *session) Run(ctx context.Context, req sdk.RunRequest) iter.Seq2[sdk.Event, error] {
-	return s.s.Run(ctx, req)
-}
-
-func (s *session) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
-	return s.s.Decode(ctx, path)
 }
 
 func (s *session) Exited() bool { return s.c.Exited() }
@@ -183,7 +171,7 @@ func (s *session) Exited() bool { return s.c.Exited() }
 func (s *session) Close() {
 	if !s.c.Exited() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s.s.Close(ctx)
+		s.RemoteSession.Close(ctx)
 		cancel()
 	}
 	s.c.Kill()
@@ -368,7 +356,7 @@ func prepare(ctx context.Context, o *Options, reg *registry.Registry, m *registr
 			client.Kill()
 			return nil, none, fmt.Errorf("open %s: %w", name, err)
 		}
-		return &session{c: client, s: s}, res, nil
+		return &session{RemoteSession: s, c: client}, res, nil
 	}
 	sess, res, err := start(ctx)
 	if err != nil {
