@@ -27,6 +27,13 @@ func TestDecodeOverlapsInfer(t *testing.T) {
 			t.Errorf("infer: %d %s", code, b)
 		}
 	})
+	// The uploads are posted only once the worker is inside Infer, so
+	// decoding them proves the overlap.
+	for end := time.Now().Add(time.Minute); f.blocked.Load() < 1 && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	}
+	if f.blocked.Load() != 1 {
+		t.Fatal("the tensor request never reached Infer")
+	}
 	answers := make([]string, 2)
 	for i := range answers {
 		wg.Go(func() {
@@ -39,8 +46,8 @@ func TestDecodeOverlapsInfer(t *testing.T) {
 	}
 	for end := time.Now().Add(time.Minute); f.decoded.Load() < 2 && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 	}
-	if n := f.decoded.Load(); n != 2 {
-		t.Errorf("%d uploads decoded while Infer ran, want 2", n)
+	if n, in := f.decoded.Load(), f.blocked.Load(); n != 2 || in != 1 {
+		t.Errorf("%d uploads decoded with %d Infer calls running, want 2 while the held one ran", n, in)
 	}
 	close(block)
 	wg.Wait()

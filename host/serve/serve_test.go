@@ -30,6 +30,7 @@ type fake struct {
 	batches []int
 	dead    atomic.Bool
 	block   chan struct{} // when set, Infer waits for it or its ctx
+	blocked atomic.Int32  // Infer calls waiting on block
 	// decodes: the plugin has Decode (an "ok" upload is two views of
 	// [2, 3, 1, 1], 0.1 and 0.3 everywhere); else it answers Unimplemented.
 	decodes bool
@@ -66,6 +67,8 @@ func (f *fake) Decode(ctx context.Context, path string) (sdk.Decoded, error) {
 
 func (f *fake) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) {
 	if f.block != nil {
+		f.blocked.Add(1)
+		defer f.blocked.Add(-1)
 		select {
 		case <-f.block:
 		case <-ctx.Done():
