@@ -293,12 +293,8 @@ func CheckDepth(d int) error {
 	return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", d)
 }
 
-// EmitTrain reports one training step's result for a batch of n samples.
-func EmitTrain(emit func(sdk.Event) error, iter int64, n int, res resnet.Result, lr float64) error {
-	return EmitTrainExtra(emit, iter, n, res, lr, nil)
-}
-
-// EmitTrainExtra is EmitTrain with more metrics (e.g. allreduce_s, a
+// EmitTrainExtra reports one training step's result for a batch of n
+// samples, with extra metrics where there are any (e.g. allreduce_s, a
 // data-parallel step's gradient allreduce seconds).
 func EmitTrainExtra(emit func(sdk.Event) error, iter int64, n int, res resnet.Result, lr float64, extra map[string]float64) error {
 	m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
