@@ -153,10 +153,6 @@ func (s *session) Save(_ context.Context, dir string) error {
 	return classifier.Save(s.model, dir)
 }
 
-// runner returns what runs this session's batches: the model on the CPU,
-// or its graphs on the GPU (made on first use, from the weights Load put
-// in the model).
-
 // ResumesAtStep marks the session an sdk.StepResumer: data order and
 // augmentation are functions of (seed, epoch, image), dropout of (seed,
 // epoch, step), and Run honours StartStep.
