@@ -342,14 +342,21 @@ func WeightConventions(path string) (convert.Conventions, error) {
 	return c, nil
 }
 
-// InferBatches runs n samples of sampleSize values (in.Data) through
-// forward, a fixed-batch evaluation graph, in chunks of batch, the last one
-// padded, and returns their probabilities [n, k]: the Infer RPC of every
-// classifier (stored batch-norm statistics make each sample's output
-// independent of the others).
-func InferBatches(ctx context.Context, in sdk.Tensor, n, batch, sampleSize, k int, forward func([]float32) (resnet.Result, error)) (sdk.Tensor, error) {
+// Infer runs in's samples (in.Shape[0] of them, the caller has checked
+// the rest of its shape) through m's fixed-batch evaluation graph on the
+// device, in chunks of the graph's batch, the last one padded, and returns
+// their probabilities [N, num_classes]: the Infer RPC of every classifier
+// (stored batch-norm statistics make each sample's output independent of
+// the others).
+func (d *Device) Infer(ctx context.Context, m *resnet.Model, in sdk.Tensor) (sdk.Tensor, error) {
+	c := m.Config()
+	n, batch, sampleSize, k := int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, c.NumClasses
 	if len(in.Data) != n*sampleSize {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v holds %d values, data has %d", in.Shape, n*sampleSize, len(in.Data))
+	}
+	r, err := d.Runner(m)
+	if err != nil {
+		return sdk.Tensor{}, err
 	}
 	out := make([]float32, 0, n*k)
 	for i := 0; i < n; i += batch {
@@ -357,7 +364,7 @@ func InferBatches(ctx context.Context, in sdk.Tensor, n, batch, sampleSize, k in
 			return sdk.Tensor{}, err
 		}
 		j := min(i+batch, n)
-		res, err := forward(Pad(in.Data[i*sampleSize:j*sampleSize], batch, sampleSize))
+		res, err := r.Forward(resnet.Eval, Pad(in.Data[i*sampleSize:j*sampleSize], batch, sampleSize), nil)
 		if err != nil {
 			return sdk.Tensor{}, err
 		}
