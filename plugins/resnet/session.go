@@ -140,10 +140,7 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
-	if err := s.dev.Sync(s.model, true); err != nil {
-		return sdk.LoadResult{}, err
-	}
-	return classifier.LoadKind(s.model, dir, kind)
+	return s.dev.LoadKind(s.model, dir, kind)
 }
 
 func (s *session) Save(_ context.Context, dir string) error {

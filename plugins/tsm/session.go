@@ -204,7 +204,7 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 		}
 		s.resumeAt = p
 	}
-	return classifier.LoadKind(s.model, dir, kind)
+	return s.dev.LoadKind(s.model, dir, kind)
 }
 
 // Save writes every parameter and its Momentum velocity in Paddle's

@@ -140,9 +140,14 @@ func load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (i
 	return n, total, nil
 }
 
-// LoadKind is a Session.Load of a Paddle directory: pretrain skips fc_0,
-// resume also reads the Momentum velocities.
-func LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
+// LoadKind is a Session.Load of a Paddle directory into m: pretrain skips
+// fc_0, resume also reads the Momentum velocities. A GPU twin goes back to
+// the host first and is made again, from the loaded weights, on the next
+// Runner call.
+func (d *Device) LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
+	if err := d.Sync(m, true); err != nil {
+		return sdk.LoadResult{}, err
+	}
 	keep := All
 	if kind == sdk.UsePretrain {
 		keep = NotFC
