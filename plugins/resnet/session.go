@@ -24,8 +24,8 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning     // unreadable images, drained into the Run stream
-	dev      classifier.Device // the CPU, or the GPU (the CUDA build only)
+	warnings classifier.Warnings // unreadable images, drained into the Run stream
+	dev      classifier.Device   // the CPU, or the GPU (the CUDA build only)
 	comm     dist.Communicator
 	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
@@ -264,20 +264,7 @@ func (s *session) newSource(phase string) (source, error) {
 	return &imageSource{items: items, train: train, batch: graphBatch, comm: comm,
 		workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), short: rc.ShortSize, size: rc.TargetSize,
 		mean: mean, std: std, numClasses: s.cfg.Model.NumClasses, seed: uint64(s.seed),
-		warn: func(path string, err error) {
-			s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
-		}}, nil
-}
-
-// flush emits the warnings collected since the last call.
-func (s *session) flush(emit func(sdk.Event) error) error {
-	for _, w := range s.warnings {
-		if err := emit(sdk.Event{Warning: &w}); err != nil {
-			return err
-		}
-	}
-	s.warnings = s.warnings[:0]
-	return nil
+		warn: s.warnings.Add}, nil
 }
 
 // Run runs one pass of a phase, checking ctx between batches so that an
@@ -324,7 +311,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err != nil {
 			return err
 		}
-		if err := s.flush(emit); err != nil {
+		if err := s.warnings.Flush(emit); err != nil {
 			return err
 		}
 		if lockstep {
@@ -372,7 +359,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		iter++
 	}
-	if err := s.flush(emit); err != nil {
+	if err := s.warnings.Flush(emit); err != nil {
 		return err
 	}
 	if lockstep {

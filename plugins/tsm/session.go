@@ -31,7 +31,7 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning // skipped videos, drained into the Run stream
+	warnings classifier.Warnings // skipped videos, drained into the Run stream
 	log      hclog.Logger
 	last     *position         // the last train pass's, while it is inside its epoch (resume.go)
 	resumeAt *position         // the resumed checkpoint's, until its pass starts
@@ -318,9 +318,7 @@ func (s *session) newSource(phase string) (source, error) {
 		lo, hi := dist.Split(len(items), s.shard, s.shards)
 		items = items[lo:hi]
 	}
-	warn := func(path string, err error) {
-		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
-	}
+	warn := s.warnings.Add
 	if phase != sdk.PhaseTrain && len(items) == 0 && s.shards > 1 {
 		return emptySource{batch: rc.BatchSize}, nil
 	}
@@ -406,12 +404,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err != nil {
 			return err
 		}
-		for _, w := range s.warnings {
-			if err := emit(sdk.Event{Warning: &w}); err != nil {
-				return err
-			}
+		if err := s.warnings.Flush(emit); err != nil {
+			return err
 		}
-		s.warnings = s.warnings[:0]
 		perRank := 0.0 // the most clips a rank decoded for this step
 		if lockstep {
 			decoded := make([]float64, s.comm.Size())
@@ -483,12 +478,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		iter++
 	}
-	for _, w := range s.warnings {
-		if err := emit(sdk.Event{Warning: &w}); err != nil {
-			return err
-		}
+	if err := s.warnings.Flush(emit); err != nil {
+		return err
 	}
-	s.warnings = s.warnings[:0]
 	if gather {
 		return s.gatherEval(ctx, req.Phase, share, graphBatch/s.views(), emit)
 	}

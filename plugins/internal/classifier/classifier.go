@@ -298,6 +298,26 @@ func CheckDepth(d int) error {
 	return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", d)
 }
 
+// Warnings collects the inputs a pass skipped (unreadable videos or
+// images) until Run drains them into its event stream.
+type Warnings []sdk.Warning
+
+// Add is the readers' warn callback: it records path's failure.
+func (w *Warnings) Add(path string, err error) {
+	*w = append(*w, sdk.Warning{Path: path, Message: err.Error()})
+}
+
+// Flush emits the warnings collected since the last call.
+func (w *Warnings) Flush(emit func(sdk.Event) error) error {
+	for _, x := range *w {
+		if err := emit(sdk.Event{Warning: &x}); err != nil {
+			return err
+		}
+	}
+	*w = (*w)[:0]
+	return nil
+}
+
 // EmitTrainExtra reports one training step's result for a batch of n
 // samples, with extra metrics where there are any (e.g. allreduce_s, a
 // data-parallel step's gradient allreduce seconds).
