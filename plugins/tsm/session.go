@@ -18,7 +18,6 @@ import (
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
-	"github.com/zoo-ml/zoo/weights"
 	"github.com/zoo-ml/zoo/weights/convert"
 )
 
@@ -177,10 +176,6 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		res.Notes = append(res.Notes, fmt.Sprintf("weights: %d variables from %s", n, dir))
 	}
 	return s, res, nil
-}
-
-func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
-	return classifier.Specs(s.model, keep)
 }
 
 // load reads the kept parameters (and, with velocity, the optimizer state
