@@ -51,9 +51,6 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	case sdk.ModeInfer:
 		rc = cfg.Infer.ReaderConfig
 	}
-	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
-		return nil, sdk.OpenResult{}, err
-	}
 	comm, err := dist.Open()
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
@@ -203,9 +200,6 @@ func (s *session) newSource(phase string) (source, error) {
 	if rc.TargetSize != s.model.Config().Height {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one image size per session",
 			section, rc.TargetSize, s.model.Config().Height)
-	}
-	if err := rc.check(section); err != nil {
-		return nil, err
 	}
 	train := phase == sdk.PhaseTrain
 	imagePath := ""

@@ -65,9 +65,6 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	case sdk.ModeInfer:
 		rc = cfg.Infer.ReaderConfig
 	}
-	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
-		return nil, sdk.OpenResult{}, err
-	}
 	comm, err := dist.Open()
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
