@@ -158,7 +158,9 @@ func (s *session) Close() error {
 	s.dev.Close()
 	err := s.model.Close()
 	if s.comm != nil {
-		s.comm.Close()
+		if cerr := s.comm.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
