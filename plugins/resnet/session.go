@@ -67,20 +67,14 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 		comm.Close()
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "a shard (%d of %d) of training: train with mpirun", req.Rank, req.WorldSize)
 	}
-	parts := cfg.Train.MicroBatches
 	graphBatch := rc.BatchSize
 	if req.Mode == sdk.ModeTrain {
-		if parts < 1 {
+		if graphBatch, err = classifier.TrainGraphBatch(comm, rc.BatchSize, cfg.Train.MicroBatches); err != nil {
 			comm.Close()
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", parts)
+			return nil, sdk.OpenResult{}, err
 		}
-		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
-			comm.Close()
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
-		}
-		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
-	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(parts, 1)}
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(cfg.Train.MicroBatches, 1)}
 	if comm.Size() > 1 {
 		facts := append(classifier.OpenFacts(req),
 			classifier.FileFact("TRAIN.filelist contents", cfg.Train.Filelist),

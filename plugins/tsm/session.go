@@ -88,17 +88,12 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
 		}
 	}
-	parts := max(cfg.Train.MicroBatches, 1)
-	s.stepper = &classifier.Stepper{Comm: comm, Parts: parts}
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(cfg.Train.MicroBatches, 1)}
 	graphBatch := rc.BatchSize * s.views()
 	if req.Mode == sdk.ModeTrain {
-		if cfg.Train.MicroBatches < 1 {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", cfg.Train.MicroBatches)
+		if graphBatch, err = classifier.TrainGraphBatch(comm, rc.BatchSize, cfg.Train.MicroBatches); err != nil {
+			return nil, sdk.OpenResult{}, err
 		}
-		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
-		}
-		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
 	if s.builtin && s.views() > 1 {
