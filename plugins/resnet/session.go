@@ -135,10 +135,7 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 }
 
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.dev.Sync(s.model, false); err != nil {
-		return err
-	}
-	return classifier.Save(s.model, dir)
+	return s.dev.Save(s.model, dir)
 }
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and

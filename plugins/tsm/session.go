@@ -197,15 +197,12 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.dev.Sync(s.model, false); err != nil {
-		return err
-	}
 	if s.last != nil {
 		if err := writePosition(dir, *s.last); err != nil {
 			return err
 		}
 	}
-	return classifier.Save(s.model, dir)
+	return s.dev.Save(s.model, dir)
 }
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and

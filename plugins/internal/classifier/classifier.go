@@ -206,9 +206,12 @@ func loadTorch(cfg resnet.Config, path string, want map[string]weights.Spec) (ma
 	return keepWanted(path, r.Tensors, want)
 }
 
-// Save writes every parameter and its Momentum velocity in Paddle's
-// one-file-per-variable format into dir.
-func Save(m *resnet.Model, dir string) error {
+// Save writes every parameter of m and its Momentum velocity in Paddle's
+// one-file-per-variable format into dir, after a GPU twin's copy back.
+func (d *Device) Save(m *resnet.Model, dir string) error {
+	if err := d.Sync(m, false); err != nil {
+		return err
+	}
 	for _, p := range m.Params() {
 		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
 			return err
