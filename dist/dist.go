@@ -49,17 +49,11 @@ func (Local) Gather(send []byte, root int) ([][]byte, error) {
 	return [][]byte{append([]byte(nil), send...)}, nil
 }
 
-// World is a launcher's view of the job (internal/launcher, which the
-// host shares).
-type World = launcher.World
-
-// WorldFromEnv reads rank and world size from the launcher's environment.
-func WorldFromEnv(getenv func(string) string) (World, error) { return launcher.FromEnv(getenv) }
-
 // Open returns the job's Communicator: Local for one process, MPI for a
 // world larger than one (an error in a build without the tag mpi).
 func Open() (Communicator, error) {
-	w, err := WorldFromEnv(os.Getenv)
+	// The launcher's environment (internal/launcher, which the host shares).
+	w, err := launcher.FromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}

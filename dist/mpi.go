@@ -8,10 +8,8 @@ import (
 	"sync"
 
 	"github.com/zoo-ml/zoo/dist/internal/mpi"
+	"github.com/zoo-ml/zoo/internal/launcher"
 )
-
-// Built reports whether this build has the MPI Communicator.
-const Built = true
 
 // mpiComm is the Communicator over MPI_COMM_WORLD. MPI is initialized
 // with MPI_THREAD_SERIALIZED: mu keeps calls one at a time.
@@ -20,7 +18,7 @@ type mpiComm struct {
 	rank, size int
 }
 
-func openMPI(w World) (Communicator, error) {
+func openMPI(w launcher.World) (Communicator, error) {
 	if err := mpi.Init(); err != nil {
 		return nil, err
 	}

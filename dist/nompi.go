@@ -2,11 +2,12 @@
 
 package dist
 
-import "fmt"
+import (
+	"fmt"
 
-// Built reports whether this build has the MPI Communicator.
-const Built = false
+	"github.com/zoo-ml/zoo/internal/launcher"
+)
 
-func openMPI(w World) (Communicator, error) {
+func openMPI(w launcher.World) (Communicator, error) {
 	return nil, fmt.Errorf("%s started %d ranks, but this build of zoo has no MPI: build with `make build` (tag mpi, after `make deps`) or run one process", w.Launcher, w.Size)
 }

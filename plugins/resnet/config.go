@@ -128,16 +128,6 @@ func decode(c sdk.Config) (Config, error) {
 	return out, classifier.CheckDepth(m.NumLayers)
 }
 
-func (c ReaderConfig) check(section string) error {
-	switch {
-	case c.BatchSize < 1:
-		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.batch_size %d: must be at least 1", section, c.BatchSize)
-	case c.TargetSize < 1 || c.ShortSize < c.TargetSize:
-		return sdk.Errorf(sdk.CodeInvalidArgument, "%s.target_size %d must be positive and at most short_size %d", section, c.TargetSize, c.ShortSize)
-	}
-	return nil
-}
-
 // validate checks, before Open allocates anything, that the config can
 // run in mode from the first step to the last (classifier.CheckSections)
 // and that the network fits in memory.

@@ -24,8 +24,8 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning     // unreadable images, drained into the Run stream
-	dev      classifier.Device // the CPU, or the GPU (the CUDA build only)
+	warnings classifier.Warnings // unreadable images, drained into the Run stream
+	dev      classifier.Device   // the CPU, or the GPU (the CUDA build only)
 	comm     dist.Communicator
 	stepper  *classifier.Stepper // training steps over comm's ranks and micro-batches
 }
@@ -51,9 +51,6 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 	case sdk.ModeInfer:
 		rc = cfg.Infer.ReaderConfig
 	}
-	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
-		return nil, sdk.OpenResult{}, err
-	}
 	comm, err := dist.Open()
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
@@ -70,20 +67,14 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 		comm.Close()
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "a shard (%d of %d) of training: train with mpirun", req.Rank, req.WorldSize)
 	}
-	parts := cfg.Train.MicroBatches
 	graphBatch := rc.BatchSize
 	if req.Mode == sdk.ModeTrain {
-		if parts < 1 {
+		if graphBatch, err = classifier.TrainGraphBatch(comm, rc.BatchSize, cfg.Train.MicroBatches); err != nil {
 			comm.Close()
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", parts)
+			return nil, sdk.OpenResult{}, err
 		}
-		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
-			comm.Close()
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
-		}
-		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
-	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(parts, 1)}
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(cfg.Train.MicroBatches, 1)}
 	if comm.Size() > 1 {
 		facts := append(classifier.OpenFacts(req),
 			classifier.FileFact("TRAIN.filelist contents", cfg.Train.Filelist),
@@ -140,22 +131,12 @@ func open(_ context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, err
 }
 
 func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, error) {
-	if err := s.dev.Sync(s.model, true); err != nil {
-		return sdk.LoadResult{}, err
-	}
-	return classifier.LoadKind(s.model, dir, kind)
+	return s.dev.LoadKind(s.model, dir, kind)
 }
 
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.dev.Sync(s.model, false); err != nil {
-		return err
-	}
-	return classifier.Save(s.model, dir)
+	return s.dev.Save(s.model, dir)
 }
-
-// runner returns what runs this session's batches: the model on the CPU,
-// or its graphs on the GPU (made on first use, from the weights Load put
-// in the model).
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and
 // augmentation are functions of (seed, epoch, image), dropout of (seed,
@@ -168,7 +149,9 @@ func (s *session) Close() error {
 	s.dev.Close()
 	err := s.model.Close()
 	if s.comm != nil {
-		s.comm.Close()
+		if cerr := s.comm.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
@@ -210,9 +193,6 @@ func (s *session) newSource(phase string) (source, error) {
 	if rc.TargetSize != s.model.Config().Height {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "[%s] target_size %d differs from the model's %d: zoo runs one image size per session",
 			section, rc.TargetSize, s.model.Config().Height)
-	}
-	if err := rc.check(section); err != nil {
-		return nil, err
 	}
 	train := phase == sdk.PhaseTrain
 	imagePath := ""
@@ -271,20 +251,7 @@ func (s *session) newSource(phase string) (source, error) {
 	return &imageSource{items: items, train: train, batch: graphBatch, comm: comm,
 		workers: min(max(rc.NumReaderThreads, 1), runtime.NumCPU()), short: rc.ShortSize, size: rc.TargetSize,
 		mean: mean, std: std, numClasses: s.cfg.Model.NumClasses, seed: uint64(s.seed),
-		warn: func(path string, err error) {
-			s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
-		}}, nil
-}
-
-// flush emits the warnings collected since the last call.
-func (s *session) flush(emit func(sdk.Event) error) error {
-	for _, w := range s.warnings {
-		if err := emit(sdk.Event{Warning: &w}); err != nil {
-			return err
-		}
-	}
-	s.warnings = s.warnings[:0]
-	return nil
+		warn: s.warnings.Add}, nil
 }
 
 // Run runs one pass of a phase, checking ctx between batches so that an
@@ -331,7 +298,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err != nil {
 			return err
 		}
-		if err := s.flush(emit); err != nil {
+		if err := s.warnings.Flush(emit); err != nil {
 			return err
 		}
 		if lockstep {
@@ -379,7 +346,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		iter++
 	}
-	if err := s.flush(emit); err != nil {
+	if err := s.warnings.Flush(emit); err != nil {
 		return err
 	}
 	if lockstep {

@@ -25,6 +25,7 @@ func TestGPUSessionMatchesCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
+	steps := 0
 	for _, phase := range []string{sdk.PhaseTrain, sdk.PhaseValid} {
 		ce, ge := collect(t, cpu, sdk.RunRequest{Phase: phase}), collect(t, g, sdk.RunRequest{Phase: phase})
 		if len(ce) != len(ge) {
@@ -34,16 +35,17 @@ func TestGPUSessionMatchesCPU(t *testing.T) {
 			if ce[i].Step == nil {
 				continue
 			}
+			steps++
 			c, gl := ce[i].Step.Metrics["loss"], ge[i].Step.Metrics["loss"]
 			if math.Abs(c-gl) > 1e-3*math.Abs(c) {
 				t.Errorf("%s step %d: loss %v on the GPU, %v on the CPU", phase, i, gl, c)
 			}
 		}
 	}
-	dc, dg := t.TempDir(), t.TempDir()
-	if err := cpu.Save(context.Background(), dc); err != nil {
-		t.Fatal(err)
+	if steps == 0 {
+		t.Fatal("no steps compared")
 	}
+	dg := t.TempDir()
 	if err := g.Save(context.Background(), dg); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package tsm
 import (
 	"context"
 
-	"github.com/zoo-ml/zoo/nn/resnet"
-	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
 )
@@ -27,12 +25,7 @@ func (s *session) Infer(ctx context.Context, in sdk.Tensor) (sdk.Tensor, error) 
 	if !ok {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v: want [N, %d, 3, %d, %d] with N >= 1", in.Shape, c.SegNum, c.Height, c.Width)
 	}
-	r, err := s.dev.Runner(s.model)
-	if err != nil {
-		return sdk.Tensor{}, err
-	}
-	return classifier.InferBatches(ctx, in, int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, s.cfg.Model.NumClasses,
-		func(x []float32) (resnet.Result, error) { return r.Forward(resnet.Eval, x, nil) })
+	return s.dev.Infer(ctx, s.model, in)
 }
 
 var _ sdk.FileDecoder = (*session)(nil)

@@ -18,7 +18,6 @@ import (
 	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/video"
-	"github.com/zoo-ml/zoo/weights"
 	"github.com/zoo-ml/zoo/weights/convert"
 )
 
@@ -31,7 +30,7 @@ type session struct {
 	sched    optim.Piecewise
 	builtin  bool // no filelist: the synthetic dataset
 	sources  map[string]source
-	warnings []sdk.Warning // skipped videos, drained into the Run stream
+	warnings classifier.Warnings // skipped videos, drained into the Run stream
 	log      hclog.Logger
 	last     *position         // the last train pass's, while it is inside its epoch (resume.go)
 	resumeAt *position         // the resumed checkpoint's, until its pass starts
@@ -66,9 +65,6 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	case sdk.ModeInfer:
 		rc = cfg.Infer.ReaderConfig
 	}
-	if err := rc.check(strings.ToUpper(req.Mode)); err != nil {
-		return nil, sdk.OpenResult{}, err
-	}
 	comm, err := dist.Open()
 	if err != nil {
 		return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeFailedPrecondition, "%v", err)
@@ -92,17 +88,12 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "%v", err)
 		}
 	}
-	parts := max(cfg.Train.MicroBatches, 1)
-	s.stepper = &classifier.Stepper{Comm: comm, Parts: parts}
+	s.stepper = &classifier.Stepper{Comm: comm, Parts: max(cfg.Train.MicroBatches, 1)}
 	graphBatch := rc.BatchSize * s.views()
 	if req.Mode == sdk.ModeTrain {
-		if cfg.Train.MicroBatches < 1 {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", cfg.Train.MicroBatches)
+		if graphBatch, err = classifier.TrainGraphBatch(comm, rc.BatchSize, cfg.Train.MicroBatches); err != nil {
+			return nil, sdk.OpenResult{}, err
 		}
-		if w := comm.Size(); rc.BatchSize%(w*parts) != 0 {
-			return nil, sdk.OpenResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", rc.BatchSize, w, parts, w*parts)
-		}
-		graphBatch = rc.BatchSize / (comm.Size() * parts)
 	}
 	s.builtin = rc.Filelist == "" && !(req.Mode == sdk.ModeInfer && cfg.Infer.VideoPath != "")
 	if s.builtin && s.views() > 1 {
@@ -179,10 +170,6 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 	return s, res, nil
 }
 
-func (s *session) specs(keep func(string) bool) map[string]weights.Spec {
-	return classifier.Specs(s.model, keep)
-}
-
 // load reads the kept parameters (and, with velocity, the optimizer state
 // where the directory has it) from a Paddle parameter directory.
 func (s *session) load(dir string, keep func(string) bool, velocity bool) (int, error) {
@@ -204,21 +191,18 @@ func (s *session) Load(_ context.Context, dir, kind string) (sdk.LoadResult, err
 		}
 		s.resumeAt = p
 	}
-	return classifier.LoadKind(s.model, dir, kind)
+	return s.dev.LoadKind(s.model, dir, kind)
 }
 
 // Save writes every parameter and its Momentum velocity in Paddle's
 // one-file-per-variable format into dir (the host's temp directory).
 func (s *session) Save(_ context.Context, dir string) error {
-	if err := s.dev.Sync(s.model, false); err != nil {
-		return err
-	}
 	if s.last != nil {
 		if err := writePosition(dir, *s.last); err != nil {
 			return err
 		}
 	}
-	return classifier.Save(s.model, dir)
+	return s.dev.Save(s.model, dir)
 }
 
 // ResumesAtStep marks the session an sdk.StepResumer: data order and
@@ -318,9 +302,7 @@ func (s *session) newSource(phase string) (source, error) {
 		lo, hi := dist.Split(len(items), s.shard, s.shards)
 		items = items[lo:hi]
 	}
-	warn := func(path string, err error) {
-		s.warnings = append(s.warnings, sdk.Warning{Path: path, Message: err.Error()})
-	}
+	warn := s.warnings.Add
 	if phase != sdk.PhaseTrain && len(items) == 0 && s.shards > 1 {
 		return emptySource{batch: rc.BatchSize}, nil
 	}
@@ -406,12 +388,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		if err != nil {
 			return err
 		}
-		for _, w := range s.warnings {
-			if err := emit(sdk.Event{Warning: &w}); err != nil {
-				return err
-			}
+		if err := s.warnings.Flush(emit); err != nil {
+			return err
 		}
-		s.warnings = s.warnings[:0]
 		perRank := 0.0 // the most clips a rank decoded for this step
 		if lockstep {
 			decoded := make([]float64, s.comm.Size())
@@ -483,12 +462,9 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		}
 		iter++
 	}
-	for _, w := range s.warnings {
-		if err := emit(sdk.Event{Warning: &w}); err != nil {
-			return err
-		}
+	if err := s.warnings.Flush(emit); err != nil {
+		return err
 	}
-	s.warnings = s.warnings[:0]
 	if gather {
 		return s.gatherEval(ctx, req.Phase, share, graphBatch/s.views(), emit)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/zoo-ml/zoo/internal/shareddata"
+	"github.com/zoo-ml/zoo/plugins/internal/classifier"
 	"github.com/zoo-ml/zoo/sdk"
 	"github.com/zoo-ml/zoo/weights"
 )
@@ -230,7 +231,7 @@ func TestResNet50StemLoadsByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	want := s.specs(func(string) bool { return true })
+	want := classifier.Specs(s.model, classifier.All)
 	_, err = weights.Check(dir, want)
 	var me *weights.MismatchError
 	if !errors.As(err, &me) || len(me.Wrong) != 0 {

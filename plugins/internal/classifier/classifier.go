@@ -140,9 +140,14 @@ func load(m *resnet.Model, dir string, keep func(string) bool, velocity bool) (i
 	return n, total, nil
 }
 
-// LoadKind is a Session.Load of a Paddle directory: pretrain skips fc_0,
-// resume also reads the Momentum velocities.
-func LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
+// LoadKind is a Session.Load of a Paddle directory into m: pretrain skips
+// fc_0, resume also reads the Momentum velocities. A GPU twin goes back to
+// the host first and is made again, from the loaded weights, on the next
+// Runner call.
+func (d *Device) LoadKind(m *resnet.Model, dir, kind string) (sdk.LoadResult, error) {
+	if err := d.Sync(m, true); err != nil {
+		return sdk.LoadResult{}, err
+	}
 	keep := All
 	if kind == sdk.UsePretrain {
 		keep = NotFC
@@ -201,9 +206,12 @@ func loadTorch(cfg resnet.Config, path string, want map[string]weights.Spec) (ma
 	return keepWanted(path, r.Tensors, want)
 }
 
-// Save writes every parameter and its Momentum velocity in Paddle's
-// one-file-per-variable format into dir.
-func Save(m *resnet.Model, dir string) error {
+// Save writes every parameter of m and its Momentum velocity in Paddle's
+// one-file-per-variable format into dir, after a GPU twin's copy back.
+func (d *Device) Save(m *resnet.Model, dir string) error {
+	if err := d.Sync(m, false); err != nil {
+		return err
+	}
 	for _, p := range m.Params() {
 		if err := writeDense(dir, p.Name, p.Shape, p.Value); err != nil {
 			return err
@@ -293,12 +301,28 @@ func CheckDepth(d int) error {
 	return sdk.Errorf(sdk.CodeInvalidArgument, "MODEL.num_layers %d: use 18, 34, 50, 101 or 152", d)
 }
 
-// EmitTrain reports one training step's result for a batch of n samples.
-func EmitTrain(emit func(sdk.Event) error, iter int64, n int, res resnet.Result, lr float64) error {
-	return EmitTrainExtra(emit, iter, n, res, lr, nil)
+// Warnings collects the inputs a pass skipped (unreadable videos or
+// images) until Run drains them into its event stream.
+type Warnings []sdk.Warning
+
+// Add is the readers' warn callback: it records path's failure.
+func (w *Warnings) Add(path string, err error) {
+	*w = append(*w, sdk.Warning{Path: path, Message: err.Error()})
 }
 
-// EmitTrainExtra is EmitTrain with more metrics (e.g. allreduce_s, a
+// Flush emits the warnings collected since the last call.
+func (w *Warnings) Flush(emit func(sdk.Event) error) error {
+	for _, x := range *w {
+		if err := emit(sdk.Event{Warning: &x}); err != nil {
+			return err
+		}
+	}
+	*w = (*w)[:0]
+	return nil
+}
+
+// EmitTrainExtra reports one training step's result for a batch of n
+// samples, with extra metrics where there are any (e.g. allreduce_s, a
 // data-parallel step's gradient allreduce seconds).
 func EmitTrainExtra(emit func(sdk.Event) error, iter int64, n int, res resnet.Result, lr float64, extra map[string]float64) error {
 	m := map[string]float64{"loss": res.Loss, "top1": float64(res.Top1) / float64(n), "top5": float64(res.Top5) / float64(n), "lr": lr}
@@ -346,14 +370,21 @@ func WeightConventions(path string) (convert.Conventions, error) {
 	return c, nil
 }
 
-// InferBatches runs n samples of sampleSize values (in.Data) through
-// forward, a fixed-batch evaluation graph, in chunks of batch, the last one
-// padded, and returns their probabilities [n, k]: the Infer RPC of every
-// classifier (stored batch-norm statistics make each sample's output
-// independent of the others).
-func InferBatches(ctx context.Context, in sdk.Tensor, n, batch, sampleSize, k int, forward func([]float32) (resnet.Result, error)) (sdk.Tensor, error) {
+// Infer runs in's samples (in.Shape[0] of them, the caller has checked
+// the rest of its shape) through m's fixed-batch evaluation graph on the
+// device, in chunks of the graph's batch, the last one padded, and returns
+// their probabilities [N, num_classes]: the Infer RPC of every classifier
+// (stored batch-norm statistics make each sample's output independent of
+// the others).
+func (d *Device) Infer(ctx context.Context, m *resnet.Model, in sdk.Tensor) (sdk.Tensor, error) {
+	c := m.Config()
+	n, batch, sampleSize, k := int(in.Shape[0]), c.BatchSize, c.InputSize()/c.BatchSize, c.NumClasses
 	if len(in.Data) != n*sampleSize {
 		return sdk.Tensor{}, sdk.Errorf(sdk.CodeInvalidArgument, "input shape %v holds %d values, data has %d", in.Shape, n*sampleSize, len(in.Data))
+	}
+	r, err := d.Runner(m)
+	if err != nil {
+		return sdk.Tensor{}, err
 	}
 	out := make([]float32, 0, n*k)
 	for i := 0; i < n; i += batch {
@@ -361,7 +392,7 @@ func InferBatches(ctx context.Context, in sdk.Tensor, n, batch, sampleSize, k in
 			return sdk.Tensor{}, err
 		}
 		j := min(i+batch, n)
-		res, err := forward(Pad(in.Data[i*sampleSize:j*sampleSize], batch, sampleSize))
+		res, err := r.Forward(resnet.Eval, Pad(in.Data[i*sampleSize:j*sampleSize], batch, sampleSize), nil)
 		if err != nil {
 			return sdk.Tensor{}, err
 		}

@@ -38,6 +38,18 @@ type Stepper struct {
 	LastAllreduce time.Duration
 }
 
+// TrainGraphBatch is a train session's graph batch: the global batch split
+// over comm's ranks and parts micro-batches, whose product must divide it.
+func TrainGraphBatch(comm dist.Communicator, batch, parts int) (int, error) {
+	if parts < 1 {
+		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.micro_batches %d: must be at least 1", parts)
+	}
+	if w := comm.Size(); batch%(w*parts) != 0 {
+		return 0, sdk.Errorf(sdk.CodeInvalidArgument, "TRAIN.batch_size %d is not divisible by %d ranks x TRAIN.micro_batches %d: make it a multiple of %d", batch, w, parts, w*parts)
+	}
+	return batch / (comm.Size() * parts), nil
+}
+
 // PartSeed is the dropout seed of part p (counted over every rank's parts
 // in rank order) of the step whose seed is step: so that a part draws the
 // same mask whichever rank or micro-batch computes it.
