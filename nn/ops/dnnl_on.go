@@ -94,14 +94,17 @@ func (c *dnnlConv) sumsFrom(p *dnnlConv) bool { return c.sumFrom == p }
 // isChainedFrom reports whether c reads p's kept output.
 func (c *dnnlConv) isChainedFrom(p *dnnlConv) bool { return c.from == p }
 
-// keeps says whether a conv output of n float32 elements goes into a
-// ring slot (its blocked copy kept for the next conv). Outputs larger
+// keeps says whether a conv output of n float32 elements and k channels
+// goes into a ring slot (its blocked copy kept for the next conv). Only
+// outputs whose channels fill oneDNN's 16-channel blocks are kept: a
+// ResNet-18 of base width 4 (4 and 8 channels) read its kept outputs
+// wrongly (probabilities 0.04 off; TestRingNarrowChannels). Outputs larger
 // than RingSlotMaxBytes take the NCHW path (written, then reordered by
 // their readers): the four slots each grow to the largest output they
 // keep, so the bound caps the ring at 4 x RingSlotMaxBytes. Without it
 // TSM-R50's forward at batch 8 kept four 205 MB stage-1 outputs and
 // peaked above PyTorch's RSS (docs/performance.md, Memory).
-func (c *dnnlConv) keeps(n int) bool { return c.keep && 4*int64(n) <= RingSlotMaxBytes }
+func (c *dnnlConv) keeps(n, k int) bool { return c.keep && k%16 == 0 && 4*int64(n) <= RingSlotMaxBytes }
 
 // conv runs s through oneDNN and reports whether it did; false means
 // the caller runs its own kernel.
@@ -131,7 +134,7 @@ func (c *dnnlConv) conv(s dnnl.ConvSpec, a, b, out, scale, shift, sum []float32,
 	if sh != nil {
 		ch.Shift.T, ch.Shift.C1, ch.Shift.C2 = sh.t, sh.c1, sh.c2
 	}
-	keep := c.keeps(len(out))
+	keep := c.keeps(len(out), s.K)
 	ch.Keep = keep
 	ch.Lease = c.lease
 	ch.SkipOut = keep && c.skipOut && s.Kind == dnnl.ForwardInfer
@@ -189,7 +192,7 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	s.BF16 = bf16.Load()
 	// An output only the next bf16 conv reads (chained, no NCHW copy) is
 	// written in bf16: that conv would round it to bf16 itself.
-	s.OutBF16 = s.BF16 && c.keeps(len(y)) && c.skipOut && !c.shiftRead && !c.sumRead && short == nil
+	s.OutBF16 = s.BF16 && c.keeps(len(y), s.K) && c.skipOut && !c.shiftRead && !c.sumRead && short == nil
 	if sh := op.shift; sh != nil {
 		// From the producer's kept blocked output, shifted in that
 		// layout, when the shifted channel ranges are whole blocks.

@@ -110,7 +110,7 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 		}
 		rs := readers[i]
 		// An output too large for a ring slot is always written (keeps).
-		on := args != nil && len(rs) > 0 && 4*int64(nd.Shape().TotalSize()) <= RingSlotMaxBytes
+		on := args != nil && len(rs) > 0 && p.g.K%16 == 0 && 4*int64(nd.Shape().TotalSize()) <= RingSlotMaxBytes
 		shift, sum := false, false
 		for k, rf := range rs {
 			r, ok := nodes[rf.j].Op().(*convBNOp)

@@ -123,3 +123,39 @@ func TestRingSlotBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRingNarrowChannels: convolutions whose channels do not fill
+// oneDNN's 16-channel blocks (base width 4: 4, 8 channels) give through
+// the kept-output ring what they give without it (ops.RingSlotMaxBytes
+// 0: every output written as NCHW, which the plain kernels' tests pin).
+func TestRingNarrowChannels(t *testing.T) {
+	for _, cfg := range []Config{
+		{Depth: 18, NumClasses: 5, SegNum: 1, BaseWidth: 4, BatchSize: 2, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1},
+		{Depth: 50, NumClasses: 5, SegNum: 1, BaseWidth: 4, BatchSize: 2, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1},
+		{Depth: 50, NumClasses: 5, SegNum: 2, TemporalShift: true, BaseWidth: 8, BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1},
+	} {
+		in := randomInput(cfg.InputSize(), 5)
+		forward := func(bound int64) []float64 {
+			t.Helper()
+			defer func(b int64) { ops.RingSlotMaxBytes = b }(ops.RingSlotMaxBytes)
+			ops.RingSlotMaxBytes = bound
+			m, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			res, err := m.Forward(Eval, in, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append([]float64(nil), res.Probs...)
+		}
+		ring, plain := forward(ops.RingSlotMaxBytes), forward(0)
+		for i := range ring {
+			if d := math.Abs(ring[i] - plain[i]); d > 1e-5 {
+				t.Errorf("R%d base width %d: probability %d %g through the ring, %g without (|diff| %g)", cfg.Depth, cfg.BaseWidth, i, ring[i], plain[i], d)
+				break
+			}
+		}
+	}
+}
