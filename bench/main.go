@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -98,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 3, "runs of each case per side, zoo and PyTorch alternately; the table has the medians")
 	precision := fs.String("precision", "fp32", "fp32, or bf16: zoo's inference convolutions in bfloat16 (oneDNN), PyTorch's forward under torch.autocast('cpu', dtype=torch.bfloat16); training cases stay fp32 on both sides")
 	child := fs.String("case", "", "internal: run this one case and print its measurement as JSON")
+	cpuprofile := fs.String("cpuprofile", "", "with -case: write a Go CPU profile of the timed iterations to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,8 +111,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zoo-bench: -precision: %v\n", err)
 		return 2
 	}
+	if *cpuprofile != "" && *child == "" {
+		fmt.Fprintln(stderr, "zoo-bench: -cpuprofile needs -case NAME (one case in this process)")
+		return 2
+	}
 	if *child != "" {
-		return runChild(*child, *iters, stdout, stderr)
+		return runChild(*child, *iters, *cpuprofile, stdout, stderr)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -229,12 +235,12 @@ func selected(name, only string) bool {
 }
 
 // runChild runs one case in this process and prints its measurement.
-func runChild(name string, iters int, stdout, stderr io.Writer) int {
+func runChild(name string, iters int, cpuprofile string, stdout, stderr io.Writer) int {
 	for _, c := range cases(iters) {
 		if c.Name != name {
 			continue
 		}
-		m, err := measure(c)
+		m, err := measure(c, cpuprofile)
 		if err != nil {
 			fmt.Fprintf(stderr, "zoo-bench: %s: %v\n", name, err)
 			return 1
@@ -248,7 +254,7 @@ func runChild(name string, iters int, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func measure(c benchCase) (measurement, error) {
+func measure(c benchCase, cpuprofile string) (measurement, error) {
 	m, err := resnet.New(c.Cfg)
 	if err != nil {
 		return measurement{}, err
@@ -270,6 +276,17 @@ func measure(c benchCase) (measurement, error) {
 	}
 	if err := step(); err != nil { // builds the graph, allocates buffers
 		return measurement{}, err
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return measurement{}, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return measurement{}, fmt.Errorf("-cpuprofile %s: %w", cpuprofile, err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)

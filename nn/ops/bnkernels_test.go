@@ -175,3 +175,37 @@ func TestBNKernelsMatchPlain(t *testing.T) {
 		})
 	}
 }
+
+// The ReLU gradients on a random mask, as in training (no timing
+// threshold: run with -bench to compare kernels).
+func BenchmarkReLUGrad(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	n := 1 << 22
+	y, dy, dx := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range y {
+		y[i] = float32(max(rng.NormFloat64(), 0))
+		dy[i] = float32(rng.NormFloat64())
+	}
+	for b.Loop() {
+		reluGrad(y, dy, dx)
+	}
+}
+
+func BenchmarkBNBackwardReLU(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	n, c, hw := 8, 64, 56*56
+	x, y, dy, dx := make([]float32, n*c*hw), make([]float32, n*c*hw), make([]float32, n*c*hw), make([]float32, n*c*hw)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		dy[i] = float32(rng.NormFloat64())
+	}
+	scale, offset, mean, invstd, variance := make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+	for i := range scale {
+		scale[i] = 1
+	}
+	BNForwardTrain(n, c, hw, 1e-5, true, x, scale, offset, y, mean, invstd, variance)
+	ds, do := make([]float32, c), make([]float32, c)
+	for b.Loop() {
+		BNBackward(n, c, hw, true, true, x, y, dy, scale, mean, invstd, dx, ds, do)
+	}
+}

@@ -76,11 +76,7 @@ func (op *reluGradOp) Do(vs ...G.Value) (G.Value, error) {
 func reluGrad[T Float](y, dy, dx []T) {
 	parallelFor((len(y)+4095)/4096, func(lo, hi int) {
 		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
-			if y[i] > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
+			dx[i] = pos(dy[i], y[i])
 		}
 	})
 }
