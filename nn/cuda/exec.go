@@ -225,6 +225,9 @@ func plan(g *G.ExprGraph, input *G.Node) ([]step, error) {
 				return nil, fmt.Errorf("cuda: node %s (op %v) reads a constant: %w", n.Name(), n.Op(), ErrNoKernel)
 			}
 		}
+		if ours && d.Blocked {
+			return nil, fmt.Errorf("cuda: node %s (op %v) works on oneDNN's nChw16c layout (a CPU graph): %w", n.Name(), n.Op(), ErrNoKernel)
+		}
 		if ours {
 			s.desc = d
 			switch d.Kind {

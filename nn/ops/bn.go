@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -31,9 +32,14 @@ type bnOp struct {
 	st          *BNState
 	train, relu bool
 	n, c, hw    int
+	lay         Layout // of x and y (Blocked16: oneDNN's kernels in training)
+	dn          dnnlBN
 	// set by Do for the backward pass: []float32 or []float64
 	mean, invstd any
+	variance     []float32 // the batch's, when the forward ran on oneDNN
 }
+
+func (op *bnOp) layout() Layout { return op.lay }
 
 // BatchNorm applies batch normalisation over the channels of x
 // ([N,C,H,W] or [N,C]) with learned scale and offset ([C]) and then, when
@@ -61,7 +67,14 @@ func BatchNorm(x, scale, offset *G.Node, st *BNState, train, relu bool) (*G.Node
 	if relu {
 		name = "BatchNormReLU"
 	}
-	op := &bnOp{base: newBase(name), fixedShape: fixedShape{xs.Clone()}, st: st, train: train, relu: relu, n: xs[0], c: c, hw: hw}
+	lay := LayoutOf(x)
+	if xs.Dims() != 4 {
+		lay = NCHW
+	}
+	if err := checkLayout("batch norm", lay, x.Dtype(), c); err != nil {
+		return nil, err
+	}
+	op := &bnOp{base: newBase(name), fixedShape: fixedShape{xs.Clone()}, st: st, train: train, relu: relu, n: xs[0], c: c, hw: hw, lay: lay}
 	return G.ApplyOp(op, x, scale, offset)
 }
 
@@ -83,24 +96,68 @@ func (op *bnOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("batch norm: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
 	}
 	y := op.output(dt, in, op.out...)
-	err = run(dt, func() { bnDo[float32](op, in, y) }, func() { bnDo[float64](op, in, y) })
-	return y, err
+	var derr error
+	err = run(dt, func() {
+		x, scale, offset, yd := data[float32](in[0]), data[float32](in[1]), data[float32](in[2]), data[float32](y)
+		if op.lay == Blocked16 {
+			derr = op.doBlocked(x, scale, offset, yd)
+			return
+		}
+		bnDo(op, x, scale, offset, yd)
+	}, func() { bnDo(op, data[float64](in[0]), data[float64](in[1]), data[float64](in[2]), data[float64](y)) })
+	return y, errors.Join(err, derr)
 }
 
-func bnDo[T Float](op *bnOp, in []*tensor.Dense, y *tensor.Dense) {
-	x, scale, offset := data[T](in[0]), data[T](in[1]), data[T](in[2])
+// doBlocked is Do on nChw16c x and y: training on oneDNN, else (oneDNN
+// declined, or running statistics) zoo's kernels on NCHW copies.
+func (op *bnOp) doBlocked(x, scale, offset, y []float32) error {
+	op.variance = nil
+	if op.train {
+		mean, variance := make([]float32, op.c), make([]float32, op.c)
+		ok, err := op.dn.forward(op.n, op.c, op.hw, op.relu, op.st.Eps, x, y, scale, offset, mean, variance)
+		if err != nil {
+			return err
+		}
+		if ok {
+			invstd := make([]float32, op.c)
+			for i, v := range variance {
+				invstd[i] = float32(1 / math.Sqrt(float64(v)+op.st.Eps))
+			}
+			op.updateRunning(mean, variance)
+			op.mean, op.invstd, op.variance = mean, invstd, variance
+			return nil
+		}
+	}
+	viaNCHW(op.lay, op.lay, func(c *nchwCopies) {
+		yn := c.out(1, op.lay, op.n, op.c, op.hw, y)
+		bnDo(op, c.in(0, op.lay, op.n, op.c, op.hw, x), scale, offset, yn)
+	})
+	return nil
+}
+
+// updateRunning folds the batch's statistics into the running ones.
+func (op *bnOp) updateRunning(mean, variance []float32) {
+	rm, rv := data[float32](op.st.Mean), data[float32](op.st.Variance)
+	m := float32(op.st.Momentum)
+	for i := range rm {
+		rm[i] = m*rm[i] + (1-m)*mean[i]
+		rv[i] = m*rv[i] + (1-m)*variance[i]
+	}
+}
+
+func bnDo[T Float](op *bnOp, x, scale, offset, y []T) {
 	rm, rv := data[T](op.st.Mean), data[T](op.st.Variance)
 	mean, invstd := make([]T, op.c), make([]T, op.c)
 	if op.train {
 		variance := make([]T, op.c)
-		BNForwardTrain(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, data[T](y), mean, invstd, variance)
+		BNForwardTrain(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, y, mean, invstd, variance)
 		m := T(op.st.Momentum)
 		for i := range rm {
 			rm[i] = m*rm[i] + (1-m)*mean[i]
 			rv[i] = m*rv[i] + (1-m)*variance[i]
 		}
 	} else {
-		BNForwardEval(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, rm, rv, data[T](y))
+		BNForwardEval(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, rm, rv, y)
 		copy(mean, rm)
 		for i, v := range rv {
 			invstd[i] = T(1 / math.Sqrt(float64(v)+op.st.Eps))
@@ -155,15 +212,29 @@ func (op *bnGradXOp) Do(vs ...G.Value) (G.Value, error) {
 	dt := in[0].Dtype()
 	dx := op.output(dt, in, op.out...)
 	op.dscale, op.doffset = alloc(dt, bn.c), alloc(dt, bn.c)
+	var derr error
 	err = run(dt, func() {
-		BNBackward(bn.n, bn.c, bn.hw, bn.train, bn.relu, data[float32](in[0]), data[float32](in[2]), data[float32](in[3]), data[float32](in[1]),
-			bn.mean.([]float32), bn.invstd.([]float32), data[float32](dx), data[float32](op.dscale), data[float32](op.doffset))
+		x, scale, y, dy, dxd := data[float32](in[0]), data[float32](in[1]), data[float32](in[2]), data[float32](in[3]), data[float32](dx)
+		ds, do := data[float32](op.dscale), data[float32](op.doffset)
+		if bn.lay == Blocked16 {
+			var ok bool
+			if ok, derr = bn.dn.backward(x, dy, scale, bn.mean.([]float32), bn.variance, dxd, ds, do); ok {
+				return
+			}
+		}
+		viaNCHW(bn.lay, bn.lay, func(c *nchwCopies) {
+			l, n, ch, hw := bn.lay, bn.n, bn.c, bn.hw
+			BNBackward(n, ch, hw, bn.train, bn.relu, c.in(0, l, n, ch, hw, x), c.in(1, l, n, ch, hw, y), c.in(2, l, n, ch, hw, dy), scale,
+				bn.mean.([]float32), bn.invstd.([]float32), c.out(3, l, n, ch, hw, dxd), ds, do)
+		})
 	}, func() {
 		BNBackward(bn.n, bn.c, bn.hw, bn.train, bn.relu, data[float64](in[0]), data[float64](in[2]), data[float64](in[3]), data[float64](in[1]),
 			bn.mean.([]float64), bn.invstd.([]float64), data[float64](dx), data[float64](op.dscale), data[float64](op.doffset))
 	})
-	return dx, err
+	return dx, errors.Join(err, derr)
 }
+
+func (op *bnGradXOp) layout() Layout { return op.bn.lay }
 
 // bnGradParamOp: (dx) -> dscale (which 0) or doffset (which 1).
 type bnGradParamOp struct {

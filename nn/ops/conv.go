@@ -14,14 +14,25 @@ type convOp struct {
 	fixedShape
 	g        ConvGeom
 	dataGrad bool
+	lay      convLayouts
 	col      colBuf
 	dn       dnnlConv
 }
 
+// convLayouts are the layouts of a convolution's input (and its
+// gradient) and output (and its gradient).
+type convLayouts struct{ x, y Layout }
+
 // Conv2D convolves x ([N,C,H,W]) with w ([K,C,R,S]), no bias, the given
 // stride and zero padding, giving [N,K,OH,OW]. Set dataGrad to false for a
-// conv applied to the model's input, whose gradient nobody needs.
+// conv applied to the model's input, whose gradient nobody needs. x's
+// layout is LayoutOf(x); the output is NCHW.
 func Conv2D(x, w *G.Node, stride, pad int, dataGrad bool) (*G.Node, error) {
+	return Conv2DTo(x, w, stride, pad, dataGrad, NCHW)
+}
+
+// Conv2DTo is Conv2D with the output (and its gradient) in layout out.
+func Conv2DTo(x, w *G.Node, stride, pad int, dataGrad bool, out Layout) (*G.Node, error) {
 	xs, ws := x.Shape(), w.Shape()
 	if xs.Dims() != 4 || ws.Dims() != 4 || xs[1] != ws[1] {
 		return nil, fmt.Errorf("conv2d: input %v and filter %v do not fit", xs, ws)
@@ -33,13 +44,19 @@ func Conv2D(x, w *G.Node, stride, pad int, dataGrad bool) (*G.Node, error) {
 	if g.OH() < 1 || g.OW() < 1 {
 		return nil, fmt.Errorf("conv2d: input %v too small for filter %v", xs, ws)
 	}
+	lx := LayoutOf(x)
+	if err := errors.Join(checkLayout("conv2d input", lx, x.Dtype(), g.C), checkLayout("conv2d output", out, x.Dtype(), g.K)); err != nil {
+		return nil, err
+	}
 	op := &convOp{
 		base:       newBase(fmt.Sprintf("Conv%dx%d/%d", g.R, g.S, stride)),
 		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}},
-		g:          g, dataGrad: dataGrad,
+		g:          g, dataGrad: dataGrad, lay: convLayouts{x: lx, y: out},
 	}
 	return G.ApplyOp(op, x, w)
 }
+
+func (op *convOp) layout() Layout { return op.lay.y }
 
 func (op *convOp) Arity() int    { return 2 }
 func (op *convOp) Type() hm.Type { return fnType(4, 4, 4) }
@@ -62,8 +79,11 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 		func() {
 			x, w, yd := data[float32](in[0]), data[float32](in[1]), data[float32](y)
 			var ok bool
-			if ok, derr = op.dn.forward(g, x, w, yd); !ok && derr == nil {
-				ConvForward(g, x, w, yd, colOf[float32](&op.col, op.g.ScratchSize(false)))
+			if ok, derr = op.dn.forward(g, op.lay.x, op.lay.y, x, w, yd); !ok && derr == nil {
+				viaNCHW(op.lay.x, op.lay.y, func(c *nchwCopies) {
+					yn := c.out(1, op.lay.y, g.N, g.K, g.OH()*g.OW(), yd)
+					ConvForward(g, c.in(0, op.lay.x, g.N, g.C, g.H*g.W, x), w, yn, colOf[float32](&op.col, op.g.ScratchSize(false)))
+				})
 			}
 		},
 		func() {
@@ -75,13 +95,14 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 func (op *convOp) DiffWRT(int) []bool { return []bool{op.dataGrad, true} }
 
 func (op *convOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dw, err := G.ApplyOp(&convFilterGradOp{base: newBase("ConvFilterGrad"), fixedShape: fixedShape{inputs[1].Shape().Clone()}, g: op.g}, inputs[0], grad)
+	lay := convLayouts{x: op.lay.x, y: op.lay.y}
+	dw, err := G.ApplyOp(&convFilterGradOp{base: newBase("ConvFilterGrad"), fixedShape: fixedShape{inputs[1].Shape().Clone()}, g: op.g, lay: lay}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
 	var dx *G.Node
 	if op.dataGrad {
-		if dx, err = G.ApplyOp(&convDataGradOp{base: newBase("ConvDataGrad"), fixedShape: fixedShape{inputs[0].Shape().Clone()}, g: op.g}, inputs[1], grad); err != nil {
+		if dx, err = G.ApplyOp(&convDataGradOp{base: newBase("ConvDataGrad"), fixedShape: fixedShape{inputs[0].Shape().Clone()}, g: op.g, lay: lay}, inputs[1], grad); err != nil {
 			return nil, err
 		}
 	}
@@ -93,9 +114,12 @@ type convDataGradOp struct {
 	base
 	fixedShape
 	g   ConvGeom
+	lay convLayouts
 	col colBuf
 	dn  dnnlConv
 }
+
+func (op *convDataGradOp) layout() Layout { return op.lay.x }
 
 func (op *convDataGradOp) Arity() int    { return 2 }
 func (op *convDataGradOp) Type() hm.Type { return fnType(4, 4, 4) }
@@ -109,9 +133,13 @@ func (op *convDataGradOp) Do(vs ...G.Value) (G.Value, error) {
 	err = run(dx.Dtype(),
 		func() {
 			w, dy, dxd := data[float32](in[0]), data[float32](in[1]), data[float32](dx)
+			g := op.g
 			var ok bool
-			if ok, derr = op.dn.backwardData(op.g, w, dy, dxd); !ok && derr == nil {
-				ConvBackwardData(op.g, w, dy, dxd, colOf[float32](&op.col, op.g.ScratchSize(false)))
+			if ok, derr = op.dn.backwardData(g, op.lay.x, op.lay.y, w, dy, dxd); !ok && derr == nil {
+				viaNCHW(op.lay.x, op.lay.y, func(c *nchwCopies) {
+					dxn := c.out(0, op.lay.x, g.N, g.C, g.H*g.W, dxd)
+					ConvBackwardData(g, w, c.in(1, op.lay.y, g.N, g.K, g.OH()*g.OW(), dy), dxn, colOf[float32](&op.col, g.ScratchSize(false)))
+				})
 			}
 		},
 		func() {
@@ -125,6 +153,7 @@ type convFilterGradOp struct {
 	base
 	fixedShape
 	g   ConvGeom
+	lay convLayouts
 	col colBuf
 	dn  dnnlConv
 }
@@ -141,9 +170,13 @@ func (op *convFilterGradOp) Do(vs ...G.Value) (G.Value, error) {
 	err = run(dw.Dtype(),
 		func() {
 			x, dy, dwd := data[float32](in[0]), data[float32](in[1]), data[float32](dw)
+			g := op.g
 			var ok bool
-			if ok, derr = op.dn.backwardWeights(op.g, x, dy, dwd); !ok && derr == nil {
-				ConvBackwardFilter(op.g, x, dy, dwd, colOf[float32](&op.col, op.g.ScratchSize(true)))
+			if ok, derr = op.dn.backwardWeights(g, op.lay.x, op.lay.y, x, dy, dwd); !ok && derr == nil {
+				viaNCHW(op.lay.x, op.lay.y, func(c *nchwCopies) {
+					ConvBackwardFilter(g, c.in(0, op.lay.x, g.N, g.C, g.H*g.W, x), c.in(1, op.lay.y, g.N, g.K, g.OH()*g.OW(), dy), dwd,
+						colOf[float32](&op.col, g.ScratchSize(true)))
+				})
 			}
 		},
 		func() {

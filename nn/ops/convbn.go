@@ -55,6 +55,9 @@ func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *
 	if !short.Shape().Eq(op.out) {
 		return nil, fmt.Errorf("conv+bn+add: shortcut %v, conv output %v", short.Shape(), op.out)
 	}
+	if l := LayoutOf(short); l != NCHW {
+		return nil, fmt.Errorf("conv+bn+add: shortcut in layout %v, want NCHW", l)
+	}
 	op.residual = true
 	if p, ok := short.Op().(*convBNOp); ok {
 		op.dn.chainSum(&p.dn)
@@ -90,6 +93,9 @@ func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu b
 	g := ConvGeom{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], R: ws[2], S: ws[3], Stride: stride, Pad: pad}
 	if stride < 1 || pad < 0 || g.OH() < 1 || g.OW() < 1 {
 		return nil, fmt.Errorf("conv+bn: input %v, filter %v, stride %d, pad %d", xs, ws, stride, pad)
+	}
+	if l := LayoutOf(x); l != NCHW {
+		return nil, fmt.Errorf("conv+bn: input in layout %v, want NCHW", l)
 	}
 	for _, p := range []*G.Node{scale, offset} {
 		if !p.Shape().Eq(tensor.Shape{g.K}) {

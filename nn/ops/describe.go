@@ -67,10 +67,35 @@ type Desc struct {
 	RNG      Uniform       // dropout's mask source (Train)
 	Dst      *tensor.Dense // Keep's destination
 	Parent   G.Op
+	// Blocked: a 4-D tensor the op reads or writes is in oneDNN's
+	// nChw16c (Layout Blocked16), not NCHW (CPU training graphs only).
+	Blocked bool
 }
 
 // Describe returns op's description, or false when op is not one of zoo's.
 func Describe(op G.Op) (Desc, bool) {
+	d, ok := describe(op)
+	d.Blocked = blocked(op)
+	return d, ok
+}
+
+func blocked(op G.Op) bool {
+	switch o := op.(type) {
+	case *convOp:
+		return o.lay != convLayouts{}
+	case *convDataGradOp:
+		return o.lay != convLayouts{}
+	case *convFilterGradOp:
+		return o.lay != convLayouts{}
+	case *gapOp:
+		return o.lay != NCHW
+	case layouter:
+		return o.layout() != NCHW
+	}
+	return false
+}
+
+func describe(op G.Op) (Desc, bool) {
 	switch o := op.(type) {
 	case *convOp:
 		return Desc{Kind: KindConv, Out: o.out, Conv: o.g}, true

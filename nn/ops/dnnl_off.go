@@ -24,11 +24,26 @@ func (*RingLease) Release() {}
 func (*dnnlConv) isChainedFrom(*dnnlConv) bool { return false }
 func (*dnnlConv) sumsFrom(*dnnlConv) bool      { return false }
 
-func (*dnnlConv) forward(ConvGeom, []float32, []float32, []float32) (bool, error) { return false, nil }
-func (*dnnlConv) backwardData(ConvGeom, []float32, []float32, []float32) (bool, error) {
+func (*dnnlConv) forward(ConvGeom, Layout, Layout, []float32, []float32, []float32) (bool, error) {
 	return false, nil
 }
-func (*dnnlConv) backwardWeights(ConvGeom, []float32, []float32, []float32) (bool, error) {
+func (*dnnlConv) backwardData(ConvGeom, Layout, Layout, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+func (*dnnlConv) backwardWeights(ConvGeom, Layout, Layout, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+
+// dnnlOn: oneDNN is not built in.
+const dnnlOn = false
+
+// dnnlBN: without oneDNN no activation is blocked (CanBlock).
+type dnnlBN struct{}
+
+func (*dnnlBN) forward(int, int, int, bool, float64, []float32, []float32, []float32, []float32, []float32, []float32) (bool, error) {
+	return false, nil
+}
+func (*dnnlBN) backward([]float32, []float32, []float32, []float32, []float32, []float32, []float32, []float32) (bool, error) {
 	return false, nil
 }
 func (*dnnlConv) convBN(*convBNOp, []float32, []float32, []float32, []float32, []float32, []float32) (bool, error) {

@@ -152,19 +152,82 @@ func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
 	return dnnl.ConvSpec{Kind: kind, N: g.N, C: g.C, H: g.H, W: g.W, K: g.K, R: g.R, S: g.S, Stride: g.Stride, Pad: g.Pad}
 }
 
+// trainSpec is convSpec for a training convolution whose input and
+// output (and their gradients) lie in layouts lx and ly.
+func trainSpec(kind dnnl.Kind, g ConvGeom, lx, ly Layout) dnnl.ConvSpec {
+	s := convSpec(kind, g)
+	s.XBlocked, s.YBlocked = lx == Blocked16, ly == Blocked16
+	return s
+}
+
 // The op-side entry points: each returns false when the caller should
 // run its own kernel.
 
-func (c *dnnlConv) forward(g ConvGeom, x, w, y []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil, nil)
+func (c *dnnlConv) forward(g ConvGeom, lx, ly Layout, x, w, y []float32) (bool, error) {
+	return c.conv(trainSpec(dnnl.Forward, g, lx, ly), x, w, y, nil, nil, nil, nil)
 }
 
-func (c *dnnlConv) backwardData(g ConvGeom, w, dy, dx []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil, nil)
+func (c *dnnlConv) backwardData(g ConvGeom, lx, ly Layout, w, dy, dx []float32) (bool, error) {
+	return c.conv(trainSpec(dnnl.BackwardData, g, lx, ly), w, dy, dx, nil, nil, nil, nil)
 }
 
-func (c *dnnlConv) backwardWeights(g ConvGeom, x, dy, dw []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil, nil)
+func (c *dnnlConv) backwardWeights(g ConvGeom, lx, ly Layout, x, dy, dw []float32) (bool, error) {
+	return c.conv(trainSpec(dnnl.BackwardWeights, g, lx, ly), x, dy, dw, nil, nil, nil, nil)
+}
+
+// dnnlBN is a training batch norm op's oneDNN primitive (blocked
+// activations only: on NCHW, zoo's kernels are as fast as oneDNN's
+// ncsp_bnorm), made on its first run; used says the last forward ran on
+// it, so the backward must too (it reads the forward's ReLU mask).
+type dnnlBN struct {
+	key  [6]int
+	p    *dnnl.BN
+	err  error
+	used bool
+}
+
+func (d *dnnlBN) prim(n, c, hw int, relu bool, eps float64) *dnnl.BN {
+	key := [6]int{n, c, hw, b2i(relu), int(eps * 1e12), 1}
+	if d.key != key {
+		d.key = key
+		d.p, d.err = dnnl.NewBN(n, c, hw, 1, true, relu, eps)
+	}
+	return d.p
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// forward normalises the nChw16c x into y with the batch's statistics;
+// false when oneDNN declined (the caller runs its own kernel).
+func (d *dnnlBN) forward(n, c, hw int, relu bool, eps float64, x, y, scale, shift, mean, variance []float32) (bool, error) {
+	d.used = false
+	if !dnnlOn {
+		return false, nil
+	}
+	p := d.prim(n, c, hw, relu, eps)
+	if p == nil {
+		return false, nil
+	}
+	if err := p.Forward(x, y, scale, shift, mean, variance); err != nil {
+		return true, err
+	}
+	d.used = true
+	return true, nil
+}
+
+// backward is forward's gradient; false when the forward did not run on
+// oneDNN.
+func (d *dnnlBN) backward(x, dy, scale, mean, variance, dx, dscale, dshift []float32) (bool, error) {
+	if !d.used {
+		return false, nil
+	}
+	// The shift does not enter the gradient; oneDNN 2.6 wants one.
+	return true, d.p.Backward(x, dy, scale, scale, mean, variance, dx, dscale, dshift)
 }
 
 // shiftBuf is the shifted input of ShiftConvBNEval's oneDNN path, one

@@ -14,15 +14,22 @@ import (
 type addReLUOp struct {
 	base
 	fixedShape
+	lay Layout // of a, b and y (element-wise: any, as long as they agree)
 }
 
-// AddReLU returns max(a+b, 0), the end of a residual block.
+// AddReLU returns max(a+b, 0), the end of a residual block. a and b must
+// have the same layout (LayoutOf), which the output has too.
 func AddReLU(a, b *G.Node) (*G.Node, error) {
 	if !a.Shape().Eq(b.Shape()) {
 		return nil, fmt.Errorf("add+relu: shapes %v and %v differ", a.Shape(), b.Shape())
 	}
-	return G.ApplyOp(&addReLUOp{newBase("AddReLU"), fixedShape{a.Shape().Clone()}}, a, b)
+	if la, lb := LayoutOf(a), LayoutOf(b); la != lb {
+		return nil, fmt.Errorf("add+relu: layouts %v and %v differ", la, lb)
+	}
+	return G.ApplyOp(&addReLUOp{newBase("AddReLU"), fixedShape{a.Shape().Clone()}, LayoutOf(a)}, a, b)
 }
+
+func (op *addReLUOp) layout() Layout { return op.lay }
 
 func (op *addReLUOp) Arity() int    { return 2 }
 func (op *addReLUOp) Type() hm.Type { d := len(op.out); return fnType(d, d, d) }
@@ -47,7 +54,7 @@ func addReLU[T Float](a, b, y []T) {
 
 func (op *addReLUOp) DiffWRT(int) []bool { return []bool{true, true} }
 func (op *addReLUOp) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	g, err := G.ApplyOp(&reluGradOp{newBase("ReLUGrad"), fixedShape{op.out.Clone()}}, output, grad)
+	g, err := G.ApplyOp(&reluGradOp{newBase("ReLUGrad"), fixedShape{op.out.Clone()}, op.lay}, output, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +65,10 @@ func (op *addReLUOp) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 type reluGradOp struct {
 	base
 	fixedShape
+	lay Layout
 }
+
+func (op *reluGradOp) layout() Layout { return op.lay }
 
 func (op *reluGradOp) Arity() int    { return 2 }
 func (op *reluGradOp) Type() hm.Type { d := len(op.out); return fnType(d, d, d) }
@@ -100,6 +110,9 @@ func MaxPool(x *G.Node, k, stride, pad int) (*G.Node, error) {
 	xs := x.Shape()
 	if xs.Dims() != 4 || k < 1 || stride < 1 || pad < 0 || pad >= k {
 		return nil, fmt.Errorf("max pool: input %v, kernel %d, stride %d, pad %d", xs, k, stride, pad)
+	}
+	if l := LayoutOf(x); l != NCHW {
+		return nil, fmt.Errorf("max pool: input in layout %v, want NCHW", l)
 	}
 	oh, ow := (xs[2]+2*pad-k)/stride+1, (xs[3]+2*pad-k)/stride+1
 	if oh < 1 || ow < 1 {
@@ -174,15 +187,24 @@ type gapOp struct {
 	fixedShape
 	in   tensor.Shape
 	back bool
+	lay  Layout // of the 4-D side
 }
 
-// GlobalAvgPool averages each channel of NCHW x over H and W, giving [N,C].
+// GlobalAvgPool averages each channel of x (NCHW or, by LayoutOf,
+// Blocked16) over H and W, giving [N,C].
 func GlobalAvgPool(x *G.Node) (*G.Node, error) {
 	xs := x.Shape()
 	if xs.Dims() != 4 {
 		return nil, fmt.Errorf("global average pool: input %v, want 4 dims", xs)
 	}
-	return G.ApplyOp(&gapOp{newBase("GlobalAvgPool"), fixedShape{tensor.Shape{xs[0], xs[1]}}, xs.Clone(), false}, x)
+	return G.ApplyOp(&gapOp{newBase("GlobalAvgPool"), fixedShape{tensor.Shape{xs[0], xs[1]}}, xs.Clone(), false, LayoutOf(x)}, x)
+}
+
+func (op *gapOp) layout() Layout {
+	if op.back {
+		return op.lay
+	}
+	return NCHW
 }
 
 func (op *gapOp) Arity() int { return 1 }
@@ -203,7 +225,13 @@ func (op *gapOp) Do(vs ...G.Value) (G.Value, error) {
 		full = op.out
 	}
 	nc, hw := full[0]*full[1], full[2]*full[3]
-	err = run(y.Dtype(), func() { gap(nc, hw, op.back, data[float32](in[0]), data[float32](y)) },
+	err = run(y.Dtype(), func() {
+		if op.lay == Blocked16 {
+			gapBlocked16(full[0], full[1], hw, op.back, data[float32](in[0]), data[float32](y))
+			return
+		}
+		gap(nc, hw, op.back, data[float32](in[0]), data[float32](y))
+	},
 		func() { gap(nc, hw, op.back, data[float64](in[0]), data[float64](y)) })
 	return y, err
 }
@@ -231,7 +259,7 @@ func (op *gapOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	if op.back {
 		return nil, fmt.Errorf("global average pool: no second derivative")
 	}
-	g, err := G.ApplyOp(&gapOp{newBase("GlobalAvgPoolGrad"), fixedShape{op.in.Clone()}, op.out.Clone(), true}, grad)
+	g, err := G.ApplyOp(&gapOp{newBase("GlobalAvgPoolGrad"), fixedShape{op.in.Clone()}, op.out.Clone(), true, op.lay}, grad)
 	return G.Nodes{g}, err
 }
 
@@ -242,7 +270,10 @@ type shiftOp struct {
 	fixedShape
 	t, c1, c2 int
 	back      bool
+	lay       Layout // of x and y
 }
+
+func (op *shiftOp) layout() Layout { return op.lay }
 
 // TemporalShift applies TSM's shift to x ([N*T, C, H, W], T = segNum frames
 // per clip) in Paddle's direction: with c1 = int(C*ratio) and
@@ -255,7 +286,7 @@ func TemporalShift(x *G.Node, segNum int, ratio float64) (*G.Node, error) {
 	}
 	c := xs[1]
 	c1, c2 := int(float64(c)*ratio), int(float64(c)*2*ratio)
-	return G.ApplyOp(&shiftOp{newBase("TemporalShift"), fixedShape{xs.Clone()}, segNum, c1, c2, false}, x)
+	return G.ApplyOp(&shiftOp{newBase("TemporalShift"), fixedShape{xs.Clone()}, segNum, c1, c2, false, LayoutOf(x)}, x)
 }
 
 func (op *shiftOp) Arity() int    { return 1 }
@@ -271,6 +302,10 @@ func (op *shiftOp) Do(vs ...G.Value) (G.Value, error) {
 	s := op.out
 	y := op.output(in[0].Dtype(), in, s...)
 	err = run(y.Dtype(), func() {
+		if op.lay == Blocked16 {
+			ShiftBlocked16(s[0], op.t, s[1], s[2]*s[3], op.c1, op.c2, op.back, data[float32](in[0]), data[float32](y))
+			return
+		}
 		Shift(s[0], op.t, s[1], s[2]*s[3], op.c1, op.c2, op.back, data[float32](in[0]), data[float32](y))
 	},
 		func() {
@@ -285,7 +320,7 @@ func (op *shiftOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	if op.back {
 		name = "TemporalShift"
 	}
-	g, err := G.ApplyOp(&shiftOp{newBase(name), fixedShape{op.out.Clone()}, op.t, op.c1, op.c2, !op.back}, grad)
+	g, err := G.ApplyOp(&shiftOp{newBase(name), fixedShape{op.out.Clone()}, op.t, op.c1, op.c2, !op.back, op.lay}, grad)
 	return G.Nodes{g}, err
 }
 

@@ -15,7 +15,14 @@ import (
 // tensors as values, batch-norm running statistics are the ops' state,
 // and in the training graph every parameter's gradient reaches its Grad
 // tensor through an ops.Keep node.
+//
+// Its activations are all NCHW: a training graph already built with
+// oneDNN's blocked layout (for the model's own executor) is rebuilt.
 func (m *Model) Graph(mode Mode) (*G.ExprGraph, *G.Node, error) {
+	if !m.nchw {
+		m.nchw = true
+		m.graphs[Train] = nil // the only graph with blocked activations
+	}
 	if err := m.Build(mode); err != nil {
 		return nil, nil, err
 	}

@@ -39,6 +39,13 @@ type Model struct {
 	// tape runs the graphs on gorgonia's TapeMachine, every op with a
 	// buffer of its own (the unplanned reference of the tests).
 	tape bool
+	// nchw keeps every activation of the training graph NCHW: set for
+	// another executor (Graph), and by tests comparing the layouts.
+	// Otherwise, with oneDNN, the training graph's convolutions after
+	// the stem write oneDNN's nChw16c (ops.Blocked16) where the
+	// channels allow: their batch norms run on oneDNN and no convolution
+	// reorders its activations (docs/performance.md).
+	nchw bool
 }
 
 // Result is what one batch gives.
@@ -156,7 +163,15 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	input := tensor.New(tensor.Of(c.Dtype), tensor.WithShape(nt, 3, c.Height, c.Width))
 	x := G.NewTensor(g, c.Dtype, 4, G.WithShape(nt, 3, c.Height, c.Width), G.WithValue(input), G.WithName("image"))
 
-	convBN := func(x *G.Node, s convSpec, dataGrad, relu bool) (*G.Node, error) {
+	// body is the layout of a training convolution's output after the
+	// stem (the stem's feeds the max pooling, which reads NCHW).
+	body := func(s convSpec) ops.Layout {
+		if train && !m.nchw && ops.CanBlock(c.Dtype, s.cout) {
+			return ops.Blocked16
+		}
+		return ops.NCHW
+	}
+	convBN := func(x *G.Node, s convSpec, dataGrad, relu bool, out ops.Layout) (*G.Node, error) {
 		bn := bnName(s.name)
 		st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
 		if !train {
@@ -167,7 +182,7 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			}
 			return y, nil
 		}
-		y, err := ops.Conv2D(x, nodes[s.name+"_weights"], s.stride, s.pd, dataGrad)
+		y, err := ops.Conv2DTo(x, nodes[s.name+"_weights"], s.stride, s.pd, dataGrad, out)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -190,7 +205,9 @@ func (m *Model) build(mode Mode) (*graph, error) {
 			}
 			return y, nil
 		}
-		y, err := convBN(x, s, true, false)
+		// the sum's operands share a layout: the shortcut's (NCHW when it
+		// is the max pooling's output)
+		y, err := convBN(x, s, true, false, ops.LayoutOf(short))
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +218,7 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	}
 
 	a := m.arch
-	h, err := convBN(x, a.stem, false, true)
+	h, err := convBN(x, a.stem, false, true, ops.NCHW)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +239,7 @@ func (m *Model) build(mode Mode) (*graph, error) {
 		}
 		short := in
 		if b.short != nil {
-			if short, err = convBN(in, *b.short, true, false); err != nil {
+			if short, err = convBN(in, *b.short, true, false, body(*b.short)); err != nil {
 				return nil, err
 			}
 		}
@@ -236,7 +253,7 @@ func (m *Model) build(mode Mode) (*graph, error) {
 				}
 				continue
 			}
-			if h, err = convBN(h, s, true, s.relu); err != nil {
+			if h, err = convBN(h, s, true, s.relu, body(s)); err != nil {
 				return nil, err
 			}
 		}

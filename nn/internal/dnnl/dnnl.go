@@ -55,6 +55,10 @@ type ConvSpec struct {
 	// convolution reads, which would round it to bfloat16 itself
 	// (Chain.SkipOut; the NCHW output is then float32 rounded to bf16).
 	OutBF16 bool
+	// XBlocked (YBlocked): the source or its gradient (the destination
+	// or its gradient) is held by Go in oneDNN's nChw16c, not NCHW (C, K
+	// multiples of 16): no reorder where the primitive uses nChw16c.
+	XBlocked, YBlocked bool
 }
 
 // Prim is a oneDNN primitive with its memory descriptors and reorders,
@@ -153,7 +157,7 @@ func NewConv(s ConvSpec) (*Prim, error) {
 		var err error
 		p, err = newPrim(func(e *C.char) *C.zprim {
 			return C.zconv_create(C.int(s.Kind), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.R), C.int(s.S),
-				C.int(s.Stride), C.int(s.Pad), C.int(s.Post), C.int(bf), C.int(any), e, errLen)
+				C.int(s.Stride), C.int(s.Pad), C.int(s.Post), C.int(bf), C.int(any), cbool(s.XBlocked), cbool(s.YBlocked), e, errLen)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("conv %+v: %w", s, err)
@@ -163,6 +167,67 @@ func NewConv(s ConvSpec) (*Prim, error) {
 		}
 	}
 	return nil, fmt.Errorf("conv %+v: oneDNN has only its reference implementation (%s)", s, p.impl)
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// BN is a training batch normalisation primitive (forward with the
+// batch's statistics, and its backward), made once per shape.
+type BN struct {
+	b    *C.zbn
+	impl string
+}
+
+// NewBN makes the batch norm of an f32 tensor [n,c,h,w], nChw16c when
+// blocked, else NCHW; relu fuses a ReLU after it (its mask is kept
+// between Forward and Backward).
+func NewBN(n, c, h, w int, blocked, relu bool, eps float64) (*BN, error) {
+	var b *C.zbn
+	if err := doErr(func(e *C.char) bool {
+		b = C.zbn_create(C.int(n), C.int(c), C.int(h), C.int(w), cbool(blocked), cbool(relu), C.float(eps), e, errLen)
+		return b != nil
+	}); err != nil {
+		return nil, fmt.Errorf("batch norm [%d %d %d %d]: %w", n, c, h, w, err)
+	}
+	bn := &BN{b: b, impl: C.GoString(C.zbn_impl(b))}
+	runtime.AddCleanup(bn, func(b *C.zbn) { do(func() { C.zbn_destroy(b) }) }, b)
+	return bn, nil
+}
+
+// Impl is the name of the implementation oneDNN chose.
+func (b *BN) Impl() string { return b.impl }
+
+var bnRuns atomic.Uint64
+
+// BNRuns is how many batch norms (forward or backward) have run on
+// oneDNN (for tests).
+func BNRuns() uint64 { return bnRuns.Load() }
+
+// Forward normalises x into y with the batch's statistics, which it
+// writes into mean and variance (biased, [c]).
+func (b *BN) Forward(x, y, scale, shift, mean, variance []float32) error {
+	bnRuns.Add(1)
+	err := doErr(func(e *C.char) bool {
+		return C.zbn_fwd(b.b, ptr(x), ptr(y), ptr(scale), ptr(shift), ptr(mean), ptr(variance), e, errLen) == 0
+	})
+	runtime.KeepAlive(b)
+	return err
+}
+
+// Backward writes dx, dscale and dshift from x, dy and the last
+// Forward's statistics (and ReLU mask).
+func (b *BN) Backward(x, dy, scale, shift, mean, variance, dx, dscale, dshift []float32) error {
+	bnRuns.Add(1)
+	err := doErr(func(e *C.char) bool {
+		return C.zbn_bwd(b.b, ptr(x), ptr(dy), ptr(scale), ptr(shift), ptr(mean), ptr(variance), ptr(dx), ptr(dscale), ptr(dshift), e, errLen) == 0
+	})
+	runtime.KeepAlive(b)
+	return err
 }
 
 // NewMaxPool makes an inference max pooling primitive (k x k window).

@@ -182,7 +182,7 @@ static dnnl_format_tag_t act_tag(int c) {
 }
 
 zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
-                    int stride, int pad, int post, int bf16, int any, char *err, int errlen) {
+                    int stride, int pad, int post, int bf16, int any, int xblk, int yblk, char *err, int errlen) {
     zprim *p = calloc(1, sizeof *p);
     int saved_any = layout_any;
     dnnl_primitive_desc_t fwd = NULL;
@@ -206,9 +206,9 @@ zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
     // oneDNN 2.6 only its reference 1x1 kernel).
     int binpo = bf16 && kind <= ZK_FWD_INFER && (post & ZP_SCALESHIFT);
     dnnl_data_type_t lo = bf16 ? dnnl_bf16 : dnnl_f32;
-    CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, xblk ? dnnl_nChw16c : dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw));
-    CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, yblk ? dnnl_nChw16c : dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd1, dnnl_f32, dnnl_a));
     CHECK(dnnl_memory_desc_init_by_tag(&cmd, 4, cd, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&ax, 4, xd, lo, act_tag(c)));
@@ -589,6 +589,121 @@ int zconv_exec(zprim *p, const float *a, const float *b, float *out,
 
 void zcounts(unsigned long out[ZR_N]) {
     for (int i = 0; i < ZR_N; i++) out[i] = counts[i];
+}
+
+struct zbn {
+    dnnl_primitive_desc_t fpd, bpd;
+    dnnl_primitive_t fwd, bwd;
+    dnnl_memory_t x, y, dy, dx, scale, shift, mean, var, dscale, dshift, ws;
+    void *wsbuf; // the ReLU mask, written by the forward, read by the backward
+    char impl[64];
+};
+
+void zbn_destroy(zbn *b) {
+    if (!b) return;
+    dnnl_memory_t *m[] = {&b->x, &b->y, &b->dy, &b->dx, &b->scale, &b->shift, &b->mean, &b->var, &b->dscale, &b->dshift, &b->ws};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (*m[i]) dnnl_memory_destroy(*m[i]);
+    if (b->fwd) dnnl_primitive_destroy(b->fwd);
+    if (b->bwd) dnnl_primitive_destroy(b->bwd);
+    if (b->fpd) dnnl_primitive_desc_destroy(b->fpd);
+    if (b->bpd) dnnl_primitive_desc_destroy(b->bpd);
+    free(b->wsbuf);
+    free(b);
+}
+
+const char *zbn_impl(zbn *b) { return b->impl; }
+
+zbn *zbn_create(int n, int c, int h, int w, int blk, int relu, float eps, char *err, int errlen) {
+    zbn *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, errlen, "oneDNN: out of memory");
+        return NULL;
+    }
+    if (init(err, errlen)) goto fail;
+    dnnl_dims_t d = {n, c, h, w}, cd = {c};
+    dnnl_memory_desc_t md, cmd;
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, blk ? dnnl_nChw16c : dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_a));
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
+    dnnl_batch_normalization_desc_t fd, bd;
+    CHECK(dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, eps, flags));
+    CHECK(dnnl_primitive_desc_create(&b->fpd, &fd, NULL, eng, NULL));
+    CHECK(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, eps, flags));
+    CHECK(dnnl_primitive_desc_create(&b->bpd, &bd, NULL, eng, b->fpd));
+    CHECK(dnnl_primitive_create(&b->fwd, b->fpd));
+    CHECK(dnnl_primitive_create(&b->bwd, b->bpd));
+    dnnl_memory_t *act[] = {&b->x, &b->y, &b->dy, &b->dx}, *vec[] = {&b->scale, &b->shift, &b->mean, &b->var, &b->dscale, &b->dshift};
+    for (size_t i = 0; i < 4; i++) CHECK(dnnl_memory_create(act[i], &md, eng, DNNL_MEMORY_NONE));
+    for (size_t i = 0; i < 6; i++) CHECK(dnnl_memory_create(vec[i], &cmd, eng, DNNL_MEMORY_NONE));
+    if (relu) {
+        const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(b->fpd, dnnl_query_workspace_md, 0);
+        size_t n = wmd ? dnnl_memory_desc_get_size(wmd) : 0;
+        if (!n) {
+            snprintf(err, errlen, "oneDNN: batch norm with ReLU has no workspace");
+            goto fail;
+        }
+        b->wsbuf = aligned_alloc(64, (n + 63) / 64 * 64);
+        if (!b->wsbuf) {
+            snprintf(err, errlen, "oneDNN: cannot allocate %zu bytes", n);
+            goto fail;
+        }
+        CHECK(dnnl_memory_create(&b->ws, wmd, eng, b->wsbuf));
+    }
+    const char *s = NULL;
+    if (dnnl_primitive_desc_query(b->fpd, dnnl_query_impl_info_str, 0, &s) == dnnl_success && s)
+        snprintf(b->impl, sizeof b->impl, "%s", s);
+    return b;
+fail:
+    zbn_destroy(b);
+    return NULL;
+}
+
+// set points m at a Go buffer for one call.
+static int set(dnnl_memory_t m, const float *p, char *err, int errlen) {
+    CHECK(dnnl_memory_set_data_handle(m, (void *)p));
+    return 0;
+fail:
+    return -1;
+}
+
+static void bn_unset(zbn *b) {
+    dnnl_memory_t m[] = {b->x, b->y, b->dy, b->dx, b->scale, b->shift, b->mean, b->var, b->dscale, b->dshift};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) dnnl_memory_set_data_handle(m[i], NULL);
+}
+
+int zbn_fwd(zbn *b, const float *x, float *y, const float *scale, const float *shift, float *mean, float *var, char *err, int errlen) {
+    int rc = -1;
+    if (set(b->x, x, err, errlen) || set(b->y, y, err, errlen) || set(b->scale, scale, err, errlen) || set(b->shift, shift, err, errlen) ||
+        set(b->mean, mean, err, errlen) || set(b->var, var, err, errlen))
+        goto fail;
+    dnnl_exec_arg_t args[7] = {{DNNL_ARG_SRC, b->x}, {DNNL_ARG_DST, b->y}, {DNNL_ARG_SCALE, b->scale}, {DNNL_ARG_SHIFT, b->shift},
+                               {DNNL_ARG_MEAN, b->mean}, {DNNL_ARG_VARIANCE, b->var}, {DNNL_ARG_WORKSPACE, b->ws}};
+    CHECK(dnnl_primitive_execute(b->fwd, strm, b->ws ? 7 : 6, args));
+    CHECK(dnnl_stream_wait(strm));
+    rc = 0;
+fail:
+    bn_unset(b);
+    return rc;
+}
+
+int zbn_bwd(zbn *b, const float *x, const float *dy, const float *scale, const float *shift, const float *mean, const float *var,
+            float *dx, float *dscale, float *dshift, char *err, int errlen) {
+    int rc = -1;
+    if (set(b->x, x, err, errlen) || set(b->dy, dy, err, errlen) || set(b->scale, scale, err, errlen) || set(b->shift, shift, err, errlen) ||
+        set(b->mean, mean, err, errlen) || set(b->var, var, err, errlen) || set(b->dx, dx, err, errlen) ||
+        set(b->dscale, dscale, err, errlen) || set(b->dshift, dshift, err, errlen))
+        goto fail;
+    // oneDNN 2.6's backward with use_shift takes the shift too.
+    dnnl_exec_arg_t args[10] = {{DNNL_ARG_SRC, b->x}, {DNNL_ARG_DIFF_DST, b->dy}, {DNNL_ARG_SCALE, b->scale}, {DNNL_ARG_SHIFT, b->shift},
+                                {DNNL_ARG_MEAN, b->mean}, {DNNL_ARG_VARIANCE, b->var}, {DNNL_ARG_DIFF_SRC, b->dx},
+                                {DNNL_ARG_DIFF_SCALE, b->dscale}, {DNNL_ARG_DIFF_SHIFT, b->dshift}, {DNNL_ARG_WORKSPACE, b->ws}};
+    CHECK(dnnl_primitive_execute(b->bwd, strm, b->ws ? 10 : 9, args));
+    CHECK(dnnl_stream_wait(strm));
+    rc = 0;
+fail:
+    bn_unset(b);
+    return rc;
 }
 
 zprim *zpool_create(int n, int c, int h, int w, int k, int stride, int pad, char *err, int errlen) {

@@ -20,8 +20,11 @@ typedef struct zprim zprim;
 // the activations' layout (else nChw16c where it fits). ZP_SCALESHIFT
 // folds the scale into the filter and adds the shift as the bias. Returns NULL and
 // writes err (errlen bytes) on failure.
+// xblk (yblk): the Go tensor of the source or its gradient (the
+// destination or its gradient) is f32 nChw16c instead of NCHW (c, k
+// multiples of 16): no reorder when the primitive uses that layout.
 zprim *zconv_create(int kind, int n, int c, int h, int w, int k, int r, int s,
-                    int stride, int pad, int post, int bf16, int any, char *err, int errlen);
+                    int stride, int pad, int post, int bf16, int any, int xblk, int yblk, char *err, int errlen);
 void zprim_destroy(zprim *p);
 const char *zprim_impl(zprim *p);
 
@@ -52,6 +55,22 @@ int zconv_exec(zprim *p, const float *a, const float *b, float *out,
 // move: activations in, outputs out, weights either way, sum post-op
 // summands in, ring outputs into another layout or type).
 void zcounts(unsigned long out[ZR_N]);
+
+// zbn_create makes a training batch normalisation (forward with the
+// batch's statistics, and its backward) over an f32 tensor [n,c,h,w],
+// nChw16c when blk, else NCHW, with a per-channel scale and shift; relu
+// fuses a ReLU after it, whose mask the forward keeps in the primitive's
+// workspace for the backward. Returns NULL and writes err on failure.
+typedef struct zbn zbn;
+zbn *zbn_create(int n, int c, int h, int w, int blk, int relu, float eps, char *err, int errlen);
+void zbn_destroy(zbn *b);
+const char *zbn_impl(zbn *b);
+// zbn_fwd writes y and the batch's mean and (biased) variance [c].
+int zbn_fwd(zbn *b, const float *x, float *y, const float *scale, const float *shift, float *mean, float *var, char *err, int errlen);
+// zbn_bwd writes dx, dscale and dshift from x, dy and the forward's
+// statistics (and, with relu, its mask).
+int zbn_bwd(zbn *b, const float *x, const float *dy, const float *scale, const float *shift, const float *mean, const float *var,
+            float *dx, float *dscale, float *dshift, char *err, int errlen);
 
 // zpool_create / zpool_exec: max pooling forward (kind ZK_FWD_INFER) on
 // NCHW tensors.
