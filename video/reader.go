@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // Config holds the reader settings of one section of Paddle's config
@@ -68,6 +69,12 @@ type Stats struct {
 	Read int
 	// Skipped clips could not be decoded.
 	Skipped int
+	// Busy is the wall time the workers spent reading the clips counted
+	// in Read and Skipped (ffmpeg, sampling, the transforms and
+	// normalisation: Load), summed over clips. Workers read ahead of
+	// Next, so Busy overlaps the consumer's own work and, with several
+	// workers, may exceed the epoch's wall time.
+	Busy time.Duration
 }
 
 // Reader turns a list of videos into batches, one Epoch at a time.
@@ -331,6 +338,7 @@ type result struct {
 	index int
 	s     *Sample
 	err   error
+	busy  time.Duration // Load's wall time
 }
 
 // Epoch is one pass over the list. Its Next returns batches in Order;
@@ -391,8 +399,9 @@ func (r *Reader) EpochFrom(ctx context.Context, epoch, start int) *Epoch {
 		go func() {
 			defer e.wg.Done()
 			for j := range jobs {
+				t := time.Now()
 				s, err := r.Load(ctx, j.index, epoch)
-				j.out <- result{j.index, s, err}
+				j.out <- result{j.index, s, err, time.Since(t)}
 			}
 		}()
 	}
@@ -431,12 +440,14 @@ func (e *Epoch) Next(ctx context.Context) (*Batch, error) {
 			if e.ctx.Err() != nil {
 				return nil, e.ctx.Err()
 			}
+			e.stats.Busy += res.busy
 			e.stats.Skipped++
 			if c.OnSkip != nil {
 				c.OnSkip(e.r.items[res.index].Path, res.err)
 			}
 			continue
 		}
+		e.stats.Busy += res.busy
 		e.stats.Read++
 		got = append(got, res.s)
 	}

@@ -493,3 +493,25 @@ func TestEpochFromResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestEpochBusy: Stats.Busy sums the wall time the workers spent on the
+// clips taken, unreadable ones included: one worker reads one clip at a
+// time inside the epoch, so its busy time is positive and within the
+// epoch's wall time; two workers' stays within twice that.
+func TestEpochBusy(t *testing.T) {
+	t.Parallel()
+	items := generatedItems(t, "rot0.mp4", "text.mp4", "portrait.mp4")
+	for _, workers := range []int{1, 2} {
+		start := time.Now()
+		_, st := readAll(t, newReader(t, smallConfig(Test, 2, workers), items), 0, nil)
+		wall := time.Since(start)
+		if st.Read != 2 || st.Skipped != 1 || st.Busy <= 0 || st.Busy > time.Duration(workers)*wall {
+			t.Errorf("%d worker(s): stats %+v over %v of wall time, want 2 read, 1 skipped, 0 < busy <= %d x wall", workers, st, wall, workers)
+		}
+	}
+	// A clip that fails to read still took the worker's time.
+	_, st := readAll(t, newReader(t, smallConfig(Test, 2, 1), items[1:2]), 0, nil)
+	if st.Skipped != 1 || st.Busy <= 0 {
+		t.Errorf("an unreadable clip alone: stats %+v, want it skipped with a busy time", st)
+	}
+}

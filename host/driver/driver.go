@@ -164,6 +164,9 @@ type pass struct {
 	top5     float64
 	warnings int
 	seconds  float64
+	// extra sums an infer pass's step metrics (seconds, counts): an infer
+	// Step carries no loss, only where the pass's time went.
+	extra map[string]float64
 }
 
 // NaNError reports a loss that stopped being a number.
@@ -208,6 +211,13 @@ func runPass(ctx context.Context, s Session, o *Options, req sdk.RunRequest, onS
 			}
 			total = max(total, 0)
 			prog.Start(req.Phase, epoch, int(total))
+		case e.Step != nil && req.Phase == sdk.PhaseInfer:
+			for k, v := range e.Step.Metrics {
+				if p.extra == nil {
+					p.extra = map[string]float64{}
+				}
+				p.extra[k] += v
+			}
 		case e.Step != nil:
 			st := e.Step
 			if req.Phase != sdk.PhaseTrain {

@@ -3,8 +3,12 @@ package driver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -429,5 +433,50 @@ func TestStepExtraMetrics(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, results.MetricsFile))
 	if !strings.Contains(string(b), `"allreduce_s":0.25`) {
 		t.Errorf("metrics.jsonl does not name allreduce_s:\n%s", b)
+	}
+}
+
+// TestInferSummary: an infer pass's step metrics (TSM's decode and forward
+// seconds) are summed over the pass into TSM_infer_summary.json and the
+// pass's last log line, beside the videos, the skipped inputs, the pass's
+// seconds and clips/s; the steps count no videos.
+func TestInferSummary(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	pred := func(id string) sdk.Event {
+		return sdk.Event{Prediction: &sdk.Prediction{ID: id, Scores: sdk.Tensor{Shape: []int64{2}, Data: []float32{0.25, 0.75}}, Label: -1}}
+	}
+	step := func(iter int64, decode, wait, forward float64) sdk.Event {
+		return sdk.Event{Step: &sdk.Step{Iter: iter, Samples: 2, Metrics: map[string]float64{"decode_s": decode, "decode_wait_s": wait, "forward_s": forward}}}
+	}
+	events := []sdk.Event{
+		{Start: &sdk.Start{Steps: 2, Samples: 3}},
+		step(0, 0.5, 0.5, 1), pred("a.mp4"), pred("b.mp4"),
+		{Warning: &sdk.Warning{Message: "cannot decode", Path: "c.mp4"}},
+		step(1, 0.25, 0.125, 2), pred("d.mp4"),
+	}
+	if err := Run(context.Background(), &fakeSession{evalEvents: events}, options(dir, sdk.ModeInfer, &out)); err != nil {
+		t.Fatal(err)
+	}
+	var sum results.InferSummary
+	b, err := os.ReadFile(filepath.Join(dir, "M_infer_summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"decode_s": 0.75, "decode_wait_s": 0.625, "forward_s": 3}
+	if sum.Videos != 3 || sum.Skipped != 1 || !(sum.Seconds > 0) || math.Abs(sum.ClipsPerS*sum.Seconds-3) > 1e-9 || !maps.Equal(sum.Extra, want) {
+		t.Errorf("summary %+v, want 3 videos, 1 skipped, extra %v", sum, want)
+	}
+	line := fmt.Sprintf("[INFER] Finish, videos: 3  seconds: %.3f, clips_per_s: %.3f, decode_s: 0.750, decode_wait_s: 0.625, forward_s: 3.000\n", sum.Seconds, sum.ClipsPerS)
+	if !strings.Contains(out.String(), line) || !strings.Contains(out.String(), "M_infer_summary.json (3 videos, top 20)") {
+		t.Errorf("the log lacks %q and the summary's name:\n%s", line, out.String())
+	}
+	var recs []results.InferRecord
+	b, _ = os.ReadFile(filepath.Join(dir, "M_infer_result.json"))
+	if err := json.Unmarshal(b, &recs); err != nil || len(recs) != 3 {
+		t.Errorf("M_infer_result.json holds %d records (%v), want 3", len(recs), err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/zoo-ml/zoo/host/results"
@@ -294,15 +296,36 @@ func infer(ctx context.Context, s Session, o Options) error {
 	if err := results.WriteJSON(base+".json", recs); err != nil {
 		return err
 	}
+	sum := results.InferSummary{Videos: len(rows), Skipped: p.warnings, Seconds: p.seconds, Extra: p.extra}
+	if p.seconds > 0 {
+		sum.ClipsPerS = float64(len(rows)) / p.seconds
+	}
+	sumPath := filepath.Join(o.SaveDir, o.Model.Name+"_infer_summary"+shardSuffix(o.Shard)+".json")
+	if err := results.WriteJSON(sumPath, sum); err != nil {
+		return err
+	}
 	if p.warnings > 0 {
 		fmt.Fprintf(o.IO.Out, "%d video(s) could not be read and were skipped\n", p.warnings)
 	}
 	if empty {
-		fmt.Fprintf(o.IO.Out, "shard %s holds no video of the list: wrote %s and %s.json (0 videos)\n", o.Shard, base, base)
+		fmt.Fprintf(o.IO.Out, "shard %s holds no video of the list: wrote %s, %s.json and %s (0 videos)\n", o.Shard, base, base, sumPath)
 		return nil
 	}
-	fmt.Fprintf(o.IO.Out, "wrote %s and %s.json (%d videos, top %d)\n", base, base, len(rows), k)
+	fmt.Fprintln(o.IO.Out, inferLine(sum))
+	fmt.Fprintf(o.IO.Out, "wrote %s, %s.json and %s (%d videos, top %d)\n", base, base, sumPath, len(rows), k)
 	return nil
+}
+
+// inferLine is an infer pass's last log line, in the form of the test
+// pass's: "[INFER] Finish, videos: 5  seconds: 3.210, clips_per_s: 1.558",
+// then the plugin's metrics in name order (TSM's ", decode_s: 1.234,
+// decode_wait_s: 0.456, forward_s: 2.345").
+func inferLine(s results.InferSummary) string {
+	line := fmt.Sprintf("[INFER] Finish, videos: %d  seconds: %.3f, clips_per_s: %.3f", s.Videos, s.Seconds, s.ClipsPerS)
+	for _, k := range slices.Sorted(maps.Keys(s.Extra)) {
+		line += fmt.Sprintf(", %s: %.3f", k, s.Extra[k])
+	}
+	return line
 }
 
 // nothingDone is the error of a test or infer pass that produced no result:

@@ -1,5 +1,6 @@
 // Package results writes the files a zoo run leaves behind: the infer
-// pickle Paddle's infer.py writes (TSM_infer_result), the JSON results,
+// pickle Paddle's infer.py writes (TSM_infer_result), the JSON results
+// (the infer pass's timings in TSM_infer_summary.json among them),
 // metrics.jsonl with one Event per log line, the loss and accuracy plot and
 // Paddle-form log lines (the progress bar is host/iostreams').
 //

@@ -74,19 +74,53 @@ func orNaN(f *float64) float64 {
 func (e Event) MarshalJSON() ([]byte, error) {
 	b, err := json.Marshal(eventJSON{e.Phase, e.Epoch, e.Iter, finite(e.Loss), finite(e.Top1),
 		finite(e.Top5), finite(e.LR), finite(e.ClipsPerS), e.Run})
-	if err != nil || len(e.Extra) == 0 {
+	if err != nil {
 		return b, err
 	}
+	return appendExtra(b, e.Extra, eventFields), nil
+}
+
+// appendExtra adds extra's metrics to the JSON object b as fields of their
+// own, in name order, non-finite values as null, leaving out the names in
+// fixed (the object's own fields win).
+func appendExtra(b []byte, extra map[string]float64, fixed map[string]bool) []byte {
+	if len(extra) == 0 {
+		return b
+	}
 	b = b[:len(b)-1] // the closing brace
-	for _, k := range slices.Sorted(maps.Keys(e.Extra)) {
-		if eventFields[k] {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if fixed[k] {
 			continue
 		}
 		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(finite(e.Extra[k]))
+		vb, _ := json.Marshal(finite(extra[k]))
 		b = append(append(append(append(b, ','), kb...), ':'), vb...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
+}
+
+// readExtra returns the fields of the JSON object b not named in fixed, as
+// metrics (null as NaN); nil when there are none.
+func readExtra(b []byte, fixed map[string]bool) (map[string]float64, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	var extra map[string]float64
+	for k, raw := range all {
+		if fixed[k] {
+			continue
+		}
+		var v *float64
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("metric %q: %w", k, err)
+		}
+		if extra == nil {
+			extra = map[string]float64{}
+		}
+		extra[k] = orNaN(v)
+	}
+	return extra, nil
 }
 
 // UnmarshalJSON reads null (or a missing field) as NaN, and fields other
@@ -96,24 +130,11 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS), j.Run, nil}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+	extra, err := readExtra(b, eventFields)
+	if err != nil {
 		return err
 	}
-	for k, raw := range all {
-		if eventFields[k] {
-			continue
-		}
-		var v *float64
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("metric %q: %w", k, err)
-		}
-		if e.Extra == nil {
-			e.Extra = map[string]float64{}
-		}
-		e.Extra[k] = orNaN(v)
-	}
+	*e = Event{j.Phase, j.Epoch, j.Iter, orNaN(j.Loss), orNaN(j.Top1), orNaN(j.Top5), orNaN(j.LR), orNaN(j.ClipsPerS), j.Run, extra}
 	return nil
 }
 

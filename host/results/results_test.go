@@ -149,6 +149,34 @@ func TestEventJSONExtra(t *testing.T) {
 	}
 }
 
+// TestInferSummaryJSON: an infer summary's plugin metrics are fields of
+// the object after the fixed ones, in name order, and read back into
+// Extra; one named like a fixed field is dropped, a non-finite one is null.
+func TestInferSummaryJSON(t *testing.T) {
+	t.Parallel()
+	s := InferSummary{Videos: 5, Skipped: 1, Seconds: 2.5, ClipsPerS: 2,
+		Extra: map[string]float64{"forward_s": 1.5, "decode_s": 0.75, "videos": 9, "bad": math.NaN()}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"videos":5,"skipped":1,"seconds":2.5,"clips_per_s":2,"bad":null,"decode_s":0.75,"forward_s":1.5}`
+	if string(b) != want {
+		t.Errorf("json = %s, want %s", b, want)
+	}
+	var back InferSummary
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Videos != 5 || back.Skipped != 1 || back.Seconds != 2.5 || back.ClipsPerS != 2 || len(back.Extra) != 3 ||
+		back.Extra["decode_s"] != 0.75 || back.Extra["forward_s"] != 1.5 || !math.IsNaN(back.Extra["bad"]) {
+		t.Errorf("round trip = %+v", back)
+	}
+	if err := json.Unmarshal([]byte(`{"videos":1,"decode_s":"fast"}`), &back); err == nil || !strings.Contains(err.Error(), "decode_s") {
+		t.Errorf("a metric that is not a number: %v, want an error naming it", err)
+	}
+}
+
 func TestMetricsLog(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), MetricsFile)

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"runtime"
+	"time"
 
 	"github.com/zoo-ml/zoo/dist"
 	"github.com/zoo-ml/zoo/sdk"
@@ -27,6 +28,30 @@ type batch struct {
 	// decoded is the clips this rank decoded (or generated) for the
 	// batch, unreadable ones included.
 	decoded int
+	// busy is the wall time spent decoding (or generating) the batch's
+	// clips, unreadable ones included, summed over the reader's workers
+	// (video.Stats.Busy): an infer pass reports it as decode_s.
+	busy time.Duration
+	// wait is how long the pass waited for the batch (waited).
+	wait time.Duration
+}
+
+// waited sets each batch's wait: the wall time from the consumer's asking
+// for the next batch (its previous iteration done) to getting it. A reader
+// that decodes ahead while the consumer runs the network makes this less
+// than the batch's busy time; the difference is the decoding the forward
+// passes hid.
+func waited(seq iter.Seq2[batch, error]) iter.Seq2[batch, error] {
+	return func(yield func(batch, error) bool) {
+		t := time.Now()
+		for b, err := range seq {
+			b.wait = time.Since(t)
+			if !yield(b, err) {
+				return
+			}
+			t = time.Now()
+		}
+	}
 }
 
 // source yields the batches of one pass.
@@ -96,11 +121,13 @@ func (s *synthSource) epoch(ctx context.Context, epoch, first int) iter.Seq2[bat
 				b.global = n
 			}
 			b.decoded = hi - lo
+			t := time.Now()
 			for j := lo; j < hi; j++ {
 				i := s.first + order[start+j]
 				b.labels[j-lo] = synthClip(b.data[(j-lo)*clip:(j-lo+1)*clip], s.split, i, s.segNum, s.size, s.noise)
 				b.ids[j-lo] = fmt.Sprintf("synthetic-%d", i)
 			}
+			b.busy = time.Since(t)
 			if !yield(b, nil) {
 				return
 			}
@@ -173,6 +200,7 @@ func (v *videoSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[bat
 	return func(yield func(batch, error) bool) {
 		e := v.r.EpochFrom(ctx, epoch, start)
 		defer e.Close()
+		var busy time.Duration // the epoch's, up to the last batch
 		for {
 			b, err := e.Next(ctx)
 			if errors.Is(err, io.EOF) {
@@ -185,7 +213,9 @@ func (v *videoSource) epoch(ctx context.Context, epoch, start int) iter.Seq2[bat
 			// A clip that failed to read was consumed too: the position
 			// counts what the epoch took from its order, read or skipped.
 			st := e.Stats()
-			if !yield(batch{data: b.Data, labels: b.Labels, ids: b.IDs, next: start + st.Read + st.Skipped}, nil) {
+			bb := batch{data: b.Data, labels: b.Labels, ids: b.IDs, next: start + st.Read + st.Skipped, busy: st.Busy - busy}
+			busy = st.Busy
+			if !yield(bb, nil) {
 				return
 			}
 		}

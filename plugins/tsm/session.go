@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -381,7 +382,7 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		s.resumeAt = nil
 		s.last = &position{Epoch: req.Epoch, Step: start, Order: from}
 	}
-	for b, err := range src.epoch(ctx, req.Epoch, from) {
+	for b, err := range waited(src.epoch(ctx, req.Epoch, from)) {
 		if errors.Is(err, classifier.ErrStopped) {
 			return classifier.Stopped(ctx, s.comm, emitErr())
 		}
@@ -440,9 +441,21 @@ func (s *session) Run(ctx context.Context, req sdk.RunRequest, emit func(sdk.Eve
 		// Evaluation keeps every clip: a short last batch is padded to the
 		// graph's size and the padding's outputs dropped (stored batch-norm
 		// statistics make each clip's output independent of the others).
-		res, err := r.Forward(resnet.Eval, classifier.Pad(b.data, graphBatch, clip), nil)
+		in := classifier.Pad(b.data, graphBatch, clip)
+		t := time.Now()
+		res, err := r.Forward(resnet.Eval, in, nil)
 		if err != nil {
 			return err
+		}
+		if req.Phase == sdk.PhaseInfer {
+			// Where an infer pass's time goes, summed by the host over the
+			// pass (docs/plugins.md, Metrics): the reader's busy time, what
+			// the forward passes waited for it, the forward passes.
+			fwd := time.Since(t)
+			m := map[string]float64{"decode_s": b.busy.Seconds(), "decode_wait_s": b.wait.Seconds(), "forward_s": fwd.Seconds()}
+			if err := emit(sdk.Event{Step: &sdk.Step{Iter: iter, Samples: int64(n), Metrics: m}}); err != nil {
+				return err
+			}
 		}
 		k := s.cfg.Model.NumClasses
 		probs := averageViews(res.Probs, k, s.views())
