@@ -614,12 +614,34 @@ void zbn_destroy(zbn *b) {
 
 const char *zbn_impl(zbn *b) { return b->impl; }
 
+// bn_threads is the OpenMP team a batch norm runs on (ZOO_ONEDNN_BN_THREADS,
+// else 1): oneDNN's jit batch norm synchronises its threads with spin
+// barriers several times per call, and with OMP_WAIT_POLICY=passive (what
+// zoo gives plugins) on a machine where another process takes a core a
+// call took 128-256 ms instead of 1-3 (measured with a second process
+// running); one thread cannot wait for another. bn_team sets it for a
+// call and returns the team to restore.
+static int bn_threads = -1;
+
+static int bn_team(void) {
+    if (bn_threads < 0) {
+        const char *e = getenv("ZOO_ONEDNN_BN_THREADS");
+        bn_threads = e && atoi(e) > 0 ? atoi(e) : 1;
+    }
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(bn_threads);
+    return saved;
+}
+
 zbn *zbn_create(int n, int c, int h, int w, int blk, int relu, float eps, char *err, int errlen) {
     zbn *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, errlen, "oneDNN: out of memory");
         return NULL;
     }
+    // made with the team it runs on (a jit batch norm may size its
+    // per-thread work when it is made)
+    int team = bn_team();
     if (init(err, errlen)) goto fail;
     dnnl_dims_t d = {n, c, h, w}, cd = {c};
     dnnl_memory_desc_t md, cmd;
@@ -653,8 +675,10 @@ zbn *zbn_create(int n, int c, int h, int w, int blk, int relu, float eps, char *
     const char *s = NULL;
     if (dnnl_primitive_desc_query(b->fpd, dnnl_query_impl_info_str, 0, &s) == dnnl_success && s)
         snprintf(b->impl, sizeof b->impl, "%s", s);
+    omp_set_num_threads(team);
     return b;
 fail:
+    omp_set_num_threads(team);
     zbn_destroy(b);
     return NULL;
 }
@@ -673,7 +697,7 @@ static void bn_unset(zbn *b) {
 }
 
 int zbn_fwd(zbn *b, const float *x, float *y, const float *scale, const float *shift, float *mean, float *var, char *err, int errlen) {
-    int rc = -1;
+    int rc = -1, team = bn_team();
     if (set(b->x, x, err, errlen) || set(b->y, y, err, errlen) || set(b->scale, scale, err, errlen) || set(b->shift, shift, err, errlen) ||
         set(b->mean, mean, err, errlen) || set(b->var, var, err, errlen))
         goto fail;
@@ -683,13 +707,14 @@ int zbn_fwd(zbn *b, const float *x, float *y, const float *scale, const float *s
     CHECK(dnnl_stream_wait(strm));
     rc = 0;
 fail:
+    omp_set_num_threads(team);
     bn_unset(b);
     return rc;
 }
 
 int zbn_bwd(zbn *b, const float *x, const float *dy, const float *scale, const float *shift, const float *mean, const float *var,
             float *dx, float *dscale, float *dshift, char *err, int errlen) {
-    int rc = -1;
+    int rc = -1, team = bn_team();
     if (set(b->x, x, err, errlen) || set(b->dy, dy, err, errlen) || set(b->scale, scale, err, errlen) || set(b->shift, shift, err, errlen) ||
         set(b->mean, mean, err, errlen) || set(b->var, var, err, errlen) || set(b->dx, dx, err, errlen) ||
         set(b->dscale, dscale, err, errlen) || set(b->dshift, dshift, err, errlen))
@@ -702,6 +727,7 @@ int zbn_bwd(zbn *b, const float *x, const float *dy, const float *scale, const f
     CHECK(dnnl_stream_wait(strm));
     rc = 0;
 fail:
+    omp_set_num_threads(team);
     bn_unset(b);
     return rc;
 }
