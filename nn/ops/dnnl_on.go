@@ -18,7 +18,8 @@ import (
 // for a run (to compare the two in one build).
 var dnnlOn = os.Getenv("ZOO_ONEDNN") != "off"
 
-// bf16 is the precision of the inference convolutions (SetPrecision).
+// bf16 is the precision of the convolutions, inference and training
+// (SetPrecision).
 var bf16 atomic.Bool
 
 // dnnlConv is an op's oneDNN primitive, made on its first run and kept
@@ -152,19 +153,29 @@ func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
 	return dnnl.ConvSpec{Kind: kind, N: g.N, C: g.C, H: g.H, W: g.W, K: g.K, R: g.R, S: g.S, Stride: g.Stride, Pad: g.Pad}
 }
 
+// trainSpec is a training convolution's spec: in bf16 (SetPrecision)
+// its inputs (x, w, dy) are rounded to bfloat16 inside oneDNN, which
+// accumulates in fp32 and writes y, dx and dw in fp32; the weights the
+// optimizer updates stay fp32.
+func trainSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
+	s := convSpec(kind, g)
+	s.BF16 = bf16.Load()
+	return s
+}
+
 // The op-side entry points: each returns false when the caller should
 // run its own kernel.
 
 func (c *dnnlConv) forward(g ConvGeom, x, w, y []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.Forward, g), x, w, y, nil, nil, nil, nil)
+	return c.conv(trainSpec(dnnl.Forward, g), x, w, y, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardData(g ConvGeom, w, dy, dx []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil, nil)
+	return c.conv(trainSpec(dnnl.BackwardData, g), w, dy, dx, nil, nil, nil, nil)
 }
 
 func (c *dnnlConv) backwardWeights(g ConvGeom, x, dy, dw []float32) (bool, error) {
-	return c.conv(convSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil, nil)
+	return c.conv(trainSpec(dnnl.BackwardWeights, g), x, dy, dw, nil, nil, nil, nil)
 }
 
 // shiftBuf is the shifted input of ShiftConvBNEval's oneDNN path, one
