@@ -97,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
 	python := fs.String("python", "", "python3 with torch for the PyTorch peer (default: the first of python3, /usr/bin/python3 that imports torch); \"none\" skips it")
 	rounds := fs.Int("rounds", 3, "runs of each case per side, zoo and PyTorch alternately; the table has the medians")
-	precision := fs.String("precision", "fp32", "fp32, or bf16: zoo's inference convolutions in bfloat16 (oneDNN), PyTorch's forward under torch.autocast('cpu', dtype=torch.bfloat16); training cases stay fp32 on both sides")
+	precision := fs.String("precision", "fp32", "fp32, or bf16: zoo's convolutions in bfloat16 (oneDNN; training: forward, backward data and weights, fp32 master weights), PyTorch's forward (training: forward and loss, backward outside) under torch.autocast('cpu', dtype=torch.bfloat16)")
 	child := fs.String("case", "", "internal: run this one case and print its measurement as JSON")
 	cpuprofile := fs.String("cpuprofile", "", "with -case: write a Go CPU profile of the timed iterations to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -147,10 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		zargs := []string{"-case", c.Name, "-iters", fmt.Sprint(*iters), "-precision", *precision}
-		targs := append([]string{script}, c.Torch...)
-		if !c.Train {
-			targs = append(targs, "--precision", *precision)
-		}
+		targs := append(append([]string{script}, c.Torch...), "--precision", *precision)
 		var zs, ts []measurement
 		for r := 0; r < *rounds; r++ {
 			fmt.Fprintf(stderr, "zoo-bench: %s, round %d: zoo ...", c.Name, r+1)

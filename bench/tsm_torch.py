@@ -130,7 +130,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: the forward pass under torch.autocast('cpu', dtype=torch.bfloat16); --case fwd only")
+                    help="bf16: under torch.autocast('cpu', dtype=torch.bfloat16): the forward pass "
+                         "(--case fwd), or the training step's forward and loss, backward outside it as PyTorch "
+                         "recommends, fp32 parameters and optimizer (--case train)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -146,14 +148,17 @@ def main():
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
                 model(x)
     else:
-        if a.precision != "fp32":
-            sys.exit("tsm_torch.py: --precision %s: training runs in fp32 (zoo has no bf16 training to compare with)" % a.precision)
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), labels)
+            # bf16: autocast covers the forward pass and the loss only; the
+            # backward pass runs outside it (its ops take the forward's
+            # dtypes), as torch.amp's documentation recommends. No grad
+            # scaler: bf16 has fp32's exponent range.
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                loss = F.cross_entropy(model(x), labels)
             loss.backward()
             opt.step()
 

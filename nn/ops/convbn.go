@@ -193,10 +193,12 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 	return nil
 }
 
-// SetPrecision sets the precision of the inference convolutions: "fp32"
-// (the default) or "bf16" (bfloat16 inputs and weights, float32
-// accumulation and outputs, on oneDNN, so only in a build with it; needs
-// a CPU with AVX512_BF16). It applies to every model in the process.
+// SetPrecision sets the precision of the convolutions, inference and
+// training (forward, backward data, backward weights): "fp32" (the
+// default) or "bf16" (bfloat16 inputs, weights and output gradients,
+// float32 accumulation and outputs, on oneDNN, so only in a build with
+// it; needs a CPU with AVX512_BF16). The parameters, their gradients and
+// everything else stay float32. It applies to every model in the process.
 func SetPrecision(p string) error {
 	switch p {
 	case "", "fp32":

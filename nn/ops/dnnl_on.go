@@ -18,7 +18,8 @@ import (
 // for a run (to compare the two in one build).
 var dnnlOn = os.Getenv("ZOO_ONEDNN") != "off"
 
-// bf16 is the precision of the inference convolutions (SetPrecision).
+// bf16 is the precision of the convolutions, inference and training
+// (SetPrecision).
 var bf16 atomic.Bool
 
 // dnnlConv is an op's oneDNN primitive, made on its first run and kept
@@ -152,11 +153,15 @@ func convSpec(kind dnnl.Kind, g ConvGeom) dnnl.ConvSpec {
 	return dnnl.ConvSpec{Kind: kind, N: g.N, C: g.C, H: g.H, W: g.W, K: g.K, R: g.R, S: g.S, Stride: g.Stride, Pad: g.Pad}
 }
 
-// trainSpec is convSpec for a training convolution whose input and
-// output (and their gradients) lie in layouts lx and ly.
+// trainSpec is a training convolution's spec: its input and output (and
+// their gradients) lie in layouts lx and ly; in bf16 (SetPrecision) its
+// inputs (x, w, dy) are rounded to bfloat16 inside oneDNN, which
+// accumulates in fp32 and writes y, dx and dw in fp32; the weights the
+// optimizer updates stay fp32.
 func trainSpec(kind dnnl.Kind, g ConvGeom, lx, ly Layout) dnnl.ConvSpec {
 	s := convSpec(kind, g)
 	s.XBlocked, s.YBlocked = lx == Blocked16, ly == Blocked16
+	s.BF16 = bf16.Load()
 	return s
 }
 

@@ -36,7 +36,7 @@ type ModelConfig struct {
 	ShiftDirection string `mapstructure:"shift_direction" help:"paddle (channels [0,C/8) take frame t-1), pytorch (they take t+1: MIT, mmaction2) or auto (the weights': paddle unless they are PyTorch's)"`
 	InferDropout   string `mapstructure:"infer_dropout" help:"scale (Paddle: x0.5 at inference), identity (PyTorch's inverted dropout) or auto (the weights')"`
 	Consensus      string `mapstructure:"consensus" help:"features (Paddle: segment mean before the fc), logits (PyTorch: after it) or auto (the weights')"`
-	Precision      string `mapstructure:"precision" help:"fp32, or bf16: inference convolutions in bfloat16 with fp32 accumulation (CPU with AVX512_BF16, zoo built with oneDNN; training steps stay fp32)"`
+	Precision      string `mapstructure:"precision" help:"fp32, or bf16: the convolutions (inference, and training forward and backward) in bfloat16 with fp32 accumulation; weights, optimizer, batch norm and checkpoints stay fp32 (CPU with AVX512_BF16, zoo built with oneDNN)"`
 }
 
 // ReaderConfig is what [VALID] and [TEST] hold.

@@ -138,7 +138,11 @@ func open(ctx context.Context, req sdk.OpenRequest) (*session, sdk.OpenResult, e
 		res.Notes = append(res.Notes, fmt.Sprintf("views: %d clips x %d crops per video, batch of %d", max(rc.NumClips, 1), max(rc.NumCrops, 1), rc.BatchSize*v))
 	}
 	if cfg.Model.Precision == "bf16" {
-		res.Notes = append(res.Notes, "precision bf16: inference convolutions in bfloat16, fp32 accumulation, on "+ops.Kernels())
+		if req.Mode == sdk.ModeTrain {
+			res.Notes = append(res.Notes, "precision bf16: training convolutions (forward, backward data and weights; validation's too) in bfloat16, fp32 accumulation; weights, optimizer and batch norm fp32, on "+ops.Kernels())
+		} else {
+			res.Notes = append(res.Notes, "precision bf16: inference convolutions in bfloat16, fp32 accumulation, on "+ops.Kernels())
+		}
 	}
 	if conv != convert.Paddle {
 		res.Notes = append(res.Notes, fmt.Sprintf("conventions: shift_direction %s, infer_dropout %s, consensus %s", conv.ShiftDirection, conv.InferDropout, conv.Consensus))
