@@ -24,9 +24,18 @@ type convBNOp struct {
 	residual bool
 	// shift: the input is TemporalShift'ed first (pointwise convs only)
 	shift *shiftGeom
-	col   colBuf
-	dn    dnnlConv
+	// lay: x's layout and y's (the shortcut's too). A blocked op takes
+	// no part in oneDNN's ring of kept outputs (the chains are for NCHW
+	// graphs): its neighbours read and write nChw16c themselves.
+	lay convLayouts
+	col colBuf
+	dn  dnnlConv
 }
+
+func (op *convBNOp) layout() Layout { return op.lay.y }
+
+// ringable: x and y NCHW, the op may chain through oneDNN's ring.
+func (op *convBNOp) ringable() bool { return op.lay == convLayouts{} }
 
 // shiftGeom is a temporal shift: t frames per clip, channels [0,c1) taken
 // from the previous frame, [c1,c2) from the next.
@@ -34,9 +43,15 @@ type shiftGeom struct{ t, c1, c2 int }
 
 // ConvBNEval is Conv2D followed by BatchNorm in evaluation mode (running
 // statistics from st) and, when relu is set, a ReLU, computed as one op.
-// It has no gradient: use it in evaluation graphs only.
+// It has no gradient: use it in evaluation graphs only. x's layout is
+// LayoutOf(x); the output is NCHW.
 func ConvBNEval(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*G.Node, error) {
-	op, err := newConvBN(x, w, scale, offset, stride, pad, st, relu)
+	return ConvBNEvalTo(x, w, scale, offset, stride, pad, st, relu, NCHW)
+}
+
+// ConvBNEvalTo is ConvBNEval with the output in layout out.
+func ConvBNEvalTo(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool, out Layout) (*G.Node, error) {
+	op, err := newConvBN(x, w, scale, offset, stride, pad, st, relu, out)
 	if err != nil {
 		return nil, err
 	}
@@ -46,20 +61,18 @@ func ConvBNEval(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu 
 // ConvBNAddReLUEval is ConvBNEval (without its ReLU) followed by
 // AddReLU(·, short): the last conv of a residual block with the shortcut
 // added, computed as one op. Adding the shortcut while each image's conv
-// output is still in cache saves a pass over the block's output.
+// output is still in cache saves a pass over the block's output. The
+// output is in the shortcut's layout (LayoutOf(short)), x's in its own.
 func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *BNState) (*G.Node, error) {
-	op, err := newConvBN(x, w, scale, offset, stride, pad, st, true)
+	op, err := newConvBN(x, w, scale, offset, stride, pad, st, true, LayoutOf(short))
 	if err != nil {
 		return nil, err
 	}
 	if !short.Shape().Eq(op.out) {
 		return nil, fmt.Errorf("conv+bn+add: shortcut %v, conv output %v", short.Shape(), op.out)
 	}
-	if l := LayoutOf(short); l != NCHW {
-		return nil, fmt.Errorf("conv+bn+add: shortcut in layout %v, want NCHW", l)
-	}
 	op.residual = true
-	if p, ok := short.Op().(*convBNOp); ok {
+	if p, ok := short.Op().(*convBNOp); ok && op.ringable() && p.ringable() {
 		op.dn.chainSum(&p.dn)
 	}
 	op.name = fmt.Sprintf("ConvBNAddReLU%dx%d/%d", op.g.R, op.g.S, stride)
@@ -69,9 +82,16 @@ func ConvBNAddReLUEval(x, w, scale, offset, short *G.Node, stride, pad int, st *
 // ShiftConvBNEval is TemporalShift(x, segNum, ratio) followed by
 // ConvBNEval with a 1x1 stride-1 filter, computed as one op that never
 // materialises the shifted input: the conv is split by input channel range
-// into three products, each reading its own frame of x.
+// into three products, each reading its own frame of x. x and the output
+// are NCHW: on oneDNN the shift goes through a buffer kept for the
+// process (or the producer's kept output); a blocked graph uses
+// TemporalShift and ConvBNEvalTo instead, whose shifted tensor the
+// executor plans.
 func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st *BNState, relu bool) (*G.Node, error) {
-	op, err := newConvBN(x, w, scale, offset, 1, 0, st, relu)
+	if l := LayoutOf(x); l != NCHW {
+		return nil, fmt.Errorf("shift+conv+bn: input in layout %v, want NCHW (use TemporalShift and ConvBNEvalTo)", l)
+	}
+	op, err := newConvBN(x, w, scale, offset, 1, 0, st, relu, NCHW)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +105,7 @@ func ShiftConvBNEval(x, w, scale, offset *G.Node, segNum int, ratio float64, st 
 	return G.ApplyOp(op, x, w, scale, offset)
 }
 
-func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool) (*convBNOp, error) {
+func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu bool, out Layout) (*convBNOp, error) {
 	xs, ws := x.Shape(), w.Shape()
 	if xs.Dims() != 4 || ws.Dims() != 4 || xs[1] != ws[1] {
 		return nil, fmt.Errorf("conv+bn: input %v and filter %v do not fit", xs, ws)
@@ -94,8 +114,9 @@ func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu b
 	if stride < 1 || pad < 0 || g.OH() < 1 || g.OW() < 1 {
 		return nil, fmt.Errorf("conv+bn: input %v, filter %v, stride %d, pad %d", xs, ws, stride, pad)
 	}
-	if l := LayoutOf(x); l != NCHW {
-		return nil, fmt.Errorf("conv+bn: input in layout %v, want NCHW", l)
+	lx := LayoutOf(x)
+	if err := errors.Join(checkLayout("conv+bn input", lx, x.Dtype(), g.C), checkLayout("conv+bn output", out, x.Dtype(), g.K)); err != nil {
+		return nil, err
 	}
 	for _, p := range []*G.Node{scale, offset} {
 		if !p.Shape().Eq(tensor.Shape{g.K}) {
@@ -106,8 +127,8 @@ func newConvBN(x, w, scale, offset *G.Node, stride, pad int, st *BNState, relu b
 		return nil, fmt.Errorf("conv+bn: running statistics missing or not [%d]", g.K)
 	}
 	op := &convBNOp{base: newBase(fmt.Sprintf("ConvBN%dx%d/%d", g.R, g.S, stride)),
-		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu}
-	if p, ok := x.Op().(*convBNOp); ok {
+		fixedShape: fixedShape{tensor.Shape{g.N, g.K, g.OH(), g.OW()}}, g: g, st: st, relu: relu, lay: convLayouts{x: lx, y: out}}
+	if p, ok := x.Op().(*convBNOp); ok && op.ringable() && p.ringable() {
 		op.dn.chainFrom(&p.dn) // ShiftConvBNEval: shifted in the blocked layout
 	}
 	return op, nil
@@ -159,8 +180,7 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 		a[k] = T(float64(scale[k]) * is)
 		b[k] = T(float64(offset[k]) - float64(mean[k])*float64(scale[k])*is)
 	}
-	ohw := g.OH() * g.OW()
-	yd := data[T](y)
+	x, w, yd := data[T](in[0]), data[T](in[1]), data[T](y)
 	var short []T
 	if op.residual {
 		short = data[T](in[4])
@@ -168,10 +188,33 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 	if a32, ok := any(a).([]float32); ok {
 		b32, _ := any(b).([]float32)
 		s32, _ := any(short).([]float32)
-		if done, err := op.dn.convBN(op, data[float32](in[0]), data[float32](in[1]), data[float32](y), a32, b32, s32); done || err != nil {
+		x32, y32 := any(x).([]float32), any(yd).([]float32)
+		if done, err := op.dn.convBN(op, x32, data[float32](in[1]), y32, a32, b32, s32); done || err != nil {
 			return err
 		}
+		if op.lay != (convLayouts{}) {
+			// zoo's kernels on NCHW copies (blocked: float32 only)
+			w32 := data[float32](in[1])
+			viaNCHW(op.lay.x, op.lay.y, func(c *nchwCopies) {
+				ohw := g.OH() * g.OW()
+				yn := c.out(1, op.lay.y, g.N, g.K, ohw, y32)
+				var sn []float32
+				if s32 != nil {
+					sn = c.in(2, op.lay.y, g.N, g.K, ohw, s32)
+				}
+				convBNPlain(op, c.in(0, op.lay.x, g.N, g.C, g.H*g.W, x32), w32, yn, sn, a32, b32)
+			})
+			return nil
+		}
 	}
+	convBNPlain(op, x, w, yd, short, a, b)
+	return nil
+}
+
+// convBNPlain is convBN on zoo's kernels, NCHW x, y and short.
+func convBNPlain[T Float](op *convBNOp, x, w, yd, short, a, b []T) {
+	g := op.g
+	ohw := g.OH() * g.OW()
 	after := func(n int) {
 		for k := 0; k < g.K; k++ {
 			yk := yd[(n*g.K+k)*ohw:][:ohw]
@@ -186,11 +229,10 @@ func convBN[T Float](op *convBNOp, in []*tensor.Dense, y *tensor.Dense) error {
 		}
 	}
 	if sh := op.shift; sh != nil {
-		shiftConvForward(g, sh.t, sh.c1, sh.c2, data[T](in[0]), data[T](in[1]), yd, after)
-		return nil
+		shiftConvForward(g, sh.t, sh.c1, sh.c2, x, w, yd, after)
+		return
 	}
-	convForward(g, data[T](in[0]), data[T](in[1]), yd, colOf[T](&op.col, g.ScratchSize(false)), after)
-	return nil
+	convForward(g, x, w, yd, colOf[T](&op.col, g.ScratchSize(false)), after)
 }
 
 // SetPrecision sets the precision of the convolutions, inference and

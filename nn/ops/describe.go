@@ -68,7 +68,7 @@ type Desc struct {
 	Dst      *tensor.Dense // Keep's destination
 	Parent   G.Op
 	// Blocked: a 4-D tensor the op reads or writes is in oneDNN's
-	// nChw16c (Layout Blocked16), not NCHW (CPU training graphs only).
+	// nChw16c (Layout Blocked16), not NCHW (CPU graphs with oneDNN only).
 	Blocked bool
 }
 
@@ -89,6 +89,8 @@ func blocked(op G.Op) bool {
 		return o.lay != convLayouts{}
 	case *gapOp:
 		return o.lay != NCHW
+	case *convBNOp:
+		return !o.ringable()
 	case layouter:
 		return o.layout() != NCHW
 	}

@@ -196,3 +196,101 @@ func TestOneDNNBNMatchesPlain(t *testing.T) {
 		}
 	}
 }
+
+// evalBlock builds a residual block as an inference graph builds it,
+// each conv writing lay: a fused conv+BN+ReLU from the NCHW input, the
+// shift, a 3x3 stride-2 conv+BN, a 1x1 stride-2 projection shortcut,
+// conv+BN+add+ReLU in the shortcut's layout, then a conv+BN back to NCHW
+// and the global pooling of the block's output. It returns the graph and
+// the two outputs.
+func evalBlock(t *testing.T, lay Layout) (*G.ExprGraph, [2]*G.Node) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(21))
+	const n, c, k, hw = 4, 32, 48, 9
+	g := G.NewGraph()
+	in := func(name string, d *tensor.Dense) *G.Node { return inputNode(g, name, d) }
+	must := func(n *G.Node, err error) *G.Node {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	conv := func(x *G.Node, name string, cout, r, stride int, relu bool, short *G.Node, out Layout) *G.Node {
+		cin := x.Shape()[1]
+		w, s, o := in(name+"w", rand32(rng, cout, cin, r, r)), in(name+"s", rand32(rng, cout)), in(name+"o", rand32(rng, cout))
+		st := bnState32(rng, cout)
+		if short != nil {
+			return must(ConvBNAddReLUEval(x, w, s, o, short, stride, r/2, st))
+		}
+		return must(ConvBNEvalTo(x, w, s, o, stride, r/2, st, relu, out))
+	}
+	x := in("x", rand32(rng, n, c, hw, hw))
+	h := conv(x, "a", k, 1, 1, true, nil, lay)
+	h = must(TemporalShift(h, 2, 0.125)) // 6 of 48 channels each way: splits a block
+	h = conv(h, "b", k, 3, 2, true, nil, lay)
+	short := conv(x, "s", 64, 1, 2, false, nil, lay)
+	h = conv(h, "c", 64, 1, 1, false, short, lay)
+	d := conv(h, "d", 32, 3, 1, false, nil, NCHW)
+	return g, [2]*G.Node{d, must(GlobalAvgPool(h))}
+}
+
+// TestBlockedEvalMatchesNCHW: an inference block whose fused conv+BN
+// ops read and write nChw16c (oneDNN without reorders of its
+// activations, the shift and the pooling on the blocks, a last conv
+// back to NCHW) gives the values of the same block on NCHW within 1e-5,
+// run after run, with fewer activation reorders and no kept output; and
+// again with oneDNN turned off after the build (zoo's kernels on NCHW
+// copies, the path of a shape oneDNN declines).
+func TestBlockedEvalMatchesNCHW(t *testing.T) {
+	requireDNNL(t)
+	run := func(lay Layout, runs int) ([2][]float32, dnnl.Reorders, int) {
+		t.Helper()
+		g, outs := evalBlock(t, lay)
+		nb := 0
+		for _, nd := range g.AllNodes() {
+			if d, ok := Describe(nd.Op()); ok && d.Blocked {
+				nb++
+			}
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		r0 := dnnl.ReorderCounts()
+		for range runs {
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			m.Reset()
+		}
+		var v [2][]float32
+		for i, o := range outs {
+			v[i] = append([]float32(nil), o.Value().(*tensor.Dense).Float32s()...)
+		}
+		return v, dnnl.ReorderCounts().Sub(r0), nb
+	}
+	want, rRef, nRef := run(NCHW, 1)
+	h0 := dnnl.Handoffs()
+	got, rBlk, nBlk := run(Blocked16, 2)
+	if d := dnnl.Handoffs() - h0; d != 0 {
+		t.Errorf("the blocked block read %d kept outputs, want none", d)
+	}
+	if nRef != 0 || nBlk != 7 {
+		t.Errorf("%d ops of the blocked block say Blocked (want 7: the 5 convs, the shift, the pooling), %d of the NCHW one", nBlk, nRef)
+	}
+	// NCHW: x into a and s, the shifted NCHW input into b; all 5 outputs
+	// out. Blocked: x into a and s; d's output out.
+	if w := (dnnl.Reorders{In: 3, Out: 5, Weights: 5}); rRef != w {
+		t.Errorf("NCHW block: reorders %+v, want %+v", rRef, w)
+	}
+	if w := (dnnl.Reorders{In: 2 * 2, Out: 1 * 2, Weights: 5 * 2}); rBlk != w {
+		t.Errorf("blocked block, 2 runs: reorders %+v, want %+v", rBlk, w)
+	}
+	for i := range want {
+		closeRel(t, fmt.Sprintf("blocked output %d", i), got[i], want[i], 1e-5)
+	}
+	var plain [2][]float32
+	withPlain(func() { plain, _, _ = run(Blocked16, 1) })
+	for i := range want {
+		closeRel(t, fmt.Sprintf("blocked output %d on zoo's kernels", i), plain[i], want[i], 1e-5)
+	}
+}

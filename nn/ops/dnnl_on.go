@@ -244,7 +244,7 @@ var shiftBuf struct {
 
 // convBN is the inference conv + batch norm (a, b: the per-channel scale
 // and shift) + optional residual sum + ReLU as one oneDNN primitive. A
-// shift (ShiftConvBNEval) is applied to a copy of x first.
+// shift (ShiftConvBNEval, NCHW only) is applied to a copy of x first.
 func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, error) {
 	if !dnnlOn {
 		return false, nil
@@ -257,6 +257,11 @@ func (c *dnnlConv) convBN(op *convBNOp, x, w, y, a, b, short []float32) (bool, e
 	if op.relu {
 		s.Post |= dnnl.ReLU
 	}
+	// Blocked x or y (and the summand, in y's layout): oneDNN reads and
+	// writes them without a reorder when the primitive uses nChw16c (in
+	// bf16 the input's reorder converts it); such an op keeps nothing
+	// in the ring.
+	s.XBlocked, s.YBlocked = op.lay.x == Blocked16, op.lay.y == Blocked16
 	s.BF16 = bf16.Load()
 	// An output only the next bf16 conv reads (chained, no NCHW copy) is
 	// written in bf16: that conv would round it to bf16 itself.

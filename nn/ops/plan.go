@@ -79,7 +79,8 @@ var RingSlotMaxBytes int64 = 64 << 20
 // output up, so that reader must be the last) then writes no NCHW copy of
 // its output: nothing else could read it. Graphs run without PlanReaders
 // (gorgonia's TapeMachine, whose nodes keep their values) always get the
-// NCHW copies. A max pool op without a gradient op reading its argmax
+// NCHW copies. Ops with a blocked input or output (ConvBNEvalTo) take no
+// part: they keep nothing. A max pool op without a gradient op reading its argmax
 // runs on oneDNN (where built with it). It returns the RingLease the
 // graph's runs must hold when some copy is skipped, else nil.
 func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
@@ -106,6 +107,10 @@ func PlanReaders(nodes []*G.Node, args [][]int) *RingLease {
 	for i, nd := range nodes {
 		p, ok := nd.Op().(*convBNOp)
 		if !ok {
+			continue
+		}
+		if !p.ringable() {
+			p.dn.setSkipOut(false, false, false, nil) // blocked: no ring
 			continue
 		}
 		rs := readers[i]

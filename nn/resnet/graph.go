@@ -16,12 +16,17 @@ import (
 // and in the training graph every parameter's gradient reaches its Grad
 // tensor through an ops.Keep node.
 //
-// Its activations are all NCHW: a training graph already built with
-// oneDNN's blocked layout (for the model's own executor) is rebuilt.
+// Its activations are all NCHW: a graph already built with oneDNN's
+// blocked layout (for the model's own executor) is rebuilt.
 func (m *Model) Graph(mode Mode) (*G.ExprGraph, *G.Node, error) {
 	if !m.nchw {
 		m.nchw = true
-		m.graphs[Train] = nil // the only graph with blocked activations
+		for i, gr := range m.graphs {
+			if gr != nil {
+				gr.vm.Close()
+				m.graphs[i] = nil
+			}
+		}
 	}
 	if err := m.Build(mode); err != nil {
 		return nil, nil, err

@@ -39,12 +39,14 @@ type Model struct {
 	// tape runs the graphs on gorgonia's TapeMachine, every op with a
 	// buffer of its own (the unplanned reference of the tests).
 	tape bool
-	// nchw keeps every activation of the training graph NCHW: set for
-	// another executor (Graph), and by tests comparing the layouts.
-	// Otherwise, with oneDNN, the training graph's convolutions after
-	// the stem write oneDNN's nChw16c (ops.Blocked16) where the
-	// channels allow: their batch norms run on oneDNN and no convolution
-	// reorders its activations (docs/performance.md).
+	// nchw keeps every activation of both graphs NCHW: set for another
+	// executor (Graph), and by tests comparing the layouts. Otherwise,
+	// with oneDNN, the convolutions after the stem write oneDNN's
+	// nChw16c (ops.Blocked16) where the channels allow: no convolution
+	// reorders its activations, the training graph's batch norms run on
+	// oneDNN, and the inference graph needs none of oneDNN's NCHW-side
+	// buffers (blocked copies, the shifted input, the ring of kept
+	// outputs; docs/performance.md).
 	nchw bool
 }
 
@@ -163,10 +165,10 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	input := tensor.New(tensor.Of(c.Dtype), tensor.WithShape(nt, 3, c.Height, c.Width))
 	x := G.NewTensor(g, c.Dtype, 4, G.WithShape(nt, 3, c.Height, c.Width), G.WithValue(input), G.WithName("image"))
 
-	// body is the layout of a training convolution's output after the
-	// stem (the stem's feeds the max pooling, which reads NCHW).
+	// body is the layout of a convolution's output after the stem (the
+	// stem's feeds the max pooling, which reads NCHW).
 	body := func(s convSpec) ops.Layout {
-		if train && !m.nchw && ops.CanBlock(c.Dtype, s.cout) {
+		if !m.nchw && ops.CanBlock(c.Dtype, s.cout) {
 			return ops.Blocked16
 		}
 		return ops.NCHW
@@ -176,7 +178,7 @@ func (m *Model) build(mode Mode) (*graph, error) {
 		st := &ops.BNState{Mean: m.byName[bn+"_mean"].Value, Variance: m.byName[bn+"_variance"].Value, Momentum: BNMomentum, Eps: BNEpsilon}
 		if !train {
 			// inference: conv, BN with running statistics and ReLU in one op
-			y, err := ops.ConvBNEval(x, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], s.stride, s.pd, st, relu)
+			y, err := ops.ConvBNEvalTo(x, nodes[s.name+"_weights"], nodes[bn+"_scale"], nodes[bn+"_offset"], s.stride, s.pd, st, relu, out)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.name, err)
 			}
@@ -228,10 +230,13 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	for _, b := range a.blocks {
 		in := h
 		// residual shift: only branch2a's input is shifted. Inference
-		// folds it into a 1x1 branch2a (the bottleneck's) instead of
-		// copying the shifted input.
+		// on NCHW folds it into a 1x1 branch2a (the bottleneck's)
+		// instead of copying the shifted input; a blocked graph shifts
+		// into a tensor of its own (planned by the executor, not a
+		// buffer kept for the process).
 		s0 := b.convs[0]
-		fuseShift := c.TemporalShift && !train && s0.k == 1 && s0.stride == 1 && s0.pd == 0 && len(b.convs) > 1
+		fuseShift := c.TemporalShift && !train && s0.k == 1 && s0.stride == 1 && s0.pd == 0 && len(b.convs) > 1 &&
+			ops.LayoutOf(h) == ops.NCHW && body(s0) == ops.NCHW
 		if c.TemporalShift && !fuseShift {
 			if h, err = ops.TemporalShift(h, c.SegNum, c.ShiftRatio); err != nil {
 				return nil, fmt.Errorf("%s: %w", b.name, err)
