@@ -115,6 +115,7 @@ type Machine struct {
 	last  []int   // position of each node's last reader (its own if none)
 	off   []int   // each value's offset in the arena (elements), -1: not planned
 	size  []int   // each planned value's elements
+	root  []int   // the value whose place each value takes (ops.InPlace), itself if none
 	dt    tensor.Dtype
 	need  int // arena elements the plan needs
 	arena *Arena
@@ -191,6 +192,8 @@ func (m *Machine) plan() {
 		elem = 8
 	}
 	unit := align / elem
+	root, end := m.inPlace()
+	m.root = root
 	var vs []int
 	var ivs, exact []Interval
 	for i := range m.nodes {
@@ -199,19 +202,60 @@ func (m *Machine) plan() {
 		}
 		n := m.nodes[i].Shape().TotalSize()
 		m.size[i] = (n + unit - 1) / unit * unit
-		vs = append(vs, i)
-		ivs = append(ivs, Interval{Start: i, End: m.last[i], Size: m.size[i]})
-		exact = append(exact, Interval{Start: i, End: m.last[i], Size: n})
 		m.stats.Values++
 		m.stats.Bytes += int64(n * elem)
+		if root[i] != i {
+			continue // in its input's place
+		}
+		vs = append(vs, i)
+		ivs = append(ivs, Interval{Start: i, End: end[i], Size: m.size[i]})
+		exact = append(exact, Interval{Start: i, End: end[i], Size: n})
 	}
 	off, total := Pack(ivs)
 	for j, i := range vs {
 		m.off[i] = off[j]
 	}
+	for i := range m.nodes {
+		if m.planned(i) && root[i] != i {
+			m.off[i] = m.off[root[i]]
+		}
+	}
 	m.need = total
 	m.stats.ArenaBytes = int64(total * elem)
 	m.stats.PeakLiveBytes = int64(PeakLive(exact) * elem)
+}
+
+// inPlace finds the values written into an input's place (ops.InPlace:
+// the op is that input's last reader, both are planned, of one size, and
+// the op reads the input once). root[i] is the value whose place i
+// takes (i itself when none), end[r] the last step at which r's place is
+// live.
+func (m *Machine) inPlace() (root, end []int) {
+	root, end = make([]int, len(m.nodes)), append([]int(nil), m.last...)
+	for i, nd := range m.nodes {
+		root[i] = i
+		ip, ok := nd.Op().(ops.InPlace)
+		if !ok || !m.planned(i) {
+			continue
+		}
+		k := ip.InPlace()
+		if k < 0 || k >= len(m.args[i]) {
+			continue
+		}
+		c := m.args[i][k]
+		reads := 0
+		for _, a := range m.args[i] {
+			if a == c {
+				reads++
+			}
+		}
+		if reads != 1 || !m.planned(c) || m.last[c] != i || m.nodes[c].Shape().TotalSize() != nd.Shape().TotalSize() {
+			continue
+		}
+		root[i] = root[c]
+		end[root[i]] = max(end[root[i]], m.last[i])
+	}
+	return root, end
 }
 
 // Stats describes the plan.

@@ -131,8 +131,8 @@ func checkPlan(t *testing.T, m *Machine) {
 			continue
 		}
 		for j := i + 1; j < len(m.nodes); j++ {
-			if m.off[j] < 0 || j > m.last[i] {
-				continue
+			if m.off[j] < 0 || j > m.last[i] || m.root[i] == m.root[j] {
+				continue // apart, or written in place (ops.InPlace)
 			}
 			if m.off[i] < m.off[j]+m.size[j] && m.off[j] < m.off[i]+m.size[i] {
 				t.Errorf("%v [%d,%d] and %v [%d,%d] share memory", m.nodes[i], i, m.last[i], m.nodes[j], j, m.last[j])
@@ -244,5 +244,76 @@ func TestTrainingGraphMatchesTapeMachine(t *testing.T) {
 	}
 	if s := m.Stats(); s.ArenaBytes >= s.Bytes {
 		t.Errorf("plan %+v: the arena is not smaller than one buffer per op", s)
+	}
+}
+
+// residual is an inference block on nChw16c: a, b conv+BN, c adds a
+// (the shortcut) to b's conv+BN, d brings c back to NCHW. With late, a
+// is read again after c (an add with c), so c cannot take a's place.
+func residual(t *testing.T, late bool) (*G.ExprGraph, *G.Node, *G.Node, []*tensor.Dense) {
+	ok := must(t)
+	r := rand.New(rand.NewSource(9))
+	g := G.NewGraph()
+	conv := func(x *G.Node, name string, k, rs int, short *G.Node, out ops.Layout) *G.Node {
+		c := x.Shape()[1]
+		w := input(g, name+"w", randTensor(r, k, c, rs, rs))
+		s, o := input(g, name+"s", randTensor(r, k)), input(g, name+"o", randTensor(r, k))
+		v := randTensor(r, k)
+		for i, x := range v.Float32s() {
+			v.Float32s()[i] = 0.5 + x*x
+		}
+		st := &ops.BNState{Mean: randTensor(r, k), Variance: v, Eps: 1e-5}
+		if short != nil {
+			return ok(ops.ConvBNAddReLUEval(x, w, s, o, short, 1, rs/2, st))
+		}
+		return ok(ops.ConvBNEvalTo(x, w, s, o, 1, rs/2, st, true, out))
+	}
+	x := input(g, "x", randTensor(r, 4, 16, 10, 9))
+	a := conv(x, "a", 32, 1, nil, ops.Blocked16)
+	b := conv(a, "b", 32, 3, nil, ops.Blocked16)
+	c := conv(b, "c", 32, 1, a, ops.Blocked16)
+	h := c
+	if late {
+		h = ok(ops.AddReLU(c, a))
+	}
+	d := conv(h, "d", 16, 1, nil, ops.NCHW)
+	return g, a, c, []*tensor.Dense{keep(t, d)}
+}
+
+// TestResidualInPlace: a blocked conv+BN+add+ReLU that is its
+// shortcut's last reader writes into the shortcut's place (ops.InPlace:
+// one value fewer live, no copy of the summand), and the run equals the
+// TapeMachine's (every op with a buffer of its own) bit for bit, run
+// after run; with a later reader of the shortcut it gets a place of its
+// own.
+func TestResidualInPlace(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		g0, _, _, want := residual(t, late)
+		runTape(t, g0, 1)
+		g, a, c, got := residual(t, late)
+		m, err := New(g, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlan(t, m)
+		ia, ic := slices.Index(m.nodes, a), slices.Index(m.nodes, c)
+		if ia < 0 || ic < 0 {
+			t.Fatal("a or c not scheduled")
+		}
+		if c.Op().(ops.InPlace).InPlace() != 4 {
+			t.Fatal("the blocked residual op does not offer its shortcut's place")
+		}
+		if shared := m.off[ia] == m.off[ic]; shared == late {
+			t.Errorf("late %v: the add's output at %d, its shortcut at %d", late, m.off[ic], m.off[ia])
+		}
+		for run := range 2 {
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			if j := firstDiff(got[0].Float32s(), want[0].Float32s()); j >= 0 {
+				t.Fatalf("late %v run %d: output differs from the TapeMachine's at %d: %v, want %v", late, run, j, got[0].Float32s()[j], want[0].Float32s()[j])
+			}
+		}
+		m.Close()
 	}
 }

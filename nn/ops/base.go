@@ -52,6 +52,21 @@ func (b *base) output(dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor
 	return b.buf
 }
 
+// outputOver is output for an op whose planned buffer may be input k's
+// own (InPlace): that buffer is used when it is exactly in[k] and
+// overlaps no other input.
+func (b *base) outputOver(k int, dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor.Dense {
+	if d := b.planned; d != nil && k >= 0 && k < len(in) && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) &&
+		d.Uintptr() == in[k].Uintptr() && d.MemSize() == in[k].MemSize() {
+		others := make([]*tensor.Dense, 0, len(in)-1)
+		others = append(append(others, in[:k]...), in[k+1:]...)
+		if !overlapsAny(d, others) {
+			return d
+		}
+	}
+	return b.output(dt, in, shape...)
+}
+
 func overlapsAny(d *tensor.Dense, in []*tensor.Dense) bool {
 	lo, hi := d.Uintptr(), d.Uintptr()+d.MemSize()
 	for _, x := range in {

@@ -164,7 +164,7 @@ func (op *convBNOp) Do(vs ...G.Value) (G.Value, error) {
 	if op.st.Mean.Dtype() != dt || op.st.Variance.Dtype() != dt {
 		return nil, fmt.Errorf("conv+bn: running statistics are %v, input %v", op.st.Mean.Dtype(), dt)
 	}
-	y := op.output(dt, in, op.out...)
+	y := op.outputOver(op.InPlace(), dt, in, op.out...)
 	var derr error
 	err = run(dt, func() { derr = convBN[float32](op, in, y) }, func() { derr = convBN[float64](op, in, y) })
 	return y, errors.Join(err, derr)

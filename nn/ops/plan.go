@@ -13,6 +13,26 @@ type PlannedOutput interface {
 	SetOutput(d *tensor.Dense)
 }
 
+// InPlace is implemented by ops whose output may take the planned
+// buffer of one of their inputs when the op is that input's last reader
+// (an executor that plans memory, nn/exec, decides): InPlace returns the
+// input's position, or -1 for none. A blocked conv+BN+add+ReLU
+// (ConvBNAddReLUEval on nChw16c) adds into its shortcut's buffer, which
+// saves a copy of the summand and a live block output.
+type InPlace interface {
+	InPlace() int
+}
+
+// InPlace: the shortcut, for a blocked residual op (on oneDNN the sum
+// post-op reads the summand where it writes; zoo's kernels work on NCHW
+// copies).
+func (op *convBNOp) InPlace() int {
+	if op.residual && op.lay.y == Blocked16 {
+		return 4
+	}
+	return -1
+}
+
 // SetOutput sets the buffer the op's next runs write their output into.
 func (b *base) SetOutput(d *tensor.Dense) {
 	b.planned = d
