@@ -179,3 +179,38 @@ func TestMaxPoolOnOneDNNOnlyWithoutGrad(t *testing.T) {
 		}
 	}
 }
+
+// TestResidualInPlaceBF16: in bf16, where oneDNN runs the 1x1 conv with
+// the sum post-op in another layout (the summand preloaded from the
+// shortcut's place, the output reordered back into it), the planned run
+// that writes into the shortcut's place equals the TapeMachine's bit for
+// bit.
+func TestResidualInPlaceBF16(t *testing.T) {
+	if err := ops.SetPrecision("bf16"); err != nil {
+		t.Fatal(err) // this project's machines have AVX512_BF16
+	}
+	defer ops.SetPrecision("fp32")
+	g0, _, _, want := residual(t, false)
+	runTape(t, g0, 1)
+	g, a, c, got := residual(t, false)
+	m, err := New(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if ia, ic := slices.Index(m.nodes, a), slices.Index(m.nodes, c); m.off[ia] != m.off[ic] {
+		t.Fatalf("the add's output at %d, its shortcut at %d", m.off[ic], m.off[ia])
+	}
+	for run := range 2 {
+		r0 := dnnl.ReorderCounts()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		if d := dnnl.ReorderCounts().Sub(r0); d.Sum != 1 {
+			t.Errorf("run %d: reorders %+v, want the summand preloaded (Sum 1)", run, d)
+		}
+		if j := firstDiff(got[0].Float32s(), want[0].Float32s()); j >= 0 {
+			t.Fatalf("run %d: output differs from the TapeMachine's at %d: %v, want %v", run, j, got[0].Float32s()[j], want[0].Float32s()[j])
+		}
+	}
+}
