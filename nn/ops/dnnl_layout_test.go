@@ -201,9 +201,10 @@ func TestOneDNNBNMatchesPlain(t *testing.T) {
 // each conv writing lay: a fused conv+BN+ReLU from the NCHW input, the
 // shift, a 3x3 stride-2 conv+BN, a 1x1 stride-2 projection shortcut,
 // conv+BN+add+ReLU in the shortcut's layout, then a conv+BN back to NCHW
-// and the global pooling of the block's output. It returns the graph and
-// the two outputs.
-func evalBlock(t *testing.T, lay Layout) (*G.ExprGraph, [2]*G.Node) {
+// and the global pooling of the block's output, and a conv+BN+add+ReLU
+// from the first conv's output with the NCHW input as its shortcut. It
+// returns the graph and the three outputs.
+func evalBlock(t *testing.T, lay Layout) (*G.ExprGraph, [3]*G.Node) {
 	t.Helper()
 	rng := rand.New(rand.NewSource(21))
 	const n, c, k, hw = 4, 32, 48, 9
@@ -226,13 +227,14 @@ func evalBlock(t *testing.T, lay Layout) (*G.ExprGraph, [2]*G.Node) {
 		return must(ConvBNEvalTo(x, w, s, o, stride, r/2, st, relu, out))
 	}
 	x := in("x", rand32(rng, n, c, hw, hw))
-	h := conv(x, "a", k, 1, 1, true, nil, lay)
-	h = must(TemporalShift(h, 2, 0.125)) // 6 of 48 channels each way: splits a block
+	a := conv(x, "a", k, 1, 1, true, nil, lay)
+	h := must(TemporalShift(a, 2, 0.125)) // 6 of 48 channels each way: splits a block
 	h = conv(h, "b", k, 3, 2, true, nil, lay)
 	short := conv(x, "s", 64, 1, 2, false, nil, lay)
 	h = conv(h, "c", 64, 1, 1, false, short, lay)
 	d := conv(h, "d", 32, 3, 1, false, nil, NCHW)
-	return g, [2]*G.Node{d, must(GlobalAvgPool(h))}
+	e := conv(a, "e", c, 1, 1, false, x, NCHW) // x, NCHW, as the shortcut: a ResNet-18's first block
+	return g, [3]*G.Node{d, must(GlobalAvgPool(h)), e}
 }
 
 // TestBlockedEvalMatchesNCHW: an inference block whose fused conv+BN
@@ -244,7 +246,7 @@ func evalBlock(t *testing.T, lay Layout) (*G.ExprGraph, [2]*G.Node) {
 // copies, the path of a shape oneDNN declines).
 func TestBlockedEvalMatchesNCHW(t *testing.T) {
 	requireDNNL(t)
-	run := func(lay Layout, runs int) ([2][]float32, dnnl.Reorders, int) {
+	run := func(lay Layout, runs int) ([3][]float32, dnnl.Reorders, int) {
 		t.Helper()
 		g, outs := evalBlock(t, lay)
 		nb := 0
@@ -262,7 +264,7 @@ func TestBlockedEvalMatchesNCHW(t *testing.T) {
 			}
 			m.Reset()
 		}
-		var v [2][]float32
+		var v [3][]float32
 		for i, o := range outs {
 			v[i] = append([]float32(nil), o.Value().(*tensor.Dense).Float32s()...)
 		}
@@ -274,21 +276,23 @@ func TestBlockedEvalMatchesNCHW(t *testing.T) {
 	if d := dnnl.Handoffs() - h0; d != 0 {
 		t.Errorf("the blocked block read %d kept outputs, want none", d)
 	}
-	if nRef != 0 || nBlk != 7 {
-		t.Errorf("%d ops of the blocked block say Blocked (want 7: the 5 convs, the shift, the pooling), %d of the NCHW one", nBlk, nRef)
+	if nRef != 0 || nBlk != 8 {
+		t.Errorf("%d ops of the blocked block say Blocked (want 8: the 6 convs, the shift, the pooling), %d of the NCHW one", nBlk, nRef)
 	}
-	// NCHW: x into a and s, the shifted NCHW input into b; all 5 outputs
-	// out. Blocked: x into a and s; d's output out.
-	if w := (dnnl.Reorders{In: 3, Out: 5, Weights: 5}); rRef != w {
+	// NCHW: x into a and s, the shifted NCHW input into b (e reads a's
+	// kept output, c adds s's in place); all 6 outputs out (the
+	// TapeMachine keeps every value); e's summand x preloaded. Blocked:
+	// x into a and s; d's and e's outputs out; e's summand x preloaded.
+	if w := (dnnl.Reorders{In: 3, Out: 6, Weights: 6, Sum: 1}); rRef != w {
 		t.Errorf("NCHW block: reorders %+v, want %+v", rRef, w)
 	}
-	if w := (dnnl.Reorders{In: 2 * 2, Out: 1 * 2, Weights: 5 * 2}); rBlk != w {
+	if w := (dnnl.Reorders{In: 2 * 2, Out: 2 * 2, Weights: 6 * 2, Sum: 1 * 2}); rBlk != w {
 		t.Errorf("blocked block, 2 runs: reorders %+v, want %+v", rBlk, w)
 	}
 	for i := range want {
 		closeRel(t, fmt.Sprintf("blocked output %d", i), got[i], want[i], 1e-5)
 	}
-	var plain [2][]float32
+	var plain [3][]float32
 	withPlain(func() { plain, _, _ = run(Blocked16, 1) })
 	for i := range want {
 		closeRel(t, fmt.Sprintf("blocked output %d on zoo's kernels", i), plain[i], want[i], 1e-5)
