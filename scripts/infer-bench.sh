@@ -19,6 +19,9 @@
 # MODEL keys: speed does not depend on the weights' values).
 set -eu
 ROUNDS=${ROUNDS:-3}
+case $ROUNDS in
+'' | 0 | *[!0-9]*) echo "infer-bench: ROUNDS=$ROUNDS: want a positive whole number" >&2; exit 2 ;;
+esac
 ZOO=${ZOO:-bin/zoo}
 [ -x "$ZOO" ] || { echo "infer-bench: $ZOO is not an executable: run make build first" >&2; exit 1; }
 work=$(mktemp -d)
@@ -32,6 +35,7 @@ if [ $# -gt 0 ]; then
 		realpath "$v"
 	done >"$list"
 else
+	[ -d ../shared/data/videos ] || { echo "infer-bench: no ../shared/data/videos here: give video files as arguments" >&2; exit 1; }
 	find "$(realpath ../shared/data/videos)" -maxdepth 1 -type f | sort >"$list"
 	[ -s "$list" ] || { echo "infer-bench: no videos in ../shared/data/videos: give video files as arguments" >&2; exit 1; }
 fi
@@ -71,7 +75,8 @@ run() { # configuration, round
 	t1=$(date +%s.%N)
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
 	local s=$out/TSM_infer_summary.json
-	echo "$wall $(field seconds "$s") $(field decode_s "$s") $(field decode_wait_s "$s") $(field forward_s "$s") $(field clips_per_s "$s")" >>"$work/$1.txt"
+	[ -f "$s" ] || { echo "infer-bench: $1 wrote no $s" >&2; exit 1; }
+	echo "$wall $(field seconds "$s") $(field decode_s "$s") $(field decode_wait_s "$s") $(field forward_s "$s") $(field clips_per_s "$s") $(field videos "$s")" >>"$work/$1.txt"
 	printf '%-13s round %d: total %s s, load %s; %s\n' "$1" "$2" "$wall" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(grep '^\[INFER\] Finish' "$out.log")"
 	rm -rf "$out"
 }
@@ -87,10 +92,11 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "end load $(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%T)"
 echo
-echo "medians of $ROUNDS rounds, $n videos; total: the zoo process (start, weights, graph, the pass); pass: the infer pass alone"
+echo "medians of $ROUNDS rounds, $n videos, each column on its own (decode_wait_s + forward_s <= pass_s holds in every run, not"
+echo "necessarily between medians of different rounds); total: the zoo process (start, weights, graph, the pass); pass: the infer pass alone"
 printf '%-13s %8s %8s %9s %14s %10s %13s %13s\n' configuration total_s pass_s decode_s decode_wait_s forward_s clips/s_pass clips/s_total
 for c in "${configs[@]}"; do
 	total=$(median "$c" 1)
 	printf '%-13s %8.3f %8.3f %9.3f %14.3f %10.3f %13.3f %13.3f\n' "$c" "$total" "$(median "$c" 2)" "$(median "$c" 3)" \
-		"$(median "$c" 4)" "$(median "$c" 5)" "$(median "$c" 6)" "$(awk -v n="$n" -v t="$total" 'BEGIN {print n / t}')"
+		"$(median "$c" 4)" "$(median "$c" 5)" "$(median "$c" 6)" "$(awk -v n="$(median "$c" 7)" -v t="$total" 'BEGIN {print n / t}')"
 done

@@ -43,6 +43,30 @@ func TestUnknownOpNamed(t *testing.T) {
 	}
 }
 
+// TestBlockedRefused: an op on oneDNN's nChw16c activations (a CPU
+// training graph's) is refused by name, not run as NCHW.
+func TestBlockedRefused(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(2, 16, 4, 4), G.WithName("x"))
+	w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(16, 16, 1, 1), G.WithName("w"),
+		G.WithValue(tensor.New(tensor.WithShape(16, 16, 1, 1), tensor.Of(tensor.Float32))))
+	y, err := ops.Conv2DTo(x, w, 1, 0, true, ops.Blocked16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ops.GlobalAvgPool(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ops.SoftmaxCrossEntropy(p); err != nil {
+		t.Fatal(err)
+	}
+	_, err = plan(g, x)
+	if !errors.Is(err, ErrNoKernel) || !strings.Contains(err.Error(), "nChw16c") {
+		t.Fatalf("plan: %v, want an error naming the nChw16c layout", err)
+	}
+}
+
 // TestLivenessReuse runs a chain of ten AddReLUs (each value read by the
 // next op only) on the emulator: values go back to the pool after their
 // last reader, so the chain needs two buffers of its size, not ten.

@@ -119,12 +119,10 @@ func (op *bnOp) doBlocked(x, scale, offset, y []float32) error {
 			return err
 		}
 		if ok {
-			invstd := make([]float32, op.c)
-			for i, v := range variance {
-				invstd[i] = float32(1 / math.Sqrt(float64(v)+op.st.Eps))
-			}
-			op.updateRunning(mean, variance)
-			op.mean, op.invstd, op.variance = mean, invstd, variance
+			// the backward runs on oneDNN too (dnnlBN.used), which reads
+			// the variance, not invstd
+			updateRunning(op, mean, variance)
+			op.mean, op.variance = mean, variance
 			return nil
 		}
 	}
@@ -136,9 +134,9 @@ func (op *bnOp) doBlocked(x, scale, offset, y []float32) error {
 }
 
 // updateRunning folds the batch's statistics into the running ones.
-func (op *bnOp) updateRunning(mean, variance []float32) {
-	rm, rv := data[float32](op.st.Mean), data[float32](op.st.Variance)
-	m := float32(op.st.Momentum)
+func updateRunning[T Float](op *bnOp, mean, variance []T) {
+	rm, rv := data[T](op.st.Mean), data[T](op.st.Variance)
+	m := T(op.st.Momentum)
 	for i := range rm {
 		rm[i] = m*rm[i] + (1-m)*mean[i]
 		rv[i] = m*rv[i] + (1-m)*variance[i]
@@ -151,11 +149,7 @@ func bnDo[T Float](op *bnOp, x, scale, offset, y []T) {
 	if op.train {
 		variance := make([]T, op.c)
 		BNForwardTrain(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, y, mean, invstd, variance)
-		m := T(op.st.Momentum)
-		for i := range rm {
-			rm[i] = m*rm[i] + (1-m)*mean[i]
-			rv[i] = m*rv[i] + (1-m)*variance[i]
-		}
+		updateRunning(op, mean, variance)
 	} else {
 		BNForwardEval(op.n, op.c, op.hw, op.st.Eps, op.relu, x, scale, offset, rm, rv, y)
 		copy(mean, rm)

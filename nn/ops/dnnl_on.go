@@ -185,17 +185,16 @@ func (c *dnnlConv) backwardWeights(g ConvGeom, lx, ly Layout, x, dy, dw []float3
 // ncsp_bnorm), made on its first run; used says the last forward ran on
 // it, so the backward must too (it reads the forward's ReLU mask).
 type dnnlBN struct {
-	key  [6]int
-	p    *dnnl.BN
-	err  error
+	key  [5]int
+	p    *dnnl.BN // nil: oneDNN declined the shape
 	used bool
 }
 
 func (d *dnnlBN) prim(n, c, hw int, relu bool, eps float64) *dnnl.BN {
-	key := [6]int{n, c, hw, b2i(relu), int(eps * 1e12), 1}
+	key := [5]int{n, c, hw, b2i(relu), int(eps * 1e12)}
 	if d.key != key {
 		d.key = key
-		d.p, d.err = dnnl.NewBN(n, c, hw, 1, true, relu, eps)
+		d.p, _ = dnnl.NewBN(n, c, hw, 1, true, relu, eps)
 	}
 	return d.p
 }

@@ -25,6 +25,9 @@ func Keep(n *G.Node, dst *tensor.Dense) (*G.Node, error) {
 	if !n.Shape().Eq(dst.Shape()) || n.Dtype() != dst.Dtype() {
 		return nil, fmt.Errorf("keep %s: node is %v %v, destination %v %v", n.Name(), n.Dtype(), n.Shape(), dst.Dtype(), dst.Shape())
 	}
+	if l := LayoutOf(n); l != NCHW {
+		return nil, fmt.Errorf("keep %s: the value is in layout %v, the destination NCHW", n.Name(), l)
+	}
 	return G.ApplyOp(&keepOp{base: newBase("Keep"), dst: dst, dims: n.Shape().Dims()}, n)
 }
 

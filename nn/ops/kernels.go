@@ -449,7 +449,8 @@ func BNBackward[T Float](n, c, hw int, train, relu bool, x, y, dy, scale, mean, 
 	})
 }
 
-// pos returns g where y > 0, else 0 (a NaN y counts as positive), without
+// pos returns g where y > 0, else 0 (a NaN y counts by its sign bit:
+// x86's default NaN, from 0/0, has it set and counts as negative), without
 // a branch: a ReLU's mask is as good as random, and a mispredicted branch
 // per element made the ReLU gradients five times slower (BenchmarkReLUGrad).
 // The size test is a constant in each instantiation.

@@ -34,7 +34,10 @@ func (l Layout) String() string {
 type layouter interface{ layout() Layout }
 
 // LayoutOf returns the layout of n's value: that of its op's output, NCHW
-// for inputs and for ops that do not say.
+// for inputs and for ops that do not say. Only nodes made by zoo's ops
+// (and inputs) are answered right: gorgonia's element-wise ops in a
+// gradient graph (the + that sums a value's gradients) keep their
+// operands' layout but report NCHW; zoo's ops never ask about them.
 func LayoutOf(n *G.Node) Layout {
 	if l, ok := n.Op().(layouter); ok {
 		return l.layout()
@@ -192,12 +195,16 @@ type nchwCopies struct {
 
 var copies nchwCopies
 
+// passThrough is the copies of an op whose tensors are all NCHW: in and
+// out return them unchanged and touch nothing, so every op shares it.
+var passThrough nchwCopies
+
 // viaNCHW runs f with the shared copies when a layout is Blocked16,
 // else with copies that pass every tensor through (no lock: graphs on
 // NCHW run concurrently).
 func viaNCHW(l1, l2 Layout, f func(c *nchwCopies)) {
 	if l1 == NCHW && l2 == NCHW {
-		f(&nchwCopies{})
+		f(&passThrough)
 		return
 	}
 	copies.mu.Lock()

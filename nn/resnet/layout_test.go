@@ -46,6 +46,15 @@ func TestBlockedTrainMatchesNCHW(t *testing.T) {
 		in := randomInput(cfg.InputSize(), 5)
 		labels := []int{1, 4}
 		bn0 := dnnl.BNRuns()
+		// A pass on another batch first (no update), so the compared
+		// step also checks that nothing stale carries between passes
+		// (the batch norms' statistics and ReLU masks, the NCHW copies).
+		for _, m := range []*Model{blk, ref} {
+			m.SeedDropout(9)
+			if _, err := m.Forward(Train, randomInput(cfg.InputSize(), 6), []int{0, 2}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var losses []float64
 		for step := range 3 {
 			blk.SeedDropout(int64(step))

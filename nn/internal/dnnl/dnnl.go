@@ -196,6 +196,10 @@ func NewBN(n, c, h, w int, blocked, relu bool, eps float64) (*BN, error) {
 	}
 	bn := &BN{b: b, impl: C.GoString(C.zbn_impl(b))}
 	runtime.AddCleanup(bn, func(b *C.zbn) { do(func() { C.zbn_destroy(b) }) }, b)
+	if strings.HasPrefix(bn.impl, "ref") {
+		// as NewConv: the reference kernel is far slower than zoo's
+		return nil, fmt.Errorf("batch norm [%d %d %d %d]: oneDNN has only its reference implementation (%s)", n, c, h, w, bn.impl)
+	}
 	return bn, nil
 }
 
