@@ -235,6 +235,15 @@ func convBNPlain[T Float](op *convBNOp, x, w, yd, short, a, b []T) {
 	convForward(g, x, w, yd, colOf[T](&op.col, g.ScratchSize(false)), after)
 }
 
+// Precision is the process's convolution precision, "fp32" or "bf16"
+// (SetPrecision).
+func Precision() string {
+	if bf16On() {
+		return "bf16"
+	}
+	return "fp32"
+}
+
 // SetPrecision sets the precision of the convolutions, inference and
 // training (forward, backward data, backward weights): "fp32" (the
 // default) or "bf16" (bfloat16 inputs, weights and output gradients,

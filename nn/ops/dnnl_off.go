@@ -54,6 +54,8 @@ type dnnlPool struct{}
 
 func (*dnnlPool) maxPool(*maxPoolOp, []float32, []float32) (bool, error) { return false, nil }
 
+func bf16On() bool { return false }
+
 // setBF16 (SetPrecision): without oneDNN only fp32.
 func setBF16(on bool) error {
 	if on {

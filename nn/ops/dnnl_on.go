@@ -312,6 +312,8 @@ func (d *dnnlPool) maxPool(op *maxPoolOp, x, y []float32) (bool, error) {
 	return true, d.p.MaxPool(x, y)
 }
 
+func bf16On() bool { return bf16.Load() }
+
 // setBF16 (SetPrecision) turns bf16 on when oneDNN and the CPU have it.
 func setBF16(on bool) error {
 	if on && !dnnlOn {

@@ -247,3 +247,38 @@ func argmax(v []float64) (j int) {
 	}
 	return j
 }
+
+// TestBF16EvalStaysNCHW: a model built while the precision is bf16 keeps
+// its inference graph NCHW (the ring hands bf16 outputs from conv to
+// conv; blocked, every conv converts its fp32 input: slower end to end)
+// and its training graph blocked.
+func TestBF16EvalStaysNCHW(t *testing.T) {
+	if err := ops.SetPrecision("bf16"); err != nil {
+		t.Fatal(err) // this project's machines have AVX512_BF16
+	}
+	defer ops.SetPrecision("fp32")
+	cfg := Config{Depth: 18, NumClasses: 4, SegNum: 2, TemporalShift: true, BaseWidth: 16,
+		BatchSize: 1, Height: 32, Width: 32, Dtype: tensor.Float32, Seed: 1}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	count := func(mode Mode) (n int) {
+		if err := m.Build(mode); err != nil {
+			t.Fatal(err)
+		}
+		for _, nd := range m.graphs[mode].g.AllNodes() {
+			if d, ok := ops.Describe(nd.Op()); ok && d.Blocked {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(Eval); n != 0 {
+		t.Fatalf("bf16 inference graph: %d blocked ops, want NCHW", n)
+	}
+	if n := count(Train); n == 0 {
+		t.Fatal("bf16 training graph: no blocked op")
+	}
+}

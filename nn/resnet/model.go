@@ -166,8 +166,14 @@ func (m *Model) build(mode Mode) (*graph, error) {
 	x := G.NewTensor(g, c.Dtype, 4, G.WithShape(nt, 3, c.Height, c.Width), G.WithValue(input), G.WithName("image"))
 
 	// body is the layout of a convolution's output after the stem (the
-	// stem's feeds the max pooling, which reads NCHW).
+	// stem's feeds the max pooling, which reads NCHW). bf16 inference
+	// stays NCHW: its ring hands each conv's bf16 output to the next
+	// conv, where the blocked graph converts every conv's fp32 input to
+	// bf16 (the end-to-end infer pass 9% slower, docs/performance.md).
 	body := func(s convSpec) ops.Layout {
+		if !train && ops.Precision() == "bf16" {
+			return ops.NCHW
+		}
 		if !m.nchw && ops.CanBlock(c.Dtype, s.cout) {
 			return ops.Blocked16
 		}
