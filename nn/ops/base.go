@@ -58,9 +58,7 @@ func (b *base) output(dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor
 func (b *base) outputOver(k int, dt tensor.Dtype, in []*tensor.Dense, shape ...int) *tensor.Dense {
 	if d := b.planned; d != nil && k >= 0 && k < len(in) && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) &&
 		d.Uintptr() == in[k].Uintptr() && d.MemSize() == in[k].MemSize() {
-		others := make([]*tensor.Dense, 0, len(in)-1)
-		others = append(append(others, in[:k]...), in[k+1:]...)
-		if !overlapsAny(d, others) {
+		if !overlapsAny(d, in[:k]) && !overlapsAny(d, in[k+1:]) {
 			return d
 		}
 	}

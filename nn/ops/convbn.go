@@ -250,6 +250,9 @@ func Precision() string {
 // float32 accumulation and outputs, on oneDNN, so only in a build with
 // it; needs a CPU with AVX512_BF16). The parameters, their gradients and
 // everything else stay float32. It applies to every model in the process.
+// Set it before building a model's graphs: nn/resnet chooses the
+// inference graph's layout by it (NCHW in bf16), and a graph already
+// built keeps its layout (it computes right in either precision).
 func SetPrecision(p string) error {
 	switch p {
 	case "", "fp32":

@@ -68,7 +68,8 @@ type Desc struct {
 	Dst      *tensor.Dense // Keep's destination
 	Parent   G.Op
 	// Blocked: a 4-D tensor the op reads or writes is in oneDNN's
-	// nChw16c (Layout Blocked16), not NCHW (CPU graphs with oneDNN only).
+	// nChw16c (Layout Blocked16), not NCHW (CPU graphs only: oneDNN's
+	// kernels, or zoo's on NCHW copies).
 	Blocked bool
 }
 

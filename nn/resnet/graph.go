@@ -21,12 +21,7 @@ import (
 func (m *Model) Graph(mode Mode) (*G.ExprGraph, *G.Node, error) {
 	if !m.nchw {
 		m.nchw = true
-		for i, gr := range m.graphs {
-			if gr != nil {
-				gr.vm.Close()
-				m.graphs[i] = nil
-			}
-		}
+		m.dropGraphs()
 	}
 	if err := m.Build(mode); err != nil {
 		return nil, nil, err

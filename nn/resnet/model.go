@@ -480,12 +480,17 @@ func (m *Model) Update(lr float64) error { return m.opt.Step(m.Vars(), lr) }
 
 // Close releases the compiled graphs and their memory.
 func (m *Model) Close() error {
+	m.dropGraphs()
+	m.arena.Release()
+	return nil
+}
+
+// dropGraphs closes the compiled graphs; the next run builds them again.
+func (m *Model) dropGraphs() {
 	for i, gr := range m.graphs {
 		if gr != nil {
 			gr.vm.Close()
 			m.graphs[i] = nil
 		}
 	}
-	m.arena.Release()
-	return nil
 }
