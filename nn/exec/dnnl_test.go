@@ -5,7 +5,10 @@ package exec
 import (
 	"math"
 	"math/rand"
+	"os"
+	osexec "os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -212,5 +215,19 @@ func TestResidualInPlaceBF16(t *testing.T) {
 		if j := firstDiff(got[0].Float32s(), want[0].Float32s()); j >= 0 {
 			t.Fatalf("run %d: output differs from the TapeMachine's at %d: %v, want %v", run, j, got[0].Float32s()[j], want[0].Float32s()[j])
 		}
+	}
+}
+
+// TestResidualInPlaceZooKernels runs TestResidualInPlace in a child
+// process with ZOO_ONEDNN=off, so that this build (make test's) also
+// checks zoo's own kernels writing into the shortcut's place (the path
+// of a blocked shape oneDNN declines: the shortcut is copied to NCHW
+// before the output is written over it).
+func TestResidualInPlaceZooKernels(t *testing.T) {
+	cmd := osexec.Command(os.Args[0], "-test.run", "^TestResidualInPlace$", "-test.count", "1", "-test.v")
+	cmd.Env = append(os.Environ(), "ZOO_ONEDNN=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestResidualInPlace ") {
+		t.Fatalf("TestResidualInPlace with ZOO_ONEDNN=off: %v\n%s", err, out)
 	}
 }
