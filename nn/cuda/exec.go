@@ -689,24 +689,19 @@ func (e *Executor) convBN(s *step, in []*Buf, y *Buf) error {
 // node's destination: a gradient) into dst on the host, so that a
 // data-parallel step can sum and allreduce gradients in host memory.
 func (e *Executor) DownloadKept(dsts []*tensor.Dense) error {
-	e.d.lock()
-	defer runtime.UnlockOSThread()
-	for _, t := range dsts {
-		b, err := e.kept(t)
-		if err != nil {
-			return err
-		}
-		if err := e.d.Download(t.Float32s(), b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.eachKept(dsts, func(t *tensor.Dense, b *Buf) error { return e.d.Download(t.Float32s(), b) })
 }
 
 // UploadKept copies each dst's host values into the last Run's kept
 // device value: the gradient Step then applies is the host's (a
 // data-parallel step's averaged gradient).
 func (e *Executor) UploadKept(dsts []*tensor.Dense) error {
+	return e.eachKept(dsts, func(t *tensor.Dense, b *Buf) error { return e.d.Upload(b, t.Float32s()) })
+}
+
+// eachKept calls f with each dst and its kept device value, on the
+// device's thread.
+func (e *Executor) eachKept(dsts []*tensor.Dense, f func(*tensor.Dense, *Buf) error) error {
 	e.d.lock()
 	defer runtime.UnlockOSThread()
 	for _, t := range dsts {
@@ -714,14 +709,13 @@ func (e *Executor) UploadKept(dsts []*tensor.Dense) error {
 		if err != nil {
 			return err
 		}
-		if err := e.d.Upload(b, t.Float32s()); err != nil {
+		if err := f(t, b); err != nil {
 			return err
 		}
 	}
-	return e.d.Sync()
+	return nil
 }
 
-// kept is the last Run's kept value for dst, checked against its size.
 func (e *Executor) kept(dst *tensor.Dense) (*Buf, error) {
 	b := e.keep[dst]
 	if b == nil {

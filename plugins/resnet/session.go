@@ -145,16 +145,7 @@ func (*session) ResumesAtStep() {}
 
 var _ sdk.StepResumer = (*session)(nil)
 
-func (s *session) Close() error {
-	s.dev.Close()
-	err := s.model.Close()
-	if s.comm != nil {
-		if cerr := s.comm.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
+func (s *session) Close() error { return classifier.CloseSession(&s.dev, s.model, s.comm) }
 
 func (s *session) source(phase string) (source, error) {
 	if src, ok := s.sources[phase]; ok {

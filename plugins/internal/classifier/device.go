@@ -100,6 +100,20 @@ func (d *Device) Close() {
 	}
 }
 
+// CloseSession releases what a ResNet-based session holds: the device,
+// the model's graphs and the ranks' communicator (nil when alone); the
+// first error is returned.
+func CloseSession(dev *Device, m *resnet.Model, comm dist.Communicator) error {
+	dev.Close()
+	err := m.Close()
+	if comm != nil {
+		if cerr := comm.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
 // StartTrainPass makes every rank start a train pass from rank 0's
 // parameters and velocities (after init, --pretrain, --weights or a
 // resume): a GPU twin goes back to the host for the broadcast and is made
