@@ -68,6 +68,21 @@ func requireDNNL(t *testing.T) {
 	}
 }
 
+// tapeRuns runs g on gorgonia's TapeMachine runs times and returns y's
+// float32 values after the last run.
+func tapeRuns(t *testing.T, g *G.ExprGraph, runs int, y *G.Node) []float32 {
+	t.Helper()
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	for range runs {
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		m.Reset()
+	}
+	return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+}
+
 func do32(t *testing.T, op G.Op, in ...*tensor.Dense) []float32 {
 	t.Helper()
 	vs := make([]G.Value, len(in))
@@ -279,15 +294,7 @@ func TestOneDNNChainMatchesPlain(t *testing.T) {
 	}
 	run := func(runs int) []float32 {
 		g, y := build()
-		m := G.NewTapeMachine(g)
-		defer m.Close()
-		for i := 0; i < runs; i++ {
-			if err := m.RunAll(); err != nil {
-				t.Fatal(err)
-			}
-			m.Reset()
-		}
-		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+		return tapeRuns(t, g, runs, y)
 	}
 	var want []float32
 	withPlain(func() { want = run(1) })
@@ -322,15 +329,7 @@ func TestOneDNNShiftFromKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := G.NewTapeMachine(g)
-		defer m.Close()
-		for i := 0; i < runs; i++ {
-			if err := m.RunAll(); err != nil {
-				t.Fatal(err)
-			}
-			m.Reset()
-		}
-		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+		return tapeRuns(t, g, runs, y)
 	}
 	var want []float32
 	withPlain(func() { want = run(1) })
@@ -367,15 +366,7 @@ func TestOneDNNShiftFromKeptBF16(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := G.NewTapeMachine(g)
-		defer m.Close()
-		for i := 0; i < runs; i++ {
-			if err := m.RunAll(); err != nil {
-				t.Fatal(err)
-			}
-			m.Reset()
-		}
-		return append([]float32(nil), y.Value().(*tensor.Dense).Float32s()...)
+		return tapeRuns(t, g, runs, y)
 	}
 	var want []float32
 	withPlain(func() { want = run(1) })
