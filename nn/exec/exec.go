@@ -115,7 +115,6 @@ type Machine struct {
 	last  []int   // position of each node's last reader (its own if none)
 	off   []int   // each value's offset in the arena (elements), -1: not planned
 	size  []int   // each planned value's elements
-	root  []int   // the value whose place each value takes (ops.InPlace), itself if none
 	dt    tensor.Dtype
 	need  int // arena elements the plan needs
 	arena *Arena
@@ -193,7 +192,6 @@ func (m *Machine) plan() {
 	}
 	unit := align / elem
 	root, end := m.inPlace()
-	m.root = root
 	var vs []int
 	var ivs, exact []Interval
 	for i := range m.nodes {

@@ -121,6 +121,7 @@ func net(t *testing.T) (*G.ExprGraph, func() [][]float32) {
 // memory, or a value's lifetime ends before one of its readers runs.
 func checkPlan(t *testing.T, m *Machine) {
 	t.Helper()
+	root, _ := m.inPlace() // the value whose place each value takes
 	for i := range m.nodes {
 		for _, c := range m.args[i] {
 			if m.last[c] < i {
@@ -131,7 +132,7 @@ func checkPlan(t *testing.T, m *Machine) {
 			continue
 		}
 		for j := i + 1; j < len(m.nodes); j++ {
-			if m.off[j] < 0 || j > m.last[i] || m.root[i] == m.root[j] {
+			if m.off[j] < 0 || j > m.last[i] || root[i] == root[j] {
 				continue // apart, or written in place (ops.InPlace)
 			}
 			if m.off[i] < m.off[j]+m.size[j] && m.off[j] < m.off[i]+m.size[i] {

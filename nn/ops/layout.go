@@ -60,12 +60,6 @@ func checkLayout(what string, l Layout, dt tensor.Dtype, c int) error {
 	return nil
 }
 
-// blockedIndex is the offset of element (n, ch, p) (p the pixel within
-// the H x W plane) of an nChw16c tensor with c channels and hw pixels.
-func blockedIndex(c, hw, n, ch, p int) int {
-	return ((n*(c/16)+ch/16)*hw+p)*16 + ch%16
-}
-
 // ToNCHW copies the nChw16c tensor x ([n,c,hw]) into y in NCHW order.
 func ToNCHW[T Float](n, c, hw int, x, y []T) {
 	parallelFor(n*c/16, func(lo, hi int) {

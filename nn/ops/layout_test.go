@@ -14,6 +14,12 @@ func randF32(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
+// blockedIndex is the offset of element (n, ch, p) (p the pixel within
+// the H x W plane) of an nChw16c tensor with c channels and hw pixels.
+func blockedIndex(c, hw, n, ch, p int) int {
+	return ((n*(c/16)+ch/16)*hw+p)*16 + ch%16
+}
+
 // TestBlockedIndex pins nChw16c's order by hand: [N][C/16][H][W][16].
 func TestBlockedIndex(t *testing.T) {
 	// c = 32, hw = 3: element (n=1, ch=17, p=2) is in image 1's second
